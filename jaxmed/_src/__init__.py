@@ -1,0 +1,1 @@
+"""Private implementation of jaxmed. Import the public API from ``jaxmed``."""

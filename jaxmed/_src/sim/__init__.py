@@ -1,0 +1,1 @@
+"""Simulators (data-generating processes) and their ground truths."""
