@@ -1,0 +1,55 @@
+"""The common currency of estimators and the study engine: an ``EffectTable``.
+
+Every estimator family (mediation, long-term) can express its result as a table of
+estimators × effects: point estimate, standard error, normal 95% CI bounds and a
+status code. The study runner (``jaxmed.study``) batches, stores and summarises
+``EffectTable``s without knowing which method produced them; the names of the rows
+and columns are static and live in an ``EstimatorSpec``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import jax
+
+__all__ = ["EffectTable", "EstimatorSpec", "STATUS_OK"]
+
+STATUS_OK = 0
+
+
+class EffectTable(NamedTuple):
+    """Estimates of E estimators × K effects for one dataset.
+
+    Attributes:
+      estimate: ``(E, K)`` point estimates (NaN where an estimator does not define an effect).
+      se: ``(E, K)`` standard errors (NaN where not available).
+      ci_low: ``(E, K)`` lower 95% confidence bounds.
+      ci_high: ``(E, K)`` upper 95% confidence bounds.
+      status: ``()`` int32, 0 when every solve succeeded; non-zero codes are documented by
+        the estimator that produced the table.
+    """
+
+    estimate: jax.Array
+    se: jax.Array
+    ci_low: jax.Array
+    ci_high: jax.Array
+    status: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorSpec:
+    """A named estimator usable by the study engine.
+
+    Attributes:
+      name: short identifier (e.g. ``"mediation-default"``).
+      estimators: static row names, e.g. ``("MR", "DM", "MIS1", ...)``.
+      effects: static column names, e.g. ``("IDE", "IME", "DDE", "DME", "ATE")``.
+      fn: ``fn(key, data) -> EffectTable``; unbatched and jit/vmap-able.
+    """
+
+    name: str
+    estimators: tuple[str, ...]
+    effects: tuple[str, ...]
+    fn: Callable
