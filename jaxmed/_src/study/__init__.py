@@ -1,0 +1,1 @@
+"""Monte Carlo studies: runner, chunk store, summaries, figures (public API: ``jaxmed.study``)."""
