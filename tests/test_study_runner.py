@@ -38,9 +38,11 @@ def test_replications_use_the_documented_keys_and_estimator(reference):
     design = ToyDesign()
     key = jax.random.key(KEY)
     for c, (n, h) in enumerate(GRID):
-        for r in (0, REPS - 1):
-            sim_key, est_key = jax.random.split(study.replication_key(key, c, r))
-            data = design.simulate(sim_key, n, h)
+        sim_keys = jax.vmap(lambda r: jax.random.split(study.replication_key(key, c, r))[0])(
+            np.array([0, REPS - 1]))
+        datas = jax.jit(jax.vmap(lambda k: design.simulate(k, n, h)))(sim_keys)
+        for i, r in enumerate((0, REPS - 1)):
+            data = jax.tree.map(lambda a: a[i], datas)
             # independent float64 numpy reference of the estimator on these data
             s = np.asarray(data.state[..., 0])
             eps = np.asarray(data.mediator[..., 0]) - np.sqrt(np.abs(s)) - (np.asarray(data.action) - 0.5)

@@ -52,6 +52,7 @@ missing) returns the complete result.
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import time
@@ -217,6 +218,37 @@ def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
     return jax.jit(sharded)
 
 
+_COMPILED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+_COMPILED_MAX = 16
+
+
+def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding):
+    """Compiles (or reuses, within this process) the chunk function of one grid cell.
+
+    Returns ``(compiled, seconds spent compiling)``. The cache key holds the design and the
+    estimator themselves (both frozen, hence hashable); unhashable designs are not cached.
+    """
+    cache_key = (design, estimator, n, h, tuple(mesh.devices.flat), batch_size, chunk_size,
+                 jax.config.jax_enable_x64)
+    try:
+        hit = _COMPILED.get(cache_key)
+    except TypeError:  # unhashable design
+        cache_key, hit = None, None
+    if hit is not None:
+        _COMPILED.move_to_end(cache_key)
+        return hit, 0.0
+    t0 = time.perf_counter()
+    fn = _chunk_fn(_replication_fn(design, estimator, n, h), mesh, batch_size)
+    template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
+    compiled = fn.lower(cell_key, template).compile()
+    seconds = time.perf_counter() - t0
+    if cache_key is not None:
+        _COMPILED[cache_key] = compiled
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    return compiled, seconds
+
+
 def _manifest(design, spec, grid, reps, seed, key_data, batch_size, dtype) -> dict:
     import jaxmed
 
@@ -360,12 +392,10 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
             for c, (n, h) in enumerate(grid):
                 if not todo[c]:
                     continue
-                t0 = time.perf_counter()
-                fn = _chunk_fn(_replication_fn(design, estimator, n, h), mesh, batch_size)
                 cell_key = jax.device_put(jax.random.fold_in(key, c), key_sharding)
-                template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=rep_sharding)
-                compiled = fn.lower(cell_key, template).compile()
-                compile_s += time.perf_counter() - t0
+                compiled, seconds = _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size,
+                                                       chunk_size, cell_key, rep_sharding)
+                compile_s += seconds
                 for start in range(0, len(todo[c]), blocks_per_chunk):
                     blocks = todo[c][start:start + blocks_per_chunk]
                     padded = blocks + [blocks[0]] * (blocks_per_chunk - len(blocks))

@@ -69,14 +69,14 @@ def summarize_cell(estimate, se, ci_low, ci_high, status, truth: float) -> dict:
     row["bias_se"] = row["sd"] / math.sqrt(m) if m > 1 else math.nan
     row["mse"], row["mse_se"] = _mean_se(err ** 2)
     row["rmse"] = math.sqrt(row["mse"]) if m else math.nan
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         row["log_mse"] = math.log(row["mse"]) if m and row["mse"] > 0 else math.nan
         row["log_mse_se"] = row["mse_se"] / row["mse"] if m and row["mse"] > 0 else math.nan
         row["mean_log_sq_err"], row["mean_log_sq_err_se"] = _mean_se(np.log(err ** 2))
         row["log_abs_bias"] = math.log(abs(row["bias"])) if m and row["bias"] != 0 else math.nan
     ci_ok = np.isfinite(ci_low[finite]) & np.isfinite(ci_high[finite])
     m_ci = int(ci_ok.sum())
-    if m_ci:
+    if m_ci and math.isfinite(truth):
         covered = (ci_low[finite][ci_ok] <= truth) & (truth <= ci_high[finite][ci_ok])
         p = float(covered.mean())
         row["coverage"], row["coverage_se"] = p, math.sqrt(p * (1.0 - p) / m_ci)

@@ -1,0 +1,163 @@
+"""Study summaries and figures against hand-computed numbers on fixed arrays."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from jaxmed import study
+from jaxmed._src.study.result import StudyResult
+
+
+def fixed_result():
+    """2 cells × 6 replications × 2 estimators × 2 effects, chosen by hand.
+
+    Cell 0, replication 2 failed (status 3); replication 5 of cell 1 is missing (-1);
+    estimator B does not define effect "y" (NaN everywhere); estimator A has one NaN
+    estimate with status 0 in cell 1 (replication 0).
+    """
+    est = np.full((2, 6, 2, 2), np.nan)
+    est[0, :, 0, 0] = [1.0, 1.5, 99.0, 0.5, 2.0, 1.2]      # A, x, cell 0
+    est[0, :, 0, 1] = [2.1, 1.9, 99.0, 2.4, 1.7, 2.0]      # A, y
+    est[0, :, 1, 0] = [0.9, 1.1, 99.0, 1.3, 0.7, 1.0]      # B, x
+    est[1, :, 0, 0] = [np.nan, 1.05, 0.95, 1.1, 0.8, 7.0]  # A, x, cell 1 (rep 5 missing)
+    est[1, :, 0, 1] = [2.05, 1.95, 2.2, 1.9, 2.1, 7.0]
+    est[1, :, 1, 0] = [1.0, 1.02, 0.98, 1.01, 0.97, 7.0]
+    se = np.where(np.isnan(est), np.nan, 0.3)
+    se[1] = np.where(np.isnan(est[1]), np.nan, 0.1)
+    status = np.array([[0, 0, 3, 0, 0, 0], [0, 0, 0, 0, 0, -1]], dtype=np.int32)
+    est[1, 5] = np.nan
+    se[1, 5] = np.nan
+    z = 1.959963984540054
+    return StudyResult(design="fixed", estimator="hand", estimators=("A", "B"), effects=("x", "y"),
+                       grid=((100, 25), (500, 25)), reps=6, seed=0, key_data=[0, 0],
+                       estimate=est, se=se, ci_low=est - z * se, ci_high=est + z * se,
+                       status=status, truth={"x": 1.0, "y": 2.0})
+
+
+def test_summary_matches_hand_computation():
+    res = fixed_result()
+    s = res.summary()
+    # B × y is undefined everywhere: no rows
+    assert set(zip(s["estimator"], s["effect"])) == {("A", "x"), ("A", "y"), ("B", "x")}
+    assert len(s) == 6
+    row = s[(s.n == 100) & (s.estimator == "A") & (s.effect == "x")].iloc[0]
+    used = np.array([1.0, 1.5, 0.5, 2.0, 1.2])  # replication 2 excluded (status 3)
+    err = used - 1.0
+    assert row.n_reps == 6 and row.n_failed == 1 and row.n_nonfinite == 0 and row.n_used == 5
+    assert row.bias == pytest.approx(err.mean(), rel=1e-12)
+    sd = math.sqrt(((used - used.mean()) ** 2).sum() / 4)
+    assert row.sd == pytest.approx(sd, rel=1e-12)
+    assert row.bias_se == pytest.approx(sd / math.sqrt(5), rel=1e-12)
+    mse = (err ** 2).mean()
+    assert row.mse == pytest.approx(mse, rel=1e-12)
+    assert row.rmse == pytest.approx(math.sqrt(mse), rel=1e-12)
+    assert row.log_mse == pytest.approx(math.log(mse), rel=1e-12)
+    sq = err ** 2
+    mse_se = math.sqrt(((sq - sq.mean()) ** 2).sum() / 4) / math.sqrt(5)
+    assert row.mse_se == pytest.approx(mse_se, rel=1e-12)
+    assert row.log_mse_se == pytest.approx(mse_se / mse, rel=1e-12)
+    # err = 0 in replication 0: log(0) = -inf, so the paper's metric is -inf here
+    assert row.mean_log_sq_err == -math.inf
+    # coverage: CI = est ± 1.96 · 0.3 = ±0.588 contains 1 for 1.0, 1.5, 1.2 (not 0.5? |0.5-1| = 0.5 yes; 2.0 no)
+    covered = np.abs(used - 1.0) <= 1.959963984540054 * 0.3
+    assert covered.tolist() == [True, True, True, False, True]
+    assert row.coverage == pytest.approx(0.8)
+    assert row.coverage_se == pytest.approx(math.sqrt(0.8 * 0.2 / 5), rel=1e-12)
+    assert row.mean_se == pytest.approx(0.3)
+    assert row.se_sd_ratio == pytest.approx(0.3 / sd, rel=1e-12)
+
+    row = s[(s.n == 500) & (s.estimator == "A") & (s.effect == "x")].iloc[0]
+    used = np.array([1.05, 0.95, 1.1, 0.8])  # rep 0 NaN with status 0; rep 5 missing
+    assert row.n_reps == 5 and row.n_failed == 0 and row.n_nonfinite == 1 and row.n_used == 4
+    assert row.bias == pytest.approx((used - 1).mean(), abs=1e-14)
+    assert row.mean_log_sq_err == pytest.approx(np.mean(np.log((used - 1) ** 2)), rel=1e-12)
+    assert row.mean_log_sq_err < row.log_mse  # Jensen: the paper's "logMSE" is smaller
+    assert row.log_abs_bias == pytest.approx(math.log(abs((used - 1).mean())), rel=1e-12)
+    covered = np.abs(used - 1.0) <= 1.959963984540054 * 0.1
+    assert row.coverage == pytest.approx(covered.mean())
+
+    row = s[(s.n == 500) & (s.estimator == "B") & (s.effect == "x")].iloc[0]
+    used = np.array([1.0, 1.02, 0.98, 1.01, 0.97])
+    assert row.coverage == 1.0 and row.coverage_se == 0.0
+    assert row.sd == pytest.approx(np.std(used, ddof=1), rel=1e-12)
+
+
+def test_effects_without_truth_get_nan_error_metrics():
+    s = study.summarize(fixed_result(), {"x": 1.0})
+    y = s[s.effect == "y"]
+    assert y["bias"].isna().all() and y["coverage"].isna().all()
+    assert np.isfinite(y["sd"]).all()
+
+
+def test_to_frame_long_format():
+    res = fixed_result()
+    df = res.to_frame()
+    assert list(df.columns) == ["n", "horizon", "rep", "estimator", "effect", "estimate", "se",
+                                "ci_low", "ci_high", "status"]
+    assert len(df) == (6 + 5) * 2 * 2  # the missing replication is left out
+    sel = df[(df.n == 100) & (df.rep == 3) & (df.estimator == "A") & (df.effect == "y")]
+    assert sel.estimate.item() == 2.4 and sel.status.item() == 0
+    assert df[(df.n == 100) & (df.rep == 2)].status.eq(3).all()
+
+
+def test_summary_files_schema(tmp_path):
+    res = fixed_result()
+    s = res.summary()
+    paths = study.write_summary(res, s, tmp_path)
+    doc = json.loads(open(paths["json"]).read())
+    for k in ("design", "n", "horizon", "reps", "seed", "device", "jax_version", "wall_s",
+              "compile_s", "truth", "cells"):
+        assert k in doc
+    assert doc["n"] == [100, 500] and doc["horizon"] == [25]
+    assert doc["truth"] == {"x": 1.0, "y": 2.0}
+    assert len(doc["cells"]) == len(s)
+    first = doc["cells"][0]
+    for k in ("n", "horizon", "estimator", "effect", "bias", "sd", "mse", "coverage"):
+        assert k in first
+    assert first["mean_log_sq_err"] is None  # -inf is written as null (strict JSON)
+    assert first["bias"] == pytest.approx(s.iloc[0].bias, rel=1e-15)
+    import pandas as pd
+
+    csv = pd.read_csv(paths["csv"])
+    np.testing.assert_allclose(csv["mse"], s["mse"], rtol=1e-12)
+
+
+def test_figure_is_written_and_plots_the_summary(tmp_path):
+    s = fixed_result().summary()
+    path = tmp_path / "fig.png"
+    data = study.plot_study(s, path)
+    raw = path.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 5000
+    assert set(data) == {(m, e, est) for m in ("bias", "log_mse")
+                         for e, est in (("x", "A"), ("y", "A"), ("x", "B"))}
+    for (metric, eff, est), d in data.items():
+        sub = s[(s.effect == eff) & (s.estimator == est)].sort_values("n")
+        np.testing.assert_array_equal(d["x"], sub["n"].to_numpy(float))
+        np.testing.assert_array_equal(d["y"], sub[metric].to_numpy(float))
+        np.testing.assert_array_equal(d["yerr"], 1.96 * sub[metric + "_se"].to_numpy(float))
+    paper = study.plot_study(s, tmp_path / "paper.png", log_mse="paper")
+    np.testing.assert_array_equal(paper[("mean_log_sq_err", "x", "B")]["y"],
+                                  s[(s.effect == "x") & (s.estimator == "B")]["mean_log_sq_err"])
+    with pytest.raises(ValueError, match="^x:"):
+        study.plot_study(s, tmp_path / "bad.png", x="rep")
+
+
+def test_truth_values_adapter():
+    class WithEffects:
+        effects = {"IDE": np.float64(2.5), "meta": "text"}
+
+    class WithAsDict:
+        def as_dict(self):
+            return {"ATE": np.asarray(1.25)}
+
+    class Design:
+        def truth(self):
+            return WithAsDict()
+
+    assert study.truth_values(WithEffects()) == {"IDE": 2.5}
+    assert study.truth_values(Design()) == {"ATE": 1.25}
+    assert study.truth_values(None) == {}
+    with pytest.raises(ValueError, match="^truth:"):
+        study.truth_values(3.0)
