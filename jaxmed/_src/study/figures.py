@@ -87,9 +87,9 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 8),
-                   bbox_to_anchor=(0.5, 1.0))
+                   bbox_to_anchor=(0.5, 0.95))
     if title:
-        fig.suptitle(title, y=1.04)
-    fig.tight_layout(rect=(0, 0, 1, 0.93 if handles else 1))
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if handles else 0.95))
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return data

@@ -53,6 +53,8 @@ missing) returns the complete result.
 from __future__ import annotations
 
 import collections
+import contextlib
+import importlib.metadata
 import math
 import os
 import time
@@ -256,9 +258,15 @@ def _manifest(design, spec, grid, reps, seed, key_data, batch_size, dtype) -> di
                 estimator=spec.name, estimators=list(spec.estimators), effects=list(spec.effects),
                 grid=[list(c) for c in grid], reps=int(reps), seed=seed, key_data=key_data,
                 batch_size=int(batch_size), dtype=np.dtype(dtype).name,
-                versions=dict(jax=jax.__version__, jaxlib=getattr(jax.lib, "__version__", None)
-                              or jax.__version__, numpy=np.__version__,
+                versions=dict(jax=jax.__version__, jaxlib=_version("jaxlib"), numpy=np.__version__,
                               jaxmed=getattr(jaxmed, "__version__", None)))
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _describe(devices) -> str:
@@ -338,7 +346,10 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     store = ChunkStore(out) if out is not None else None
     stored = store.read_manifest() if store is not None else None
 
-    with precision(dtype) as dt:
+    with contextlib.ExitStack() as stack:
+        dt = stack.enter_context(precision(dtype))
+        if dt == np.float32:  # float32 means float32 even where x64 is on globally
+            stack.enter_context(jax.enable_x64(False))
         key, seed = _as_key(key)
         key_data = np.asarray(jax.random.key_data(key)).astype(np.uint32).ravel().tolist()
         if batch_size is None and stored is not None and "batch_size" in stored:
