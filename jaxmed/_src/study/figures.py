@@ -90,6 +90,6 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
                    bbox_to_anchor=(0.5, 0.95))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 1, 0.9 if handles else 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.93 if handles else 0.96))
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return data
