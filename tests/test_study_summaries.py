@@ -161,3 +161,27 @@ def test_truth_values_adapter():
     assert study.truth_values(None) == {}
     with pytest.raises(ValueError, match="^truth:"):
         study.truth_values(3.0)
+
+
+def test_default_estimator_wiring():
+    from jaxmed._src.effect_table import EstimatorSpec
+
+    spec = EstimatorSpec("own", ("a",), ("x",), lambda key, data: None)
+
+    class Own:
+        kind = "mediation"
+
+        def estimator_spec(self):
+            return spec
+
+    class Odd:
+        kind = "weird"
+
+    assert study.default_estimator(Own()) is spec
+    with pytest.raises(ValueError, match="^design: kind must be"):
+        study.default_estimator(Odd())
+    base = EstimatorSpec("t", ("A", "B", "C"), ("x",), lambda key, data: None)
+    sub = study.select_estimators(base, ["C", "A"])
+    assert sub.estimators == ("C", "A") and sub.effects == ("x",)
+    with pytest.raises(ValueError, match=r"^estimators: \['D'\] not among"):
+        study.select_estimators(base, ["D"])

@@ -83,30 +83,37 @@ def list_designs() -> list:
 
 
 def default_estimator(design) -> EstimatorSpec:
-    """The default ``EstimatorSpec`` for a design, chosen by ``design.kind``.
+    """The default ``EstimatorSpec`` for a design.
 
-    * ``"mediation"``: ``jaxmed._src.mediation.mediation_estimator_spec(design.target_policy,
-      design.control_policy)`` (MR, DM, MIS, baselines × IDE, IME, DDE, DME);
-    * ``"longterm"``: ``jaxmed._src.longterm.longterm_estimator_spec(design)``.
+    * a design with its own ``estimator_spec()`` method: that;
+    * ``kind == "mediation"``: ``jaxmed._src.mediation.mediation_estimator_spec(
+      design.target_policy, design.control_policy)`` (MR, DM, MIS, baselines × IDE, IME,
+      DDE, DME);
+    * ``kind == "longterm"``: ``jaxmed._src.longterm.longterm_estimator_spec(design.reward,
+      design.gamma)``.
 
     Raises:
-      ValueError: unknown ``design.kind``.
+      ValueError: unknown ``design.kind``, or the design lacks an attribute the factory needs.
       RuntimeError: the estimator family is not installed.
     """
+    if callable(getattr(design, "estimator_spec", None)):
+        return design.estimator_spec()
     kind = getattr(design, "kind", None)
     if kind == "mediation":
-        mod = _import("jaxmed._src.mediation", "the mediation estimators")
-        if not hasattr(mod, "mediation_estimator_spec"):
-            raise RuntimeError("the mediation estimators: jaxmed._src.mediation has no "
-                               "mediation_estimator_spec")
-        return mod.mediation_estimator_spec(design.target_policy, design.control_policy)
-    if kind == "longterm":
-        mod = _import("jaxmed._src.longterm", "the long-term estimators")
-        if not hasattr(mod, "longterm_estimator_spec"):
-            raise RuntimeError("the long-term estimators: jaxmed._src.longterm has no "
-                               "longterm_estimator_spec")
-        return mod.longterm_estimator_spec(design)
-    raise ValueError(f"design: kind must be 'mediation' or 'longterm', got {kind!r}")
+        module, factory, attrs = "jaxmed._src.mediation", "mediation_estimator_spec", (
+            "target_policy", "control_policy")
+    elif kind == "longterm":
+        module, factory, attrs = "jaxmed._src.longterm", "longterm_estimator_spec", ("reward", "gamma")
+    else:
+        raise ValueError(f"design: kind must be 'mediation' or 'longterm', got {kind!r}")
+    mod = _import(module, f"the {kind} estimators")
+    if not hasattr(mod, factory):
+        raise RuntimeError(f"the {kind} estimators: {module} has no {factory}")
+    missing = [a for a in attrs if not hasattr(design, a)]
+    if missing:
+        raise ValueError(f"design: {getattr(design, 'name', design)!r} has no {missing}, needed by "
+                         f"{module}.{factory}")
+    return getattr(mod, factory)(*(getattr(design, a) for a in attrs))
 
 
 def select_estimators(spec: EstimatorSpec, names: Sequence[str] | None) -> EstimatorSpec:
