@@ -181,6 +181,11 @@ def test_bad_arguments_raise_value_errors():
         study.run(ToyDesign(), NOISE_SPEC, GRID, 0, KEY, progress=False)
     with pytest.raises(ValueError, match="^estimator:"):
         study.run(ToyDesign(), NOISE_SPEC.fn, GRID, 2, KEY, progress=False)
+    from jaxmed._src.effect_table import EstimatorSpec
+
+    wrong = EstimatorSpec("wrong", ("all",), NOISE_SPEC.effects, NOISE_SPEC.fn)  # fn gives 2 rows
+    with pytest.raises(ValueError, match=r"^estimator: 'wrong' returned estimate of shape \(2, 2\)"):
+        study.run(ToyDesign(), wrong, [(8, 3)], 1, KEY, batch_size=1, progress=False)
     assert study.make_grid([8, 12], [3, 4]) == [(8, 3), (8, 4), (12, 3), (12, 4)]
 
 

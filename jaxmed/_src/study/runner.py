@@ -251,6 +251,18 @@ def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, ce
     return compiled, seconds
 
 
+def _check_table(table, chunk_size: int, n_est: int, n_eff: int, name: str) -> None:
+    for field in ("estimate", "se", "ci_low", "ci_high"):
+        shape = np.shape(getattr(table, field))
+        if shape != (chunk_size, n_est, n_eff):
+            raise ValueError(f"estimator: {name!r} returned {field} of shape {shape[1:]} per "
+                             f"replication, expected (E, K) = {(n_est, n_eff)} from its "
+                             f"estimators and effects")
+    if np.shape(table.status) != (chunk_size,):
+        raise ValueError(f"estimator: {name!r} returned status of shape "
+                         f"{np.shape(table.status)[1:]} per replication, expected ()")
+
+
 def _manifest(design, spec, grid, reps, seed, key_data, batch_size, dtype) -> dict:
     import jaxmed
 
@@ -413,6 +425,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
                     idx = (np.asarray(padded, np.int32)[:, None] * batch_size
                            + np.arange(batch_size, dtype=np.int32)[None, :]).ravel()
                     table = jax.device_get(compiled(cell_key, jax.device_put(idx, rep_sharding)))
+                    _check_table(table, chunk_size, n_est, n_eff, estimator.name)
                     real = len(blocks) * batch_size
                     keep = np.flatnonzero(idx[:real] < reps)
                     rep_ids = idx[keep].astype(np.int64)
