@@ -51,7 +51,14 @@ def _mean_se(x: np.ndarray) -> tuple[float, float]:
 
 
 def summarize_cell(estimate, se, ci_low, ci_high, status, truth: float) -> dict:
-    """Summary metrics of one estimator × effect in one cell (1-D arrays over replications)."""
+    """Summary metrics of one estimator × effect in one cell (1-D arrays over replications).
+
+    >>> import numpy as np
+    >>> row = summarize_cell(np.array([0.9, 1.1, 1.3]), np.full(3, 0.2), np.array([0.5, 0.7, 0.9]),
+    ...                      np.array([1.3, 1.5, 1.7]), np.array([0, 0, 1]), truth=1.0)
+    >>> row["n_used"], row["n_failed"], round(row["bias"], 12), round(row["mse"], 12), row["coverage"]
+    (2, 1, 0.0, 0.01, 1.0)
+    """
     estimate, se = np.asarray(estimate, np.float64), np.asarray(se, np.float64)
     ci_low, ci_high = np.asarray(ci_low, np.float64), np.asarray(ci_high, np.float64)
     status = np.asarray(status)
