@@ -415,6 +415,8 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
             for c, (n, h) in enumerate(grid):
                 if not todo[c]:
                     continue
+                if bar is not None:
+                    bar.set_postfix_str(f"cell {c + 1}/{len(grid)}: N={n}, T={h}")
                 cell_key = jax.device_put(jax.random.fold_in(key, c), key_sharding)
                 compiled, seconds = _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size,
                                                        chunk_size, cell_key, rep_sharding)
