@@ -1,0 +1,7 @@
+"""``python -m jaxmed ...`` is the ``jaxmed`` command line."""
+
+import sys
+
+from jaxmed.cli import main
+
+sys.exit(main())
