@@ -138,7 +138,7 @@ def panel_from_arrays(obs, bucket, mask=None, rewards=None, *, dtype=np.float64)
 
     >>> import numpy as np
     >>> p = panel_from_arrays(np.arange(12.0).reshape(2, 3, 2) ** 1.5, [0, 1])
-    >>> p.obs.shape, p.mask.sum()
+    >>> p.obs.shape, float(p.mask.sum())
     ((2, 3, 2), 6.0)
     """
     obs = np.asarray(obs, dtype=np.float64) if not isinstance(obs, np.ndarray) else obs.astype(np.float64)
@@ -176,10 +176,10 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
       A validated ``Panel``.
 
     >>> import pandas as pd
-    >>> df = pd.DataFrame(dict(id=[0, 0, 1, 1], time=[0, 1, 0, 1], bucket=[0, 0, 1, 1],
-    ...                        x=[1.0, 2.0, 3.0, 5.0]))
+    >>> df = pd.DataFrame(dict(id=[0, 0, 0, 1, 1, 1], time=[0, 1, 2, 0, 1, 2],
+    ...                        bucket=[0, 0, 0, 1, 1, 1], x=[1.0, 2.0, 4.0, 3.0, 5.0, 6.0]))
     >>> panel_from_dataframe(df, metrics=["x"]).obs[:, :, 0].tolist()
-    [[1.0, 2.0], [3.0, 5.0]]
+    [[1.0, 2.0, 4.0], [3.0, 5.0, 6.0]]
     """
     import pandas as pd
 

@@ -30,8 +30,9 @@ def fit_reward(stats) -> LinearReward:
     >>> from jaxmed._src.longterm.stats import panel_stats
     >>> o = jnp.array([[[0.0], [1.0], [3.0]], [[2.0], [5.0], [4.0]]])
     >>> p = Panel(o, jnp.array([0.0, 1.0]), jnp.ones((2, 3)), 2.0 * o[..., 0] + 1.0)
-    >>> [round(float(v), 6) for v in fit_reward(panel_stats(p))]
-    [2.0, 1.0]
+    >>> fit = fit_reward(panel_stats(p))
+    >>> round(float(fit.theta[0]), 4), round(float(fit.c), 4)
+    (2.0, 1.0)
     """
     n = stats.n_obs.sum()
     so = stats.sum_o.sum(axis=(0, 1))

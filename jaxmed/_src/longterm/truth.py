@@ -30,7 +30,9 @@ def longterm_truth(params, gamma, m0=None) -> EffectValues:
       ``EffectValues`` (delta = unnormalised discounted Δ of the seed; delta_gamma; avg_reward).
 
     >>> from jaxmed._src.longterm.simulate import design_params
-    >>> round(float(longterm_truth(design_params("s1"), 0.99).avg_reward), 6)
+    >>> import jax
+    >>> with jax.enable_x64(True):
+    ...     print(round(float(longterm_truth(design_params("s1"), 0.99).avg_reward), 6))
     -0.067778
     """
     m0 = params.init_mean if m0 is None else m0
