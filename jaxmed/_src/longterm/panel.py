@@ -60,6 +60,10 @@ def _as_float(name: str, x, ndim: int) -> np.ndarray:
     return arr
 
 
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
+
+
 def validate_panel(panel: Panel, *, min_transitions: int = 2) -> None:
     """Raises ``ValueError`` naming the argument and the offending index if ``panel`` is invalid.
 
@@ -201,12 +205,12 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
         vals = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
         if not np.isfinite(vals).all():
             row = int(np.argmax(~np.isfinite(vals)))
-            raise ValueError(f"{c}: non-finite or non-numeric value {df[c].iloc[row]!r} at row {row} "
-                             f"(id={df[id].iloc[row]!r}, time={df[time].iloc[row]!r})")
+            raise ValueError(f"{c}: non-finite or non-numeric value {_py(df[c].iloc[row])!r} at row "
+                             f"{row} (id={_py(df[id].iloc[row])!r}, time={_py(df[time].iloc[row])!r})")
     per_id = df.groupby(id, sort=True)[bucket].nunique()
     if (per_id > 1).any():
         bad_id = per_id.index[np.argmax((per_id > 1).to_numpy())]
-        raise ValueError(f"{bucket}: the bucket changes within id {bad_id!r}; each individual must stay "
+        raise ValueError(f"{bucket}: the bucket changes within id {_py(bad_id)!r}; each individual must stay "
                          f"in one bucket")
     ids = np.sort(df[id].unique())
     times = np.sort(df[time].unique())
