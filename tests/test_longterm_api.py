@@ -143,6 +143,17 @@ def test_api_validation_errors(panel, kwargs, match):
         longterm_effect(panel, **args)
 
 
+def test_unstable_fit_is_a_status_or_an_error_with_check():
+    rng = np.random.default_rng(0)
+    obs = np.cumsum(rng.normal(size=(200, 30, 2)), axis=1) + 0.05 * np.arange(30)[None, :, None]
+    bucket = (np.arange(200) % 2).astype(float)
+    r = longterm_effect(obs, bucket, reward=0, method="stationary", n_boot=0)
+    assert float(np.max(r.diagnostics.spectral_radius)) >= 1 - 1e-6       # a drifting random walk
+    assert int(r.diagnostics.status) == 1
+    with pytest.raises(ValueError, match="panel: the stationary fit failed with status 1"):
+        longterm_effect(obs, bucket, reward=0, method="stationary", n_boot=0, check=True)
+
+
 def test_api_validation_errors_inputs(panel):
     with pytest.raises(ValueError, match="bucket: an array panel needs bucket"):
         longterm_effect(np.asarray(panel.obs), reward=0)

@@ -267,7 +267,7 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
                     n_iter: int = 0, tol=0.0, pre_period=None, surrogate=None, sieve_degree: int = 2,
                     metrics: Sequence[str] | None = None, id: str = "id", time: str = "time",
                     reward_col: str | None = None, mask=None, batch_size: int | None = None,
-                    dtype=np.float64) -> LongtermResult:
+                    check: bool = False, dtype=np.float64) -> LongtermResult:
     """Long-term treatment effect of a short A/B test (spec longterm.md).
 
     Estimand (primary): Δ = E[Σ_{t≥0} γ^t R_t | D=1] − E[Σ_{t≥0} γ^t R_t | D=0] (the seed's,
@@ -296,6 +296,8 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
       metrics, id, time, reward_col: DataFrame column names.
       mask: ``(n, T+1)`` observed indicator for an array panel.
       batch_size: bootstrap replicates per vectorised chunk.
+      check: if True, raise ``ValueError`` when the fit's status is non-zero (unstable
+        dynamics or a singular system) instead of returning it in ``diagnostics.status``.
       dtype: float64 (default) or float32.
 
     Returns:
@@ -349,6 +351,10 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
                    anchor=anchor, z_penalty=z_penalty, n_iter=int(n_iter), n_boot=int(n_boot),
                    kind=bootstrap, batch_size=batch_size, sieve_degree=int(sieve_degree))
         eff, se, ci_n, ci_p, fit, diag = jax.device_get(out)
+    if check and int(diag.status) != 0:
+        raise ValueError(f"panel: the {method} fit failed with status {int(diag.status)} "
+                         f"({STATUS_NAMES.get(int(diag.status), 'combined failure bits')}); spectral "
+                         f"radii {np.asarray(diag.spectral_radius).tolist()}")
     return LongtermResult(eff, se, ci_n, ci_p, fit, diag, method, anchor, float(gamma), int(n_boot))
 
 
