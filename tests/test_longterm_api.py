@@ -87,12 +87,12 @@ def test_float32_path_close_to_float64(panel, result):
 
 def test_bootstrap_weights():
     bucket = jnp.asarray((np.arange(1000) % 3 == 0).astype(float))
-    w = jax.vmap(lambda k: bootstrap_weights(k, bucket))(jax.random.split(jax.random.key(0), 50))
+    w = jax.jit(jax.vmap(lambda k: bootstrap_weights(k, bucket)))(jax.random.split(jax.random.key(0), 50))
     np.testing.assert_array_equal(w[:, bucket == 1].sum(1), np.full(50, 334.0))
     np.testing.assert_array_equal(w[:, bucket == 0].sum(1), np.full(50, 666.0))
     # each count is Binomial(n_i, 1/n_i) ≈ Poisson(1): variance 1 − 1/n_i; 50 000 draws, SE ≈ 0.0063
     assert abs(float(w.var()) - 1.0) < 5 * 0.0063
-    p = jax.vmap(lambda k: bootstrap_weights(k, bucket, "poisson"))(jax.random.split(jax.random.key(1), 50))
+    p = jax.jit(jax.vmap(lambda k: bootstrap_weights(k, bucket, "poisson")))(jax.random.split(jax.random.key(1), 50))
     assert abs(float(p.mean()) - 1.0) < 5 * np.sqrt(1 / 50000)
 
 

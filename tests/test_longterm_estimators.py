@@ -80,7 +80,7 @@ def test_gauge_invariance_of_values():
 
 
 def test_steady_state_cov_solves_lyapunov():
-    q = random_stable_params(jax.random.key(3), 10)
+    q = jax.jit(random_stable_params, static_argnums=1)(jax.random.key(3), 10)
     ev = np.abs(np.linalg.eigvals(np.asarray(q.M)))
     assert ev.min() >= 0.3 - 1e-12 and ev.max() <= 0.95 + 1e-12
     S, M = np.asarray(q.init_cov), np.asarray(q.M[0])
@@ -194,7 +194,7 @@ def test_lstd_equals_alg_s_discounted_value():
     panel = sim(jax.random.key(4), 300, 8, design="s2")
     stats = stats_j(panel)
     fit = stat_j(stats, REWARD, GAMMA)
-    np.testing.assert_allclose(lstd_values(stats, REWARD, GAMMA), fit.values.value, rtol=1e-8)
+    np.testing.assert_allclose(jax.jit(lstd_values)(stats, REWARD, GAMMA), fit.values.value, rtol=1e-8)
     # the sieve LSTD baseline with degree 1 is the same estimator (discounted and average)
     s1 = jax.jit(functools.partial(sieve_lstd, degree=1))(panel, REWARD, GAMMA).values
     np.testing.assert_allclose(s1.delta, fit.values.delta, rtol=1e-8)
@@ -314,8 +314,11 @@ def test_alg_n_exact_on_noise_free_s2(anchor):
 def test_estimators_invariant_to_a_constant_shift_of_observations():
     panel = sim(jax.random.key(10), 300, 8, design="s2")
     shifted = panel._replace(obs=panel.obs + jnp.array([1.0, -2.0, 0.5]))
-    f = jax.jit(lambda p: jnp.stack([estimate_effects(p, None, REWARD, GAMMA, method=m)[0]
-                                     for m in ("nonstationary", "stationary")]))
+    def f(p):
+        a = ns_j(stats_j(p), REWARD, GAMMA, anchor="steady0", n_iter=15).values
+        b = stat_j(stats_j(p), REWARD, GAMMA).values
+        return np.array([a.delta, a.avg_reward, b.delta, b.avg_reward])
+
     np.testing.assert_allclose(f(panel), f(shifted), rtol=1e-8)
 
 
@@ -324,7 +327,10 @@ def test_alg_n_invariant_to_any_shared_exogenous_path():
     # leaves its effects unchanged exactly (the S1 and S2 Monte Carlo studies coincide).
     panel = sim(jax.random.key(10), 300, 8, design="s1")
     z = jax.random.normal(jax.random.key(3), (9, 3)).at[0].set(0.0)
-    f = jax.jit(lambda p: estimate_effects(p, None, REWARD, GAMMA, method="nonstationary", n_iter=2)[0])
+    def f(p):
+        v = ns_j(stats_j(p), REWARD, GAMMA, anchor="steady0", n_iter=15).values
+        return np.array([v.delta, v.delta_gamma, v.avg_reward])
+
     np.testing.assert_allclose(f(panel), f(panel._replace(obs=panel.obs + z)), rtol=1e-8)
 
 
@@ -372,40 +378,43 @@ def small_panel():
 
 
 @pytest.mark.parametrize("method", ["nonstationary", "stationary"])
-def test_grad_wrt_weights_and_gamma_matches_finite_differences(small_panel, method):
+def test_grad_wrt_weights_gamma_and_data_matches_finite_differences(small_panel, method):
     @jax.jit
-    def delta(w, g):
-        return estimate_effects(small_panel, w, REWARD, g, method=method, n_iter=1)[0][0]
+    def delta(w, g, o):
+        p = small_panel._replace(obs=o)
+        return estimate_effects(p, w, REWARD, g, method=method, n_iter=1)[0][0]
 
     w0 = jnp.ones(80) + 0.1 * jax.random.uniform(jax.random.key(0), (80,))
+    o0 = small_panel.obs
     v = jax.random.normal(jax.random.key(1), (80,))
-    gw, gg = jax.jit(jax.grad(delta, argnums=(0, 1)))(w0, GAMMA)
+    u = jax.random.normal(jax.random.key(2), o0.shape)
+    gw, gg, go = jax.jit(jax.grad(delta, argnums=(0, 1, 2)))(w0, GAMMA, o0)
     h = 1e-5
-    fd_w = (delta(w0 + h * v, GAMMA) - delta(w0 - h * v, GAMMA)) / (2 * h)
-    fd_g = (delta(w0, GAMMA + 1e-6) - delta(w0, GAMMA - 1e-6)) / 2e-6
+    fd_w = (delta(w0 + h * v, GAMMA, o0) - delta(w0 - h * v, GAMMA, o0)) / (2 * h)
+    fd_g = (delta(w0, GAMMA + 1e-6, o0) - delta(w0, GAMMA - 1e-6, o0)) / 2e-6
+    fd_o = (delta(w0, GAMMA, o0 + h * u) - delta(w0, GAMMA, o0 - h * u)) / (2 * h)
     assert abs(float(gw @ v - fd_w)) < 1e-5 * abs(float(fd_w))
     assert abs(float(gg - fd_g)) < 1e-5 * abs(float(fd_g))
-    # grad with respect to the data (observations)
-    u = jax.random.normal(jax.random.key(2), small_panel.obs.shape)
-    fo = jax.jit(lambda o: estimate_effects(small_panel._replace(obs=o), None, REWARD, GAMMA,
-                                            method=method)[0][0])
-    go = jax.jit(jax.grad(fo))(small_panel.obs)
-    fd_o = (fo(small_panel.obs + h * u) - fo(small_panel.obs - h * u)) / (2 * h)
     assert abs(float(jnp.sum(go * u) - fd_o)) < 1e-5 * abs(float(fd_o))
 
 
 def test_plain_jit_vmap_agree():
     keys = jax.random.split(jax.random.key(15), 3)
-    panels = jax.vmap(lambda k: sim(k, 100, 6, design="s2"))(keys)
+    panels = jax.jit(jax.vmap(lambda k: simulate_longterm(k, 80, 6, design="s2")))(keys)
 
     def f(p):
-        return estimate_effects(p, None, REWARD, GAMMA, method="nonstationary", n_iter=3)[0]
+        return estimate_effects(p, None, REWARD, GAMMA, method="nonstationary")[0]
 
     batched = jax.jit(jax.vmap(f))(panels)
     f_jit = jax.jit(f)
     for r in range(3):
         one = jax.tree.map(lambda x: x[r], panels)
         np.testing.assert_allclose(f_jit(one), batched[r], rtol=1e-10)
-    np.testing.assert_allclose(f(jax.tree.map(lambda x: x[0], panels)), batched[0], rtol=1e-10)  # plain
+    # plain (eager, op by op): Alg. S from the statistics, against jit and vmap
+    stats = jax.jit(jax.vmap(panel_stats))(panels)
+    one = jax.tree.map(lambda x: x[0], stats)
+    plain = stationary_estimate(one, REWARD, GAMMA).values.delta
+    vm = jax.jit(jax.vmap(lambda s: stationary_estimate(s, REWARD, GAMMA).values.delta))(stats)
+    np.testing.assert_allclose(plain, vm[0], rtol=1e-10)
     # vmapped simulation equals the per-key simulation
-    np.testing.assert_allclose(sim(keys[1], 100, 6, design="s2").obs, panels.obs[1], atol=1e-13)
+    np.testing.assert_allclose(sim(keys[1], 80, 6, design="s2").obs, panels.obs[1], atol=1e-13)
