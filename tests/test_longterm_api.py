@@ -166,3 +166,17 @@ def test_api_validation_errors_inputs(panel):
         longterm_effect(bad, np.asarray(panel.bucket), reward=0)
     with pytest.raises(ValueError, match="estimators: 'surrogate-index' is not one of"):
         longterm_estimator_spec(None, GAMMA, estimators=("surrogate-index",))
+
+
+def test_baseline_methods_through_the_api(panel):
+    st = longterm_effect(panel, reward=(THETA, 0.0), gamma=GAMMA, method="stationary", n_boot=0)
+    sv = longterm_effect(panel, reward=(THETA, 0.0), gamma=GAMMA, method="sieve-lstd", sieve_degree=1,
+                         n_boot=0)
+    np.testing.assert_allclose(sv.estimate, st.estimate, rtol=1e-8)       # linear LSTD = Alg. S
+    from jaxmed.longterm import SurrogateModel, surrogate_index
+    model = SurrogateModel(jnp.array([1.0, 0.5, 2.0, 3.0]), jnp.array([0.2, 0.1, 0.3, 1.0]))
+    si = longterm_effect(panel, reward=(THETA, 0.0), gamma=GAMMA, method="surrogate-index",
+                         surrogate=model, n_boot=0)
+    ref = surrogate_index(panel, LinearReward(jnp.asarray(THETA), 0.0), GAMMA, surrogate=model).values
+    np.testing.assert_allclose(si.estimate, [ref.delta, ref.delta_gamma, ref.avg_reward], rtol=1e-10)
+    assert np.all(np.isnan(si.params.M))
