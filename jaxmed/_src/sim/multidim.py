@@ -24,7 +24,7 @@ from jaxmed._src.sim.rollout import simulate_rollouts
 from jaxmed._src.trajectories import Trajectories
 
 __all__ = ["multidim_mediator_mean", "multidim_reward_mean", "multidim_next_state_mean",
-           "multidim_expected_reward", "multidim_initial_state", "multidim_transition",
+           "multidim_expected_reward", "multidim_initial_state", "multidim_draw_noise", "multidim_transition",
            "simulate_multidim"]
 
 
@@ -64,13 +64,16 @@ def multidim_initial_state(key, dtype=float):
     return jax.random.normal(key, (2,), dtype)
 
 
-def multidim_transition(key, state, action, mediator_action, sigma):
-    """One step given the actions: returns (M ``(2,)``, R, S' ``(2,)``)."""
-    km, kr, ks = jax.random.split(key, 3)
-    dtype = state.dtype
-    m = multidim_mediator_mean(state, mediator_action) + sigma * jax.random.normal(km, (2,), dtype)
-    r = multidim_reward_mean(state, action, m) + sigma * jax.random.normal(kr, (), dtype)
-    s_next = multidim_next_state_mean(state, action, m) + sigma * jax.random.normal(ks, (2,), dtype)
+def multidim_draw_noise(key, horizon: int, dtype=float):
+    """Standard normal step noises ``(horizon, 5)``: (ε1, ε2, ε_R, η1, η2)."""
+    return jax.random.normal(key, (horizon, 5), dtype)
+
+
+def multidim_transition(noise, state, action, mediator_action, sigma):
+    """One step given the actions and noise ``(5,)``: returns (M ``(2,)``, R, S' ``(2,)``)."""
+    m = multidim_mediator_mean(state, mediator_action) + sigma * noise[:2]
+    r = multidim_reward_mean(state, action, m) + sigma * noise[2]
+    s_next = multidim_next_state_mean(state, action, m) + sigma * noise[3:5]
     return m, r, s_next
 
 
@@ -95,5 +98,5 @@ def simulate_multidim(key, n: int, horizon: int, *, sigma=1.0, policy=None,
     """
     policy = ConstantPolicy(0.5) if policy is None else policy
     return simulate_rollouts(key, n, horizon, initial_state=multidim_initial_state,
-                             transition=multidim_transition, params=sigma, policy=policy,
+                             draw_noise=multidim_draw_noise, transition=multidim_transition, params=sigma, policy=policy,
                              mediator_policy=mediator_policy)

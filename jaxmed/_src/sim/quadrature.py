@@ -87,13 +87,14 @@ def expected_abs(mu, sd):
             + mu * (1.0 - 2.0 * ndtr(-mu / sd)))
 
 
-def expected_sqrt_abs_sum(mean, sd, n_nodes: int = 64):
+def expected_sqrt_abs_sum(mean, sd, n_nodes: int = 24):
     """E sqrt(Σ_j |M_j|) for independent M_j ~ N(mean_j, sd_j²), without sampling.
 
     Uses sqrt(x) = (1 / (2 sqrt(π))) ∫_0^∞ (1 − e^{−t x}) t^{−3/2} dt, the closed-form
     Laplace transform of |M_j| (normal cdfs), and the substitution
     t = (c tan θ)², c = 1 / sqrt(E Σ|M_j|), which makes the integrand smooth on [0, π/2];
-    the θ-integral is done by ``n_nodes``-point Gauss–Legendre. Accurate to ~1e−10
+    the θ-integral is done by ``n_nodes``-point Gauss–Legendre. With 24 nodes the error is
+    below 1e−8 for |means| ≤ 40 (1e−12 near the origin)
     (checked against a fine grid in ``tests/test_sim_truth.py``), whereas plain
     Gauss–Hermite on sqrt(|m1| + |m2|) errs by up to 1e−2 near the origin.
 

@@ -26,7 +26,8 @@ from jaxmed._src.trajectories import Trajectories
 
 __all__ = ["semi_synthetic_mediator_mean", "semi_synthetic_reward_mean",
            "semi_synthetic_next_state_mean", "semi_synthetic_expected_reward",
-           "semi_synthetic_initial_state", "semi_synthetic_transition", "simulate_semi_synthetic"]
+           "semi_synthetic_initial_state", "semi_synthetic_draw_noise",
+           "semi_synthetic_transition", "simulate_semi_synthetic"]
 
 
 def semi_synthetic_mediator_mean(state, action):
@@ -67,12 +68,15 @@ def semi_synthetic_initial_state(key, dtype=float):
     return jax.random.normal(key, (1,), dtype)
 
 
-def semi_synthetic_transition(key, state, action, mediator_action, sigma):
-    """One step given the actions: returns (M ``(2,)``, R, S' ``(1,)``)."""
-    km, kr = jax.random.split(key)
-    m = semi_synthetic_mediator_mean(state, mediator_action) + sigma * jax.random.normal(
-        km, (2,), state.dtype)
-    r = semi_synthetic_reward_mean(state, action, m) + sigma * jax.random.normal(kr, (), state.dtype)
+def semi_synthetic_draw_noise(key, horizon: int, dtype=float):
+    """Standard normal step noises ``(horizon, 3)``: (ε1, ε2, ε_R)."""
+    return jax.random.normal(key, (horizon, 3), dtype)
+
+
+def semi_synthetic_transition(noise, state, action, mediator_action, sigma):
+    """One step given the actions and noise ``(3,)``: returns (M ``(2,)``, R, S' ``(1,)``)."""
+    m = semi_synthetic_mediator_mean(state, mediator_action) + sigma * noise[:2]
+    r = semi_synthetic_reward_mean(state, action, m) + sigma * noise[2]
     return m, r, r[None]
 
 
@@ -103,5 +107,5 @@ def simulate_semi_synthetic(key, n: int, horizon: int, *, sigma=2.0, policy=None
     """
     policy = ConstantPolicy(0.5) if policy is None else policy
     return simulate_rollouts(key, n, horizon, initial_state=semi_synthetic_initial_state,
-                             transition=semi_synthetic_transition, params=sigma, policy=policy,
+                             draw_noise=semi_synthetic_draw_noise, transition=semi_synthetic_transition, params=sigma, policy=policy,
                              mediator_policy=mediator_policy)

@@ -23,7 +23,8 @@ from jaxmed._src.sim.rollout import simulate_rollouts
 from jaxmed._src.trajectories import Trajectories
 
 __all__ = ["toy_behaviour_policy", "toy_mediator_prob", "toy_reward_prob", "toy_reward_mean",
-           "toy_next_state_prob", "toy_expected_reward", "toy_initial_state", "toy_transition",
+           "toy_next_state_prob", "toy_expected_reward", "toy_next_state_prob_integrated", "toy_initial_state",
+           "toy_draw_noise", "toy_transition",
            "simulate_toy", "TOY_IID_NEXT_STATE_PROB"]
 
 TOY_IID_NEXT_STATE_PROB = 0.2
@@ -69,15 +70,37 @@ def toy_initial_state(key, dtype=float):
     return jax.random.bernoulli(key, 0.5, (1,)).astype(dtype)
 
 
-def toy_transition(key, state, action, mediator_action, iid):
-    """One step given the actions: returns (M ``(1,)``, R, S' ``(1,)``). ``iid`` is static."""
-    km, kr, ks = jax.random.split(key, 3)
+def toy_draw_noise(key, horizon: int, dtype=float):
+    """Standard uniform step noises ``(horizon, 3)`` for (M, R, S')."""
+    return jax.random.uniform(key, (horizon, 3), dtype)
+
+
+def toy_transition(noise, state, action, mediator_action, iid):
+    """One step given the actions and uniforms ``(3,)``: returns (M ``(1,)``, R, S' ``(1,)``).
+
+    ``iid`` (static) selects the Toy II iid transition.
+    """
     dtype = state.dtype
-    m = (jax.random.uniform(km, (1,), dtype) < toy_mediator_prob(state, mediator_action)).astype(dtype)
-    r = 10.0 * (jax.random.uniform(kr, (), dtype) < toy_reward_prob(state, action, m)).astype(dtype)
-    s_next = (jax.random.uniform(ks, (1,), dtype)
-              < toy_next_state_prob(state, action, m, iid)).astype(dtype)
+    m = (noise[0:1] < toy_mediator_prob(state, mediator_action)).astype(dtype)
+    r = 10.0 * (noise[1] < toy_reward_prob(state, action, m)).astype(dtype)
+    s_next = (noise[2:3] < toy_next_state_prob(state, action, m, iid)).astype(dtype)
     return m, r, s_next
+
+
+def _transition_with_state(noise, state, action, mediator_action, params):
+    return toy_transition(noise, state, action, mediator_action, False)
+
+
+def _transition_iid(noise, state, action, mediator_action, params):
+    return toy_transition(noise, state, action, mediator_action, True)
+
+
+def toy_next_state_prob_integrated(state, mediator_action, action, iid: bool = False):
+    """P(S' = 1 | s) with M ~ p_m(·|s, a*) summed out and direct action a (exact)."""
+    p = toy_mediator_prob(state, mediator_action)
+    one = jnp.ones((1,), dtype=jnp.result_type(state, float))
+    return (p * toy_next_state_prob(state, action, one, iid)
+            + (1.0 - p) * toy_next_state_prob(state, action, 0.0 * one, iid))
 
 
 def simulate_toy(key, n: int, horizon: int, *, iid: bool = False, policy=None,
@@ -102,7 +125,7 @@ def simulate_toy(key, n: int, horizon: int, *, iid: bool = False, policy=None,
     True
     """
     policy = toy_behaviour_policy() if policy is None else policy
-    iid = bool(iid)
+    transition = _transition_iid if iid else _transition_with_state
     return simulate_rollouts(key, n, horizon, initial_state=toy_initial_state,
-                             transition=lambda k, s, a, am, p: toy_transition(k, s, a, am, iid),
-                             params=None, policy=policy, mediator_policy=mediator_policy)
+                             draw_noise=toy_draw_noise, transition=transition, params=None,
+                             policy=policy, mediator_policy=mediator_policy)
