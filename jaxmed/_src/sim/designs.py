@@ -210,7 +210,7 @@ def policy_value(design, policy, *, key=None, n_chains: int = 1000, n_steps: int
 # ----------------------------------------------------------------------------------------
 # The mediation designs of spec §7.
 
-_TRUTH_SETTINGS = dict(n_chains=2000, n_steps=2000, burn_in=200, batch_size=250, seed=20231)
+_TRUTH_SETTINGS = dict(n_chains=2400, n_steps=2000, burn_in=200, batch_size=250, seed=20231)
 
 
 def _cached_truth(name):
