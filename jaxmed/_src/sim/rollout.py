@@ -22,6 +22,8 @@ under different policies (common random numbers, used by the truths).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -65,12 +67,24 @@ def simulate_trajectory(key, horizon: int, *, initial_state, draw_noise, transit
 
 def simulate_rollouts(key, n: int, horizon: int, *, initial_state, draw_noise, transition, params,
                       policy, mediator_policy=None) -> Trajectories:
-    """N independent trajectories (keys ``split(key, n)``), vmapped; returns ``Trajectories``."""
+    """N independent trajectories (keys ``split(key, n)``), vmapped; returns ``Trajectories``.
+
+    Compiled once per (n, horizon, design functions, policy structure): the design
+    functions are static, ``params`` and the policies' parameters are traced.
+    """
     if int(n) < 1 or int(horizon) < 1:
         raise ValueError(f"n, horizon: expected positive integers, got n = {n}, horizon = {horizon}")
+    return _simulate_rollouts(key, params, policy, mediator_policy, n=int(n), horizon=int(horizon),
+                              initial_state=initial_state, draw_noise=draw_noise,
+                              transition=transition)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "horizon", "initial_state", "draw_noise",
+                                             "transition"))
+def _simulate_rollouts(key, params, policy, mediator_policy, *, n, horizon, initial_state,
+                       draw_noise, transition):
     keys = jax.random.split(key, n)
     s, a, m, r, s_next = jax.vmap(lambda k: simulate_trajectory(
         k, horizon, initial_state=initial_state, draw_noise=draw_noise, transition=transition,
-        params=params,
-        policy=policy, mediator_policy=mediator_policy))(keys)
+        params=params, policy=policy, mediator_policy=mediator_policy))(keys)
     return Trajectories(s, a, m, r, s_next, jnp.ones_like(r))
