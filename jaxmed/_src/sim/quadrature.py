@@ -95,7 +95,7 @@ def expected_sqrt_abs_sum(mean, sd, n_nodes: int = 24):
     t = (c tan θ)², c = 1 / sqrt(E Σ|M_j|), which makes the integrand smooth on [0, π/2];
     the θ-integral is done by ``n_nodes``-point Gauss–Legendre. With 24 nodes the error is
     below 1e−8 for |means| ≤ 40 (1e−12 near the origin)
-    (checked against a fine grid in ``tests/test_sim_truth.py``), whereas plain
+    (checked against polar Gauss–Legendre in ``tests/test_sim_truth.py``), whereas plain
     Gauss–Hermite on sqrt(|m1| + |m2|) errs by up to 1e−2 near the origin.
 
     Args:
