@@ -70,7 +70,7 @@ def test_toy_simulated_route_agrees_with_exact(name):
     design = get_design(name)
     exact = truth(name)
     sim = simulated_truth(jax.random.key(2), design.chain_model, design.target_policy,
-                          n_chains=400, n_steps=400, burn_in=50)
+                          n_chains=300, n_steps=300, burn_in=30)
     z = (sim.eta - exact.eta) / sim.eta_se
     assert np.all(np.abs(z) < 4), z
     for k in EFFECT_NAMES:
@@ -80,7 +80,7 @@ def test_toy_simulated_route_agrees_with_exact(name):
             assert exact.effects[k] == 0.0 and abs(sim.effects[k]) < 1e-12
 
 
-def polar_reference(mu, sd, n_rho=400, n_phi=150):
+def polar_reference(mu, sd, n_rho=300, n_phi=120):
     """E sqrt(|m1| + |m2|) by Gauss–Legendre in per-quadrant polar coordinates m = ±ρ²(cos φ, sin φ)
     (Jacobian 2ρ³), which makes the integrand smooth at the origin."""
     mu = np.asarray(mu)
@@ -151,8 +151,8 @@ def test_cached_semi_truth_agrees_with_independent_small_simulation():
     """A fresh, smaller simulation with another key agrees with the cached truth within SEs."""
     design = get_design("semi-synthetic")
     cached = truth(design)
-    small = truth(design, recompute=True, key=jax.random.key(99), n_chains=200, n_steps=500,
-                  burn_in=100)
+    small = truth(design, recompute=True, key=jax.random.key(99), n_chains=120, n_steps=400,
+                  burn_in=50)
     for k in EFFECT_NAMES:
         assert abs(small.effects[k] - cached.effects[k]) < 4 * np.hypot(small.se[k], cached.se[k]), k
 
@@ -160,7 +160,7 @@ def test_cached_semi_truth_agrees_with_independent_small_simulation():
 def test_semi_policy_value_equals_eta1_and_control_value_is_eta5():
     cached = truth("semi-synthetic")
     v, se = policy_value("semi-synthetic", P.semi_synthetic_target_policy(), key=jax.random.key(5),
-                         n_chains=200, n_steps=500, burn_in=100)
+                         n_chains=120, n_steps=400, burn_in=50)
     assert abs(v - cached.eta[0]) < 4 * np.hypot(se, cached.eta_se[0])
     v0, se0 = policy_value("toy1", P.always_control())
     assert abs(v0 - truth("toy1").eta[4]) < 1e-12 and se0 == 0.0
