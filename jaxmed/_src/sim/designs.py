@@ -95,6 +95,7 @@ def get_design(name: str) -> Design:
     """
     if isinstance(name, Design):
         return name
+    _register_builtin_longterm()
     if name not in _REGISTRY:
         raise ValueError(f"name: unknown design {name!r}; registered: {list_designs()}")
     return _REGISTRY[name]
@@ -102,7 +103,19 @@ def get_design(name: str) -> Design:
 
 def list_designs(kind: str | None = None) -> list[str]:
     """Names of the registered designs (optionally of one ``kind``), in registration order."""
+    _register_builtin_longterm()
     return [n for n, d in _REGISTRY.items() if kind is None or d.kind == kind]
+
+
+@functools.lru_cache(maxsize=1)
+def _register_builtin_longterm() -> None:
+    """Registers ``longterm-s1``/``longterm-s2`` (imported lazily: the long-term package
+    builds on this module)."""
+    from jaxmed._src.longterm.designs import all_longterm_designs
+
+    for design in all_longterm_designs():
+        if design.name not in _REGISTRY:
+            register_design(design)
 
 
 @functools.lru_cache(maxsize=1)
