@@ -135,7 +135,7 @@ def test_lstd_solve_matches_numpy():
     sig = (u * w[:, None]).T @ (u - xi) / w.sum() + 1e-3 * np.diag(pen)
     ref = np.linalg.solve(sig, (u * w[:, None]).T @ y / w.sum())
     np.testing.assert_allclose(beta, ref, rtol=1e-10)
-    np.testing.assert_allclose(cond, np.linalg.cond(sig), rtol=1e-8)
+    np.testing.assert_allclose(cond, np.linalg.cond(sig, 1), rtol=1e-8)
 
 
 def test_state_ratio_matches_numpy_lstsq_of_the_spec_system():
