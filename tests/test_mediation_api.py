@@ -118,10 +118,19 @@ def test_oracle_nuisances_give_mr_close_to_truth():
     assert np.all(np.abs(err) < 3.5 * res.se[0, :4] + 0.005), (err, res.se[0, :4])
 
 
-def test_estimator_spec_matches_one_call(small):
+def test_estimator_spec_vmaps_over_replications_and_matches_one_call(small):
     data, cfg, pol, res = small
-    spec = mediation_estimator_spec(pol, 0, cfg)
+    spec = mediation_estimator_spec(pol, 0, cfg.replace(n_boot=0))
     assert spec.estimators == ESTIMATORS and spec.effects == EFFECTS
-    table = jax.jit(spec.fn)(jax.random.key(1), jaxmed.Trajectories(*(jnp.asarray(x) for x in data)))
-    np.testing.assert_allclose(table.estimate, res.estimate, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(table.se, res.se, rtol=1e-8, atol=1e-12)
+    d1 = jaxmed.Trajectories(*(jnp.asarray(x) for x in data))
+    d2 = simulate_semi_synthetic(jax.random.key(9), N, T)
+    both = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), d1, d2)
+    keys = jnp.stack([jax.random.key_data(jax.random.key(1))] * 2)
+    batched = jax.jit(jax.vmap(lambda k, d: spec.fn(jax.random.wrap_key_data(k), d)))(keys, both)
+    np.testing.assert_allclose(batched.estimate[0], res.estimate, rtol=1e-9, atol=1e-12)
+    mr = ESTIMATORS.index("MR")
+    np.testing.assert_allclose(batched.se[0, mr], res.se[mr], rtol=1e-8)
+    assert np.isnan(batched.se[0, ESTIMATORS.index("DM")]).all()  # no bootstrap: DM SE unknown
+    single = mediation_effects(jaxmed.Trajectories(*(np.asarray(x) for x in d2)), pol,
+                               key=jax.random.key(1), config=cfg.replace(n_boot=0))
+    np.testing.assert_allclose(batched.estimate[1], single.estimate, rtol=1e-9, atol=1e-12)
