@@ -72,7 +72,7 @@ def summarise(n, est, se, status):
             rows.append(dict(
                 N=n, estimator=e, effect=k, reps=reps, bias=float(err.mean()),
                 bias_mcse=float(err.std(ddof=1) / np.sqrt(reps)), mse=float(np.mean(err ** 2)),
-                sd=float(x.std(ddof=1)), mean_se=float(np.nanmean(se[:, i, j])),
+                sd=float(x.std(ddof=1)), mean_se=(float(np.mean(se[:, i, j])) if np.isfinite(se[:, i, j]).any() else float("nan")),
                 coverage=float(np.mean(cover)) if np.isfinite(se[:, i, j]).all() else float("nan"),
                 original_mse=(ORIGINAL_MSE[n][j] if (e == "MR" and j < 4 and n in ORIGINAL_MSE)
                               else float("nan")),
