@@ -100,7 +100,7 @@ def default_estimator(design) -> EstimatorSpec:
         return design.estimator_spec()
     kind = getattr(design, "kind", None)
     if kind == "mediation":
-        module, factory, attrs = "jaxmed._src.mediation", "mediation_estimator_spec", (
+        module, factory, attrs = "jaxmed.mediation", "mediation_estimator_spec", (
             "target_policy", "control_policy")
     elif kind == "longterm":
         module, factory, attrs = "jaxmed._src.longterm", "longterm_estimator_spec", ("reward", "gamma")

@@ -216,7 +216,11 @@ def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
         out = jax.lax.map(block, blocks)
         return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
 
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(_AXIS)), out_specs=P(_AXIS))
+    # check_vma=False: estimators are ordinary unbatched JAX code (fori_loop/scan carries
+    # that start from constants); every replication is independent, so no collective or
+    # varying-axis bookkeeping is needed.
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(_AXIS)), out_specs=P(_AXIS),
+                            check_vma=False)
     return jax.jit(sharded)
 
 
@@ -371,6 +375,9 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
                           for n, h in grid)
             free = min(_free_bytes(d) for d in devices)
             batch_size = int(max(1, min(_DEFAULT_MAX_BATCH, memory_fraction * free // max(per_rep, 1))))
+            cap = getattr(estimator, "cpu_max_batch_size", None)
+            if cap is not None and any(d.platform == "cpu" for d in devices):
+                batch_size = min(batch_size, int(cap))
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
