@@ -10,6 +10,19 @@ from jaxmed._src.trajectories import trajectories_from_dataframe as trajectories
 from jaxmed._src.trajectories import trajectories_to_dataframe as trajectories_to_dataframe
 from jaxmed._src.trajectories import validate_trajectories as validate_trajectories
 from jaxmed._src import policies as policies
+from jaxmed._src.effect_table import EffectTable as EffectTable
+from jaxmed._src.effect_table import EstimatorSpec as EstimatorSpec
+from jaxmed._src.mediation.config import MediationConfig as MediationConfig
+from jaxmed._src.mediation.effects import MediationResult as MediationResult
+from jaxmed._src.mediation.effects import mediation_effects as mediation_effects
+from jaxmed._src.mediation.effects import mediation_estimator_spec as mediation_estimator_spec
+from jaxmed._src.longterm.api import LongtermResult as LongtermResult
+from jaxmed._src.longterm.api import longterm_effect as longterm_effect
+from jaxmed._src.longterm.api import longterm_estimator_spec as longterm_estimator_spec
+from jaxmed import mediation as mediation
+from jaxmed import longterm as longterm
+from jaxmed import sim as sim
+from jaxmed import study as study
 
 __version__ = "0.1.0"
 
@@ -21,4 +34,17 @@ __all__ = [
     "trajectories_to_dataframe",
     "validate_trajectories",
     "policies",
+    "EffectTable",
+    "EstimatorSpec",
+    "MediationConfig",
+    "MediationResult",
+    "mediation_effects",
+    "mediation_estimator_spec",
+    "LongtermResult",
+    "longterm_effect",
+    "longterm_estimator_spec",
+    "mediation",
+    "longterm",
+    "sim",
+    "study",
 ]
