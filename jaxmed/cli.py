@@ -220,25 +220,19 @@ def _cmd_estimate(args) -> int:
     import jax
     import pandas as pd
 
-    from jaxmed._src.study.catalog import _import
+    from jaxmed._src.mediation.effects import mediation_effects
 
     data = _load_trajectories(args)
     target = parse_policy(args.target_policy, data.state_dim)
     control = parse_policy(args.control_policy, data.state_dim)
-    mediation = _import("jaxmed._src.mediation", "jaxmed estimate")
-    spec = mediation.mediation_estimator_spec(target, control)
-    table = jax.device_get(jax.jit(spec.fn)(jax.random.key(args.seed), data))
-    rows = []
-    for i, est in enumerate(spec.estimators):
-        for j, eff in enumerate(spec.effects):
-            if np.isnan(table.estimate[i, j]):
-                continue
-            rows.append(dict(estimator=est, effect=eff, estimate=table.estimate[i, j],
-                             se=table.se[i, j], ci_low=table.ci_low[i, j],
-                             ci_high=table.ci_high[i, j]))
+    result = mediation_effects(data, target, control, key=jax.random.key(args.seed),
+                               dtype=np.float32 if args.float32 else np.float64)
+    frame = result.to_frame()
+    frame = frame[np.isfinite(frame["estimate"].to_numpy(dtype=float))]
+    status = int(np.asarray(result.diagnostics.status))
     print(f"{data.n_trajectories} trajectories, T = {data.horizon}; target {args.target_policy}, "
-          f"control {args.control_policy}; status {int(table.status)}")
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+          f"control {args.control_policy}; status {status}")
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
