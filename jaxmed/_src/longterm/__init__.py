@@ -1,0 +1,1 @@
+"""Long-term treatment effects from short A/B tests (spec longterm.md)."""
