@@ -79,3 +79,18 @@ def test_influential_trajectories_first_order_leave_one_out(setup):
         assert abs(err) <= 0.2 * abs(infl.derivative[0]) + 3 * abs(half_h), (i, loo, pred, half_h)
         # and the first-order prediction is much closer to the refit than "no change" is
         assert abs(err) < abs(loo - infl.estimate), (i, loo, pred)
+
+
+def test_docs_example_runs():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "differentiable.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    scope = {}
+    exec(compile(code, "differentiable.md", "exec"), scope)
+    sens = scope["sens"]
+    # the example's Δ equals the plain estimator call
+    eff = estimate_effects(scope["panel"], None, LinearReward(jnp.array([1.0, 0.0, 1.0]), jnp.asarray(0.0)),
+                           0.9, ridge=0.1)[0]
+    np.testing.assert_allclose(sens.estimate, eff, rtol=1e-12)
