@@ -1,0 +1,15 @@
+"""Differentiable estimation: Jacobians of mediation and long-term estimates and the most
+influential trajectories (see docs/differentiable.md)."""
+
+from jaxmed._src.differentiable.sensitivity import Influence as Influence
+from jaxmed._src.differentiable.sensitivity import LongtermSensitivity as LongtermSensitivity
+from jaxmed._src.differentiable.sensitivity import MediationSensitivity as MediationSensitivity
+from jaxmed._src.differentiable.sensitivity import defined_cells as defined_cells
+from jaxmed._src.differentiable.sensitivity import influential_trajectories as influential_trajectories
+from jaxmed._src.differentiable.sensitivity import longterm_sensitivity as longterm_sensitivity
+from jaxmed._src.differentiable.sensitivity import mediation_estimates as mediation_estimates
+from jaxmed._src.differentiable.sensitivity import mediation_sensitivity as mediation_sensitivity
+
+__all__ = ["Influence", "LongtermSensitivity", "MediationSensitivity", "defined_cells",
+           "influential_trajectories", "longterm_sensitivity", "mediation_estimates",
+           "mediation_sensitivity"]
