@@ -209,6 +209,11 @@ def trajectories_from_arrays(state, action, mediator, reward, next_state=None, m
     return Trajectories(*[np.asarray(x, dtype=dtype) for x in (*cleaned, data.mask)])
 
 
+def _plain(x):
+    """numpy scalars as Python scalars, so messages read ``nan`` not ``np.float64(nan)``."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def _columns(df, names: Sequence[str], arg: str) -> None:
     missing = [c for c in names if c not in df.columns]
     if missing:
@@ -258,8 +263,9 @@ def trajectories_from_dataframe(df, *, state: Sequence[str], mediator: Sequence[
         vals = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
         if not np.isfinite(vals).all():
             row = int(np.argmax(~np.isfinite(vals)))
-            raise ValueError(f"{c}: non-finite or non-numeric value {df[c].iloc[row]!r} at row {row} "
-                             f"(id={df[id].iloc[row]!r}, time={df[time].iloc[row]!r})")
+            raise ValueError(f"{c}: non-finite or non-numeric value {_plain(df[c].iloc[row])!r} at "
+                             f"row {row} (id={_plain(df[id].iloc[row])!r}, "
+                             f"time={_plain(df[time].iloc[row])!r})")
     df = df.sort_values([id, time], kind="stable")
     groups = [g for _, g in df.groupby(id, sort=True)]
     lengths = [len(g) - (0 if next_state is not None else 1) for g in groups]
@@ -281,7 +287,7 @@ def trajectories_from_dataframe(df, *, state: Sequence[str], mediator: Sequence[
         out["next_state"][i, :length] = (g[next_state].to_numpy(np.float64) if next_state
                                          else s[1:length + 1])
         out["mask"][i, :length] = 1.0
-    empty = [g[id].iloc[0] for g, length in zip(groups, lengths) if length <= 0]
+    empty = [_plain(g[id].iloc[0]) for g, length in zip(groups, lengths) if length <= 0]
     if empty:
         raise ValueError(f"df: id(s) {empty[:5]} have a single row and no transition; drop them or "
                          f"pass next_state columns")

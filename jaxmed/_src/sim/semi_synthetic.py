@@ -1,6 +1,7 @@
 """Semi-synthetic design (spec mediation.md §7.1) and its variance variant (§7.2).
 
-d_S = 1, d_M = 2. Per step, with σ_M = σ_S = sigma (2 in the main experiment):
+d_S = 1, d_M = 2. Per step, with σ_M = σ_S = sigma (2 in the main experiment;
+1, 2, 3 in the variance-impact study):
 
     A   ~ policy(·|S)                         (behaviour: Bernoulli(0.5))
     M1  = sqrt|S| + (A* − .5) + σ ε1
@@ -10,7 +11,7 @@ d_S = 1, d_M = 2. Per step, with σ_M = σ_S = sigma (2 in the main experiment):
 
 A* is the action on the mediator path: A* = A for ordinary rollouts; for the mixed
 policy G (spec §1.2) A = 0 on the direct path and A* ~ π_e(·|S) is an independent draw.
-S_0 ~ N(0, 1). No burn-in.
+S_0 ~ N(0, 1). No burn-in. Target policy expit(0.7 s), control a0 = 0.
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ import jax
 import jax.numpy as jnp
 
 from jaxmed._src.policies import ConstantPolicy
+from jaxmed._src.sim.quadrature import expected_sqrt_abs_sum
+from jaxmed._src.sim.rollout import simulate_rollouts
 from jaxmed._src.trajectories import Trajectories
 
-__all__ = ["semi_synthetic_mediator_mean", "semi_synthetic_reward_mean", "simulate_semi_synthetic"]
+__all__ = ["semi_synthetic_mediator_mean", "semi_synthetic_reward_mean",
+           "semi_synthetic_next_state_mean", "semi_synthetic_expected_reward",
+           "semi_synthetic_initial_state", "semi_synthetic_draw_noise",
+           "semi_synthetic_transition", "simulate_semi_synthetic"]
 
 
 def semi_synthetic_mediator_mean(state, action):
-    """E[M | S = state, A = action], ``(2,)`` for a state ``(1,)``."""
+    """E[M | S = state, A* = action], ``(2,)`` for a state ``(1,)``; M ~ N(mean, σ² I)."""
     s = state[0]
     root = jnp.sqrt(jnp.abs(s))
     return jnp.stack([root + (action - 0.5), -0.5 * s + 0.5 * (action - 0.5) * root])
@@ -39,29 +45,47 @@ def semi_synthetic_reward_mean(state, action, mediator):
                   + 0.5 * jnp.sqrt(jnp.abs(m1) + jnp.abs(m2)) * (action - 0.5) + 0.5 * (action - 0.5))
 
 
-def _trajectory(key, horizon, policy, mediator_policy, sigma):
-    k0, kt = jax.random.split(key)
-    s0 = jax.random.normal(k0, (1,))
+def semi_synthetic_next_state_mean(state, action, mediator):
+    """E[S' | S, A, M] ``(1,)``: S' = R, so this is r(s, a, m); S' ~ N(mean, σ²)."""
+    return semi_synthetic_reward_mean(state, action, mediator)[None]
 
-    def step(s, k):
-        ka, kam, km, kr = jax.random.split(k, 4)
-        a = jax.random.bernoulli(ka, policy.prob_one(s)).astype(s.dtype)
-        if mediator_policy is None:
-            a_med = a
-        else:
-            a_med = jax.random.bernoulli(kam, mediator_policy.prob_one(s)).astype(s.dtype)
-        m = semi_synthetic_mediator_mean(s, a_med) + sigma * jax.random.normal(km, (2,), s.dtype)
-        r = semi_synthetic_reward_mean(s, a, m) + sigma * jax.random.normal(kr, (), s.dtype)
-        s_next = r[None]
-        return s_next, (s, a, m, r, s_next)
 
-    _, (s, a, m, r, s_next) = jax.lax.scan(step, s0, jax.random.split(kt, horizon))
-    return s, a, m, r, s_next
+def semi_synthetic_expected_reward(state, mediator_action, action, sigma=2.0):
+    """E_{M ~ p_m(·|s, a*)} r(s, a, M), without sampling.
+
+    r is linear in M except for sqrt(|M1| + |M2|), whose expectation comes from
+    ``expected_sqrt_abs_sum`` (accurate to ~1e−10).
+    """
+    s = state[0]
+    mean = semi_synthetic_mediator_mean(state, mediator_action)
+    root = expected_sqrt_abs_sum(mean, sigma)
+    return 1.5 * (0.5 * s + 0.5 * jnp.sqrt(jnp.abs(s)) + mean[0] + mean[1]
+                  + 0.5 * root * (action - 0.5) + 0.5 * (action - 0.5))
+
+
+def semi_synthetic_initial_state(key, dtype=float):
+    """S_0 ~ N(0, 1), ``(1,)``."""
+    return jax.random.normal(key, (1,), dtype)
+
+
+def semi_synthetic_draw_noise(key, horizon: int, dtype=float):
+    """Standard normal step noises ``(horizon, 3)``: (ε1, ε2, ε_R)."""
+    return jax.random.normal(key, (horizon, 3), dtype)
+
+
+def semi_synthetic_transition(noise, state, action, mediator_action, sigma):
+    """One step given the actions and noise ``(3,)``: returns (M ``(2,)``, R, S' ``(1,)``)."""
+    m = semi_synthetic_mediator_mean(state, mediator_action) + sigma * noise[:2]
+    r = semi_synthetic_reward_mean(state, action, m) + sigma * noise[2]
+    return m, r, r[None]
 
 
 def simulate_semi_synthetic(key, n: int, horizon: int, *, sigma=2.0, policy=None,
                             mediator_policy=None) -> Trajectories:
     """Simulates N trajectories of the semi-synthetic design.
+
+    Computes in the default float type (float64 when x64 is enabled, as in jaxmed's
+    entry points and tests).
 
     Args:
       key: a ``jax.random`` key.
@@ -82,7 +106,6 @@ def simulate_semi_synthetic(key, n: int, horizon: int, *, sigma=2.0, policy=None
     ((3, 5, 1), (3, 5, 2))
     """
     policy = ConstantPolicy(0.5) if policy is None else policy
-    keys = jax.random.split(key, n)
-    s, a, m, r, s_next = jax.vmap(lambda k: _trajectory(k, horizon, policy, mediator_policy,
-                                                        sigma))(keys)
-    return Trajectories(s, a, m, r, s_next, jnp.ones_like(r))
+    return simulate_rollouts(key, n, horizon, initial_state=semi_synthetic_initial_state,
+                             draw_noise=semi_synthetic_draw_noise, transition=semi_synthetic_transition, params=sigma, policy=policy,
+                             mediator_policy=mediator_policy)
