@@ -1,0 +1,179 @@
+"""Feature maps of states and mediators (spec mediation.md §4.1).
+
+* ``state_basis``: the default flexible state basis h(s), additive over state
+  coordinates: for each standardised coordinate z = (s_j − mean_j)/sd_j a linear term z
+  and the cubic B-splines (clamped knot vector: boundary knots at the sample minimum and
+  maximum, ``n_knots`` interior knots at equally spaced quantiles), less the first one
+  (the B-splines sum to one, the intercept lives elsewhere). z is clamped to the knot
+  range before the B-splines are evaluated, so h is linear outside the data range.
+* ``monomials``: all monomials of standardised m of total degree 1..degree.
+* ``deboor_fixed_span``: the original's quirky "spline" features: with 8 quantile knots
+  and the knot span fixed at l = 3 for every x, each feature is one global cubic
+  (§4.1 step 5; equals scipy's extrapolating ``BSpline``).
+
+Fitting a basis (``fit_*``) computes its data-dependent constants from weighted rows;
+evaluating it is a pure function of those constants.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmed._src.mediation.weighted_stats import weighted_mean, weighted_quantile, weighted_std
+
+__all__ = ["Standardizer", "fit_standardizer", "StateBasis", "fit_state_basis", "state_basis",
+           "bspline_basis", "monomial_exponents", "monomials", "deboor_fixed_span",
+           "ParityBasis", "fit_parity_basis", "parity_basis"]
+
+
+class Standardizer(NamedTuple):
+    """Column centres and scales: z = (x − center) / scale."""
+
+    center: jax.Array
+    scale: jax.Array
+
+    def __call__(self, x):
+        return (x - self.center) / self.scale
+
+
+def fit_standardizer(x, w) -> Standardizer:
+    """Weighted mean and sd (ddof = 1) of the columns of ``x`` ``(n, d)``; sd 0 becomes 1."""
+    sd = weighted_std(x, w)
+    return Standardizer(weighted_mean(x, w), jnp.where(sd > 0, sd, 1.0))
+
+
+def _safe_div(num, den):
+    ok = den != 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+
+
+def bspline_basis(x, knots, degree: int = 3):
+    """All B-splines of ``degree`` on the clamped knot vector ``knots`` at points ``x`` ``(n,)``.
+
+    ``knots`` ``(m,)`` must repeat each boundary knot ``degree + 1`` times; x is clamped to
+    [knots[0], knots[-1]] and the right end belongs to the last non-empty interval.
+    Returns ``(n, m − degree − 1)`` values that sum to one.
+    """
+    m = knots.shape[0]
+    lo, hi = knots[0], knots[-1]
+    x = jnp.clip(x, lo, hi)[:, None]
+    left, right = knots[None, :-1], knots[None, 1:]
+    b = ((x >= left) & (x < right)).astype(x.dtype)
+    last = m - degree - 2  # index of the interval [t_{m-d-2}, t_{m-d-1}] ending at hi
+    b = b.at[:, last].set(jnp.where(x[:, 0] >= hi, 1.0, b[:, last]))
+    for d in range(1, degree + 1):
+        t0 = knots[: m - d - 1]
+        t1 = knots[d: m - 1]
+        t2 = knots[1: m - d]
+        t3 = knots[d + 1:]
+        b = (_safe_div(x - t0, t1 - t0) * b[:, :-1] + _safe_div(t3 - x, t3 - t2) * b[:, 1:])
+    return b
+
+
+class StateBasis(NamedTuple):
+    """Constants of h(s): a standardiser and, per state coordinate, a clamped knot vector."""
+
+    standardizer: Standardizer
+    knots: jax.Array  # (dS, n_knots + 8), standardised units
+
+
+def fit_state_basis(state, w, n_knots: int) -> StateBasis:
+    """Fits h(s) on weighted rows ``state`` ``(n, dS)``; ``n_knots`` interior quantile knots."""
+    std = fit_standardizer(state, w)
+    z = std(state)
+    probs = jnp.linspace(0.0, 1.0, n_knots + 2, dtype=z.dtype)
+    knots = []
+    for j in range(state.shape[1]):
+        qs = weighted_quantile(z[:, j], w, probs)
+        knots.append(jnp.concatenate([jnp.repeat(qs[:1], 3), qs, jnp.repeat(qs[-1:], 3)]))
+    return StateBasis(std, jax.lax.stop_gradient(jnp.stack(knots)))
+
+
+def state_basis(params: StateBasis, state):
+    """h(s) ``(n, dS * (n_knots + 4))`` for states ``(n, dS)``: [z_j, B_1(z_j), ...] per coordinate."""
+    z = params.standardizer(state)
+    cols = []
+    for j in range(state.shape[1]):
+        cols.append(z[:, j:j + 1])
+        cols.append(bspline_basis(z[:, j], params.knots[j])[:, 1:])
+    return jnp.concatenate(cols, axis=1)
+
+
+def monomial_exponents(dim: int, degree: int, cross: bool = True) -> np.ndarray:
+    """Exponent rows ``(p, dim)`` of the monomials of total degree 1..degree.
+
+    With ``cross=False`` only pure powers x_j^k are kept (an additive basis).
+    """
+    rows = []
+    for total in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(dim), total):
+            e = np.bincount(np.asarray(combo), minlength=dim)
+            if cross or np.count_nonzero(e) == 1:
+                rows.append(e)
+    return np.asarray(rows, dtype=np.int64)
+
+
+def monomials(z, exponents: np.ndarray):
+    """Π_j z_j^{e_j} for each exponent row; ``z`` ``(n, dim)`` -> ``(n, p)``."""
+    cols = []
+    for e in exponents:
+        term = jnp.ones(z.shape[:-1], dtype=z.dtype)
+        for j, k in enumerate(e):
+            if k:
+                term = term * z[..., j] ** int(k)
+        cols.append(term)
+    return jnp.stack(cols, axis=-1)
+
+
+def deboor_fixed_span(x, knots, span: int = 3, degree: int = 3):
+    """B_{span−degree}..B_{span}(x) by de Boor's triangular scheme with the span fixed.
+
+    With the original's 8 knots and span 3 every value is the cubic polynomial that
+    equals the B-spline on [t_3, t_4], extrapolated (spec §4.1 step 5).
+
+    Args:
+      x: ``(n,)`` points.
+      knots: ``(m,)`` knots (not augmented).
+
+    Returns:
+      ``(n, degree + 1)`` values.
+    """
+    left = [None] + [x - knots[span + 1 - j] for j in range(1, degree + 1)]
+    right = [None] + [knots[span + j] - x for j in range(1, degree + 1)]
+    n = [jnp.ones_like(x)]
+    for j in range(1, degree + 1):
+        saved = jnp.zeros_like(x)
+        new = []
+        for r in range(j):
+            temp = n[r] / (right[r + 1] + left[j - r])
+            new.append(saved + right[r + 1] * temp)
+            saved = left[j - r] * temp
+        new.append(saved)
+        n = new
+    return jnp.stack(n, axis=-1)
+
+
+class ParityBasis(NamedTuple):
+    """Knots ``(d_x, L + 1)`` of the original's additive basis over columns x = (s, m)."""
+
+    knots: jax.Array
+
+
+def fit_parity_basis(state, mediator, w, n_basis: int = 7) -> ParityBasis:
+    """Quantile knots at 0, 1/L, ..., 1 of each column of (s, m) (spec §4.1 steps 1–3)."""
+    x = jnp.concatenate([state, mediator], axis=1)
+    probs = jnp.linspace(0.0, 1.0, n_basis + 1, dtype=x.dtype)
+    knots = jnp.stack([weighted_quantile(x[:, j], w, probs) for j in range(x.shape[1])])
+    return ParityBasis(jax.lax.stop_gradient(knots))
+
+
+def parity_basis(params: ParityBasis, state, mediator):
+    """φ(s, m) = concat_j (b_{j,1}, b_{j,2}, b_{j,3}) ``(n, 3 d_x)`` (spec §4.1 step 6)."""
+    x = jnp.concatenate([state, mediator], axis=-1)
+    cols = [deboor_fixed_span(x[..., j], params.knots[j])[..., 1:] for j in range(x.shape[-1])]
+    return jnp.concatenate(cols, axis=-1)

@@ -1,0 +1,119 @@
+"""``MediationConfig``: static design choices and traced hyper-parameters of the pipeline.
+
+Static fields (basis sizes, parity flags, number of bootstrap draws) change shapes or
+branches and are part of the compiled program; numeric fields (ridges, truncation
+levels) are pytree leaves, so ``jit`` does not recompile when they change and
+``grad``/``vmap`` work over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+__all__ = ["MediationConfig"]
+
+_TRACED = ("q_ridge", "ratio_ridge", "reward_ridge", "mediator_ridge", "behaviour_ridge",
+           "rho_trunc", "ratio_trunc")
+
+
+@dataclasses.dataclass(frozen=True)
+class MediationConfig:
+    """Configuration of :func:`jaxmed.mediation_effects` (spec mediation.md §3–§6).
+
+    Static choices:
+      state_knots: interior quantile knots of the cubic B-spline state basis h(s)
+        (h has ``state_knots + 4`` columns per state coordinate: a linear term and
+        ``state_knots + 3`` B-splines; the B-splines are constant outside the data range).
+      reward_degree: total degree of the monomials of standardised m in the reward model.
+      q_basis: ``"spline"`` (default: [h(s), monomials of standardised m]) or ``"parity"``
+        (the original's fixed-span de Boor cubics, spec §4.1, unscaled).
+      q_mediator_degree: total degree of the mediator monomials in the Q basis (≤ 3, so that
+        the two-node Gauss–Hermite expectation is exact).
+      q_mediator_cross: include cross monomials (m1·m2, m1²·m2, ...) in the Q basis.
+      q_ridge_eta: the Q ridge also penalises the η coordinate (parity, bug B2).
+      ratio_features: D, the number of random Fourier features of the state ratios (§5.1).
+      ratio_standardize: standardise s before the random Fourier features (default). Raw
+        semi-synthetic states span about −15..25, where cos(w s + b) with w ~ N(0, 2)
+        oscillates many times over the support and the 15 features are nearly orthogonal
+        noise; on standardised states they are smooth functions of s.
+      ratio_fixed_features: use the original's exact W, b (spec §5.1, d_S = 1 only).
+      ratio_normalize: divide ω̂ by its (weighted) mean over the observed states (§5.3).
+      clip_densities: clip mediator densities to [1e-6, 0.9999] before forming ρ (parity, B5).
+      natural_decomposition: MR and DM for the natural decomposition (§2.1, §6.6) instead of
+        the default one; MIS and the baselines are NaN then.
+      behaviour_iterations: Newton iterations of the logistic behaviour model.
+      behaviour_basis: ``"linear"`` (intercept + standardised s) or ``"spline"`` (h(s)).
+      n_boot: trajectory-bootstrap replicates (0: none; the DM standard error is then NaN).
+      boot_batch_size: bootstrap replicates evaluated at once (``lax.map`` batch size).
+
+    Traced hyper-parameters:
+      q_ridge: λ_Q of the LSTD systems (§4.2).
+      ratio_ridge: λ_ω of the ratio least squares (§5.2).
+      reward_ridge, mediator_ridge, behaviour_ridge: ridges of the nuisance fits.
+      rho_trunc: ρ̃ = min(ρ, rho_trunc) (§3.4, B5).
+      ratio_trunc: ω̂ clipped to [1/ratio_trunc, ratio_trunc] (§5.3).
+    """
+
+    state_knots: int = 5
+    reward_degree: int = 3
+    q_basis: str = "spline"
+    q_mediator_degree: int = 3
+    q_mediator_cross: bool = True
+    q_ridge_eta: bool = False
+    ratio_features: int = 15
+    ratio_standardize: bool = True
+    ratio_fixed_features: bool = False
+    ratio_normalize: bool = True
+    clip_densities: bool = False
+    natural_decomposition: bool = False
+    behaviour_iterations: int = 25
+    behaviour_basis: str = "linear"
+    n_boot: int = 0
+    boot_batch_size: int = 16
+    q_ridge: float = 1e-4
+    ratio_ridge: float = 1e-4
+    reward_ridge: float = 1e-6
+    mediator_ridge: float = 1e-6
+    behaviour_ridge: float = 1e-4
+    rho_trunc: float = 500.0
+    ratio_trunc: float = 500.0
+
+    def __post_init__(self):
+        if self.q_basis not in ("spline", "parity"):
+            raise ValueError(f"config.q_basis: expected 'spline' or 'parity', got {self.q_basis!r}")
+        if self.behaviour_basis not in ("linear", "spline"):
+            raise ValueError(f"config.behaviour_basis: expected 'linear' or 'spline', got "
+                             f"{self.behaviour_basis!r}")
+        if not 1 <= int(self.q_mediator_degree) <= 3:
+            raise ValueError(f"config.q_mediator_degree: expected 1, 2 or 3, got {self.q_mediator_degree}")
+        if not 1 <= int(self.reward_degree) <= 3:
+            raise ValueError(f"config.reward_degree: expected 1, 2 or 3, got {self.reward_degree}")
+        for name in ("state_knots", "n_boot"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"config.{name}: expected a non-negative int, got {getattr(self, name)}")
+        for name in ("ratio_features", "behaviour_iterations", "boot_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"config.{name}: expected a positive int, got {getattr(self, name)}")
+
+    @classmethod
+    def parity(cls, **overrides) -> "MediationConfig":
+        """The original's choices where they are not trees or Monte Carlo (spec §4.1, §5.1, B2, B5).
+
+        Fixed-span de Boor Q basis, ridge on η, raw states with the original's W, b in the
+        ratio features, clipped mediator densities. Expectations stay exact (closed form).
+        """
+        base = dict(q_basis="parity", q_ridge_eta=True, ratio_standardize=False,
+                    ratio_fixed_features=True, clip_densities=True)
+        base.update(overrides)
+        return cls(**base)
+
+    def replace(self, **changes) -> "MediationConfig":
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+jax.tree_util.register_dataclass(
+    MediationConfig, data_fields=list(_TRACED),
+    meta_fields=[f.name for f in dataclasses.fields(MediationConfig) if f.name not in _TRACED])

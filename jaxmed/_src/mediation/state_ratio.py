@@ -1,0 +1,122 @@
+"""State-distribution ratios ω^ν = d^ν / d^b by the linear closed-form estimator (spec §5).
+
+ψ(s) = [1, sqrt(2/D) cos(Wᵀ ŝ + b)] with D random Fourier features (γ = 1):
+W = sqrt(2) · N(0, 1) of shape (dS, D) and b ~ U(0, 2π), drawn from an explicit key.
+ŝ is the standardised state by default (``ratio_standardize``): semi-synthetic states span
+about −15..25, where cos(w s + b) with w ~ N(0, 2) oscillates many times and the features
+carry almost no smooth signal; parity uses the raw state and the original's exact W, b
+(``ratio_fixed_features``, d_S = 1).
+
+With per-row weights c_k (κ_e for π_e, κ_0 for π_0, κ_0·ρ for G; §5.2) the stationarity and
+normalisation conditions are solved as one ridge least-squares problem,
+
+    X = [ mean_k (ψ(S_k) − c_k ψ(S'_k)) ψ(S_k)ᵀ ; mean_k ψ(S_k)ᵀ ],   β = (XᵀX + λ I)⁻¹ Xᵀ e_last,
+
+then ω̂(S_k) = clip(ψ(S_k)ᵀβ, 1/trunc, trunc), normalised to weighted mean 1 (§5.3).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import cho_factor, cho_solve
+
+from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
+from jaxmed._src.mediation.weighted_stats import weighted_mean
+
+__all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
+           "ratio_features", "StateRatio", "fit_state_ratio"]
+
+# scikit-learn RBFSampler(gamma=1, n_components=15, random_state=1) for d_S = 1 (spec §5.1).
+ORIGINAL_RFF_W = np.array([
+    2.2971712432704137, -0.8651542170526618, -0.7469476553133415, -1.5174067774540294,
+    1.2238712063721087, -3.2548672394545957, 2.467536460743073, -1.076509123017847,
+    0.4511894165712015, -0.35266296705422445, 2.06773287422235, -2.913478931768513,
+    -0.4559667826583154, -0.5431348770605202, 1.6033921219549565])
+ORIGINAL_RFF_B = np.array([
+    5.5065154450780405, 5.620979443832326, 0.5343485393392637, 0.2453884401839301,
+    1.067075996920244, 5.517532075157588, 0.6179313813474526, 2.6458972421730347,
+    6.018597421742791, 3.349976284840678, 4.34719211674743, 1.9824431769227906,
+    4.313412542174082, 5.244107758660464, 0.11490863550265126])
+
+
+class RatioFeatures(NamedTuple):
+    """ψ's constants: standardiser (identity for raw states), W ``(dS, D)``, b ``(D,)``."""
+
+    standardizer: Standardizer
+    w: jax.Array
+    b: jax.Array
+
+
+def fit_ratio_features(key, state, weights, config) -> RatioFeatures:
+    ds = state.shape[1]
+    d = config.ratio_features
+    if config.ratio_standardize:
+        std = fit_standardizer(state, weights)
+    else:
+        std = Standardizer(jnp.zeros(ds, state.dtype), jnp.ones(ds, state.dtype))
+    if config.ratio_fixed_features:
+        w = jnp.asarray(ORIGINAL_RFF_W[None, :], state.dtype)
+        b = jnp.asarray(ORIGINAL_RFF_B, state.dtype)
+    else:
+        kw, kb = jax.random.split(key)
+        w = jnp.sqrt(2.0) * jax.random.normal(kw, (ds, d), state.dtype)
+        b = jax.random.uniform(kb, (d,), state.dtype, 0.0, 2 * jnp.pi)
+    return RatioFeatures(std, w, b)
+
+
+def ratio_features(params: RatioFeatures, state):
+    """ψ(s) ``(n, D + 1)``."""
+    z = params.standardizer(state) @ params.w + params.b
+    d = params.w.shape[1]
+    return jnp.concatenate([jnp.ones_like(z[:, :1]), jnp.sqrt(2.0 / d) * jnp.cos(z)], axis=1)
+
+
+class StateRatio(NamedTuple):
+    """ω̂ at the observed states, with diagnostics.
+
+    Attributes:
+      values: ``(n,)`` ω̂(S_k), clipped and (optionally) normalised.
+      coef: ``(D + 1,)`` β_ω.
+      cond: condition number of XᵀX + λI.
+      n_clipped: weighted number of rows clipped at 1/trunc or trunc.
+      ess: effective sample size (Σ w ω)² / Σ w ω² in rows.
+    """
+
+    values: jax.Array
+    coef: jax.Array
+    cond: jax.Array
+    n_clipped: jax.Array
+    ess: jax.Array
+
+
+def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True) -> StateRatio:
+    """Solves the §5.2 least-squares system for one policy.
+
+    Args:
+      psi, psi_next: ``(n, D + 1)`` ψ(S_k) and ψ(S'_k).
+      c: ``(n,)`` per-row weights c_k of the policy.
+      w: ``(n,)`` row weights.
+      ridge: λ_ω (traced); ``trunc`` the clip level (traced).
+      normalize: divide by the weighted mean.
+
+    Returns:
+      ``StateRatio``.
+    """
+    total = jnp.sum(w)
+    top = ((psi - c[:, None] * psi_next) * w[:, None]).T @ psi / total
+    bottom = weighted_mean(psi, w)
+    x = jnp.concatenate([top, bottom[None, :]], axis=0)
+    gram = x.T @ x + ridge * jnp.eye(x.shape[1], dtype=x.dtype)
+    coef = cho_solve(cho_factor(gram), bottom)  # Xᵀ e_last = mean ψ
+    raw = psi @ coef
+    values = jnp.clip(raw, 1.0 / trunc, trunc)
+    clipped = jnp.sum(w * ((raw < 1.0 / trunc) | (raw > trunc)))
+    if normalize:
+        values = values / weighted_mean(values, w)
+    ev = jnp.linalg.eigvalsh(jax.lax.stop_gradient(gram))
+    ess = jnp.sum(w * values) ** 2 / jnp.sum(w * values ** 2)
+    return StateRatio(values, coef, ev[-1] / ev[0], clipped, ess)

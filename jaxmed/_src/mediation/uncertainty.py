@@ -1,0 +1,56 @@
+"""Trajectory-cluster standard errors and the trajectory bootstrap (spec mediation.md §6.7).
+
+The estimate is a weighted mean of per-row values x_k with row weights w_k = mask_k · v_i.
+Trajectory i contributes the influence value ψ_i = Σ_t w_it (x_it − est) / (Σ_k w_k / V),
+V = Σ_i v_i, and SE² = Σ_i v_i ψ_i² / (V (V − 1)). With equal lengths and unit weights this is
+std(m_1..m_N, ddof = 1)/sqrt(N) for the per-trajectory means m_i, i.e. the original's
+cluster SE with ddof = 1 instead of 0 (a factor sqrt(N/(N−1)); the original falls back to
+row-level SEs when n ≤ 100, which jaxmed does not). Nuisance estimation is not propagated
+(as in the original); the bootstrap, which refits everything, does propagate it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["cluster_influence", "cluster_se", "bootstrap_counts"]
+
+
+def cluster_influence(values, mask, trajectory_weights=None):
+    """Estimate and per-trajectory influence values.
+
+    Args:
+      values: ``(N*T, ...)`` per-row values (row k = i*T + t).
+      mask: ``(N, T)`` observed-step indicator.
+      trajectory_weights: ``(N,)`` v_i (default 1).
+
+    Returns:
+      ``(estimate (...), influence (N, ...))``.
+    """
+    n, t = mask.shape
+    v = jnp.ones(n, values.dtype) if trajectory_weights is None else trajectory_weights
+    w = (mask * v[:, None]).reshape(-1)
+    extra = (1,) * (values.ndim - 1)
+    est = jnp.sum(w.reshape((-1,) + extra) * values, axis=0) / jnp.sum(w)
+    x = values.reshape((n, t) + values.shape[1:])
+    wm = mask.reshape((n, t) + extra)
+    dev = jnp.sum(wm * (x - est), axis=1)
+    infl = dev / (jnp.sum(w) / jnp.sum(v))
+    return est, infl
+
+
+def cluster_se(values, mask, trajectory_weights=None):
+    """Trajectory-cluster standard error of the weighted mean of ``values`` (see module doc)."""
+    n = mask.shape[0]
+    v = jnp.ones(n, values.dtype) if trajectory_weights is None else trajectory_weights
+    _, infl = cluster_influence(values, mask, v)
+    vv = jnp.sum(v)
+    vb = v.reshape((n,) + (1,) * (infl.ndim - 1))
+    return jnp.sqrt(jnp.sum(vb * infl ** 2, axis=0) / (vv * (vv - 1.0)))
+
+
+def bootstrap_counts(key, n: int, dtype=jnp.float64):
+    """Multinomial(n; 1/n, ..., 1/n) trajectory counts: how often each trajectory is resampled."""
+    idx = jax.random.randint(key, (n,), 0, n)
+    return jnp.zeros(n, dtype).at[idx].add(1.0)
