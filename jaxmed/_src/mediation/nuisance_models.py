@@ -33,7 +33,7 @@ from jaxmed._src.mediation.basis import (StateBasis, Standardizer, fit_standardi
                                          fit_state_basis, monomial_exponents, monomials,
                                          state_basis)
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
-from jaxmed._src.mediation.linear_solve import weighted_ridge
+from jaxmed._src.mediation.linear_solve import _cond_spd, weighted_ridge
 
 __all__ = ["LogisticBehaviourModel", "LogisticBehaviourFit", "GaussianMediatorModel",
            "GaussianMediatorFit", "PolynomialRewardModel", "PolynomialRewardFit"]
@@ -86,8 +86,7 @@ class LogisticBehaviourModel:
         beta = jax.lax.fori_loop(0, self.iterations, newton, jnp.zeros(x.shape[1], x.dtype))
         p = jax.nn.sigmoid(x @ beta)
         hess = (x * (w * p * (1 - p))[:, None]).T @ x / total + self.ridge * jnp.diag(pen)
-        ev = jnp.linalg.eigvalsh(jax.lax.stop_gradient(hess))
-        return LogisticBehaviourFit(basis, beta, ev[-1] / ev[0])
+        return LogisticBehaviourFit(basis, beta, _cond_spd(hess))
 
     def prob_one(self, params: LogisticBehaviourFit, state):
         return jax.nn.sigmoid(self._design(params.basis, state) @ params.coef)

@@ -25,6 +25,7 @@ import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve
 
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
+from jaxmed._src.mediation.q_function import cond_1norm
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
 __all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
@@ -81,7 +82,7 @@ class StateRatio(NamedTuple):
     Attributes:
       values: ``(n,)`` ω̂(S_k), clipped and (optionally) normalised.
       coef: ``(D + 1,)`` β_ω.
-      cond: condition number of XᵀX + λI.
+      cond: 1-norm condition number of XᵀX + λI.
       n_clipped: weighted number of rows clipped at 1/trunc or trunc.
       ess: effective sample size (Σ w ω)² / Σ w ω² in rows.
     """
@@ -117,6 +118,5 @@ def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True) -
     clipped = jnp.sum(w * ((raw < 1.0 / trunc) | (raw > trunc)))
     if normalize:
         values = values / weighted_mean(values, w)
-    ev = jnp.linalg.eigvalsh(jax.lax.stop_gradient(gram))
     ess = jnp.sum(w * values) ** 2 / jnp.sum(w * values ** 2)
-    return StateRatio(values, coef, ev[-1] / ev[0], clipped, ess)
+    return StateRatio(values, coef, cond_1norm(gram), clipped, ess)

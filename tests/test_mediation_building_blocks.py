@@ -1,0 +1,194 @@
+"""Building blocks of jaxmed.mediation against plain float64 numpy references."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmed._src.mediation.basis import (bspline_basis, deboor_fixed_span, fit_parity_basis,
+                                         fit_state_basis, monomial_exponents, monomials,
+                                         parity_basis, state_basis)
+from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation, gaussian_raw_moments
+from jaxmed._src.mediation.linear_solve import weighted_ridge
+from jaxmed._src.mediation.nuisance_models import LogisticBehaviourModel
+from jaxmed._src.mediation.q_function import lstd_solve
+from jaxmed._src.mediation.state_ratio import (ORIGINAL_RFF_B, ORIGINAL_RFF_W, RatioFeatures,
+                                               fit_state_ratio, ratio_features)
+from jaxmed._src.mediation.basis import Standardizer
+from jaxmed._src.mediation.uncertainty import bootstrap_counts, cluster_influence, cluster_se
+from jaxmed._src.mediation.weighted_stats import weighted_quantile
+
+
+def test_raw_moments_match_hermite_quadrature():
+    mu, sd = 0.7, 1.9
+    x, w = np.polynomial.hermite_e.hermegauss(40)
+    w = w / w.sum()
+    ref = [np.sum(w * (mu + sd * x) ** k) for k in range(6)]
+    np.testing.assert_allclose(gaussian_raw_moments(mu, sd, 5), ref, rtol=1e-12)
+
+
+def test_gaussian_expectation_of_cubic_mediator_features_is_exact():
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(5, 2))
+    sd = np.array([1.3, 0.6])
+    ex = monomial_exponents(2, 3)
+    got = gaussian_expectation(lambda m: monomials(m, ex), jnp.asarray(mean), jnp.asarray(sd))
+    # reference: products of univariate raw moments (independent coordinates)
+    ref = np.zeros((5, len(ex)))
+    for r in range(5):
+        for c, e in enumerate(ex):
+            val = 1.0
+            for j in range(2):
+                mom = [1.0, mean[r, j], mean[r, j] ** 2 + sd[j] ** 2,
+                       mean[r, j] ** 3 + 3 * mean[r, j] * sd[j] ** 2]
+                val *= mom[e[j]]
+            ref[r, c] = val
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    # and brute-force Monte Carlo within 5 MC standard errors
+    draws = mean[0] + sd * rng.normal(size=(400_000, 2))
+    vals = np.asarray(monomials(jnp.asarray(draws), ex))
+    assert np.all(np.abs(vals.mean(0) - ref[0]) < 5 * vals.std(0) / np.sqrt(len(vals)))
+
+
+def test_weighted_quantile_equals_numpy_on_repeated_sample():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=300)
+    w = rng.integers(0, 4, size=300).astype(float)
+    q = np.linspace(0, 1, 9)
+    got = weighted_quantile(jnp.asarray(x), jnp.asarray(w), jnp.asarray(q))
+    np.testing.assert_allclose(got, np.quantile(np.repeat(x, w.astype(int)), q), rtol=0, atol=1e-14)
+
+
+def test_parity_basis_equals_scipy_extrapolating_bspline():
+    scipy_interp = pytest.importorskip("scipy.interpolate")
+    rng = np.random.default_rng(2)
+    s = rng.normal(size=(400, 1)) * 4
+    m = rng.normal(size=(400, 2)) * 2
+    params = fit_parity_basis(jnp.asarray(s), jnp.asarray(m), jnp.ones(400))
+    grid_s = np.linspace(-15, 25, 31)[:, None]
+    grid_m = np.stack([np.linspace(-9, 9, 31), np.linspace(-7, 11, 31)], 1)
+    got = np.asarray(parity_basis(params, jnp.asarray(grid_s), jnp.asarray(grid_m)))
+    x = np.concatenate([grid_s, grid_m], 1)
+    cols = []
+    for j in range(3):
+        t = np.quantile(np.concatenate([s, m], 1)[:, j], np.linspace(0, 1, 8))
+        np.testing.assert_allclose(params.knots[j], t, rtol=0, atol=1e-14)
+        for k in (1, 2, 3):
+            cols.append(scipy_interp.BSpline(t, np.eye(4)[k], 3, extrapolate=True)(x[:, j]))
+    ref = np.stack(cols, 1)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+
+
+def test_state_basis_bsplines_match_scipy_and_are_linear_outside():
+    scipy_interp = pytest.importorskip("scipy.interpolate")
+    rng = np.random.default_rng(3)
+    s = rng.gamma(2.0, size=(500, 1))
+    params = fit_state_basis(jnp.asarray(s), jnp.ones(500), 4)
+    z = np.linspace(float(params.knots[0][0]), float(params.knots[0][-1]) - 1e-9, 57)
+    got = np.asarray(bspline_basis(jnp.asarray(z), params.knots[0]))
+    kn = np.asarray(params.knots[0])
+    ref = scipy_interp.BSpline(kn, np.eye(len(kn) - 4), 3, extrapolate=False)(z)
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    # outside the data range only the linear column moves
+    far = jnp.asarray([[s.max() + 3.0], [s.max() + 7.0]])
+    h = np.asarray(state_basis(params, far))
+    np.testing.assert_allclose(h[0, 1:], h[1, 1:], atol=1e-14)
+    np.testing.assert_allclose(h[1, 0] - h[0, 0], 4.0 / float(params.standardizer.scale[0]),
+                               rtol=1e-12)
+
+
+def test_weighted_ridge_and_logistic_fit_match_numpy():
+    rng = np.random.default_rng(4)
+    n = 300
+    x = np.c_[np.ones(n), rng.normal(size=(n, 2))]
+    y = x @ [0.5, -1.0, 2.0] + rng.normal(size=n)
+    w = rng.integers(0, 3, size=n).astype(float)
+    pen = np.array([0.0, 1.0, 1.0])
+    beta, _ = weighted_ridge(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), 0.1, jnp.asarray(pen))
+    ref = np.linalg.solve(x.T @ (w[:, None] * x) / w.sum() + 0.1 * np.diag(pen),
+                          x.T @ (w * y) / w.sum())
+    np.testing.assert_allclose(beta, ref, rtol=1e-10)
+    # logistic: the fitted coefficients satisfy the penalised score equation
+    s = rng.normal(size=(n, 1)) * 3 + 1
+    a = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 + 0.5 * s[:, 0])))).astype(float)
+    rows = dict(state=jnp.asarray(s), action=jnp.asarray(a))
+    fit = LogisticBehaviourModel(ridge=1e-3).fit(None, rows, jnp.asarray(w))
+    z = (s[:, 0] - np.average(s[:, 0], weights=w)) / np.sqrt(
+        np.sum(w * (s[:, 0] - np.average(s[:, 0], weights=w)) ** 2) / (w.sum() - 1))
+    xd = np.c_[np.ones(n), z]
+    p = 1 / (1 + np.exp(-xd @ np.asarray(fit.coef)))
+    score = xd.T @ (w * (a - p)) / w.sum() - 1e-3 * np.array([0.0, 1.0]) * np.asarray(fit.coef)
+    np.testing.assert_allclose(score, 0.0, atol=1e-12)
+
+
+def test_lstd_solve_matches_numpy():
+    rng = np.random.default_rng(5)
+    n, q = 200, 6
+    u = np.c_[rng.normal(size=(n, q - 1)), np.ones(n)]
+    xi = np.c_[0.6 * u[:, :-1] + 0.1 * rng.normal(size=(n, q - 1)), np.zeros(n)]
+    y = rng.normal(size=(n, 2))
+    w = rng.uniform(0.5, 2, size=n)
+    pen = np.r_[np.ones(q - 1), 0.0]
+    beta, cond = lstd_solve(*(jnp.asarray(v) for v in (u, xi, y, w)), 1e-3, jnp.asarray(pen))
+    sig = (u * w[:, None]).T @ (u - xi) / w.sum() + 1e-3 * np.diag(pen)
+    ref = np.linalg.solve(sig, (u * w[:, None]).T @ y / w.sum())
+    np.testing.assert_allclose(beta, ref, rtol=1e-10)
+    np.testing.assert_allclose(cond, np.linalg.cond(sig, 1), rtol=1e-8)
+
+
+def test_state_ratio_matches_numpy_lstsq_of_the_spec_system():
+    rng = np.random.default_rng(6)
+    n = 400
+    s = rng.normal(size=(n, 1)) * 5
+    s_next = 0.8 * s + rng.normal(size=(n, 1))
+    c = rng.uniform(0.2, 2.0, size=n)
+    params = RatioFeatures(Standardizer(jnp.zeros(1), jnp.ones(1)), jnp.asarray(ORIGINAL_RFF_W[None]),
+                           jnp.asarray(ORIGINAL_RFF_B))
+    psi, psi_n = ratio_features(params, jnp.asarray(s)), ratio_features(params, jnp.asarray(s_next))
+    res = fit_state_ratio(psi, psi_n, jnp.asarray(c), jnp.ones(n), 1e-4, 500.0, normalize=True)
+    # numpy: the features written out from the spec (sklearn RBFSampler, gamma = 1, D = 15)
+    def feats(x):
+        return np.c_[np.ones(len(x)), np.sqrt(2 / 15) * np.cos(x @ ORIGINAL_RFF_W[None] + ORIGINAL_RFF_B)]
+    P, Pn = feats(s), feats(s_next)
+    X = np.r_[(P - c[:, None] * Pn).T @ P / n, P.mean(0)[None]]
+    y = np.zeros(17)
+    y[-1] = 1.0
+    beta = np.linalg.solve(X.T @ X + 1e-4 * np.eye(16), X.T @ y)
+    omega = np.clip(P @ beta, 1 / 500, 500)
+    omega = omega / omega.mean()
+    np.testing.assert_allclose(res.coef, beta, rtol=1e-9)
+    np.testing.assert_allclose(res.values, omega, rtol=1e-9)
+    np.testing.assert_allclose(res.ess, omega.sum() ** 2 / np.sum(omega ** 2), rtol=1e-9)
+
+
+def test_cluster_se_matches_numpy_including_ragged_trajectories():
+    rng = np.random.default_rng(7)
+    n, t = 30, 6
+    x = rng.normal(size=(n * t, 3)) + rng.normal(size=(n, 1, 3)).repeat(t, 1).reshape(-1, 3)
+    mask = np.ones((n, t))
+    se = cluster_se(jnp.asarray(x), jnp.asarray(mask))
+    m = x.reshape(n, t, 3).mean(1)
+    np.testing.assert_allclose(se, m.std(0, ddof=1) / np.sqrt(n), rtol=1e-12)
+    # ragged: the mean over observed rows, delta-method influence n_i (m_i - est) / mean n_i
+    mask[:10, 4:] = 0
+    est, infl = cluster_influence(jnp.asarray(x), jnp.asarray(mask))
+    obs = mask.reshape(-1).astype(bool)
+    ref_est = x[obs].mean(0)
+    ni = mask.sum(1)
+    mi = np.stack([x.reshape(n, t, 3)[i][mask[i] > 0].mean(0) for i in range(n)])
+    ref_infl = ni[:, None] * (mi - ref_est) / ni.mean()
+    np.testing.assert_allclose(est, ref_est, rtol=1e-12)
+    np.testing.assert_allclose(infl, ref_infl, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(cluster_se(jnp.asarray(x), jnp.asarray(mask)),
+                               np.sqrt((ref_infl ** 2).sum(0) / (n * (n - 1))), rtol=1e-10)
+
+
+def test_bootstrap_counts_are_multinomial():
+    counts = jax.vmap(lambda k: bootstrap_counts(k, 10))(jax.random.split(jax.random.key(0), 4000))
+    counts = np.asarray(counts)
+    assert np.all(counts.sum(1) == 10)
+    # each count ~ Binomial(10, 0.1): mean 1, variance 0.9
+    assert abs(counts.mean() - 1.0) < 5 * np.sqrt(0.9 / counts.size)
+    assert abs(counts[:, 0].var() - 0.9) < 0.1
