@@ -174,10 +174,12 @@ def test_toy_nuisances_match_plain_numpy():
                 assert abs(float(toy.toy_expected_reward(st, av, a_r)) - ref) < 1e-13
 
 
-@pytest.mark.parametrize("name", ["semi-synthetic", "multidim", "toy1"])
-def test_jit_and_vmap_match_unbatched(name):
+@pytest.mark.parametrize("name,n,horizon", [("semi-synthetic", 400, 50), ("multidim", 400, 50),
+                                            ("toy1", 500, 60)])
+def test_jit_and_vmap_match_unbatched(name, n, horizon):
+    # sizes as in the law tests above, so the unbatched calls reuse their compilation
     design = get_design(name)
-    sim = lambda k: design.simulate(k, 3, 7)  # noqa: E731
+    sim = lambda k: design.simulate(k, n, horizon)  # noqa: E731
     keys = jax.random.split(jax.random.key(8), 3)
     plain = [sim(k) for k in keys]
     jitted = jax.jit(sim)(keys[0])
