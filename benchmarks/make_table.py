@@ -25,6 +25,10 @@ def tables(rec) -> str:
              f"numpy {e['numpy']}, backend {e['backend']}. Load average at start "
              f"{rec['loadavg_start'][0]:.2f}, at end {rec['loadavg_end'][0]:.2f} (1-min). "
              f"GPU: {e['gpu']}. Total {rec['total_wall_s']:.0f} s, max RSS {rec['max_rss_mb']:.0f} MB.", ""]
+    for k, v in r.items():
+        if isinstance(v, dict) and "error" in v:
+            lines += [f"**{k} failed**: `{v['error'][:400]}`", ""]
+    r = {k: v for k, v in r.items() if not (isinstance(v, dict) and "error" in v)}
     pk = r.get("peak")
     if pk:
         lines += [f"**CPU reference**: float64 matmul {pk['matmul_n']}² {pk['matmul_gflops']:.1f} GFLOP/s; "
