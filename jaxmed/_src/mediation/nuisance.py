@@ -143,7 +143,6 @@ def nuisance_predictions_from_functions(data, *, behaviour_prob_one: Callable,
     rows = data.flat()
     s, s_next, a, m = (jnp.asarray(rows[k]) for k in ("state", "next_state", "action", "mediator"))
     n, dm = m.shape
-    sd = jnp.broadcast_to(jnp.asarray(mediator_sd, s.dtype), (n, 2, dm))
     mean_fn = jax.vmap(jax.vmap(mediator_mean, in_axes=(None, 0)), in_axes=(0, None))
     acts = jnp.asarray([0.0, 1.0], s.dtype)
     mean, mean_next = mean_fn(s, acts), mean_fn(s_next, acts)
@@ -162,6 +161,7 @@ def nuisance_predictions_from_functions(data, *, behaviour_prob_one: Callable,
         bsd = lambda p: jnp.sqrt(p * (1.0 - p))  # noqa: E731
         return NuisancePredictions(a * p1 + (1 - a) * (1 - p1), mean, bsd(mean), mean_next,
                                    bsd(mean_next), r_m, r_e)
+    sd = jnp.broadcast_to(jnp.asarray(mediator_sd, s.dtype), (n, 2, dm))
     nodes, weights = hermite_nodes(dm, 2 * quadrature_nodes - 1)
     nodes, weights = jnp.asarray(nodes, s.dtype), jnp.asarray(weights, s.dtype)
 
