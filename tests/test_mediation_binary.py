@@ -169,3 +169,17 @@ def test_binary_config_rejects_non_binary_mediators(toy_small):
                           config=MediationConfig.binary())
     with pytest.raises(ValueError, match="config.nuisance_model"):
         MediationConfig(nuisance_model="tabular")
+
+
+def test_study_default_estimator_of_toy_designs_uses_the_binary_configuration(toy_small):
+    from jaxmed import study
+
+    d, data = toy_small
+    spec = study.default_estimator(study.get_design("toy2-iid"))
+    assert spec.name == "mediation-binary"
+    assert study.default_estimator(study.get_design("semi-synthetic")).name == "mediation-default"
+    data = Trajectories(*(jnp.asarray(x) for x in data))
+    table = jax.jit(spec.fn)(jax.random.key(2), data)
+    ref = mediation_effects(data, d.target_policy, key=jax.random.key(2),
+                            config=MediationConfig.binary(), check=False)
+    np.testing.assert_allclose(table.estimate, ref.estimate, rtol=1e-10)

@@ -281,6 +281,7 @@ def mediation_estimator_spec(target_policy, control_policy=None,
     def fn(key, data):
         return mediation_core(key, data, target_policy, a0, config).to_effect_table()
 
-    name = "mediation-natural" if config.natural_decomposition else "mediation-default"
+    name = ("mediation-natural" if config.natural_decomposition
+            else "mediation-binary" if config.mediator_law == "bernoulli" else "mediation-default")
     # cpu_max_batch_size=1: see EstimatorSpec (jaxlib CPU batched-LU thread-pool deadlock).
     return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, cpu_max_batch_size=1)
