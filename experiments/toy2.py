@@ -126,7 +126,8 @@ def main(argv=None):
                                  dict(experiment="Toy II with jaxmed's default (misspecified) "
                                                  "models", design=name, reps=args.default_reps,
                                       seed=args.seed, wall_s=dwall, config=repr(default)),
-                                 title=f"{name}: default Gaussian/polynomial models (N = 300)")
+                                 title=f"{name}: default Gaussian/polynomial models (N = 300)",
+                                 plot=False)
         paths = common.write_outputs(out_name, summary, meta,
                                      title=f"{name}: saturated models (T = 50, {reps} reps)")
         print(f"{name}: wall {wall:.1f} s (compile {res.compile_s:.1f} s); wrote {paths}")

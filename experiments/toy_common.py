@@ -42,14 +42,16 @@ def run_grid(design, spec, n_values, reps: int, seed: int, horizon: int = HORIZO
     return res, study.summarize(res), wall
 
 
-def write_outputs(name: str, summary, meta: dict, *, title: str, results_dir: str = RESULTS_DIR):
-    """Writes ``{name}.csv`` (the summary columns), ``{name}.png`` and ``{name}.json`` (meta)."""
+def write_outputs(name: str, summary, meta: dict, *, title: str, results_dir: str = RESULTS_DIR,
+                  plot: bool = True):
+    """Writes ``{name}.csv`` (the summary columns), ``{name}.png`` (if ``plot``) and ``{name}.json``."""
     os.makedirs(results_dir, exist_ok=True)
     df = summary[[c for c in SUMMARY_CSV_COLUMNS if c in summary.columns]]
     csv = os.path.join(results_dir, f"{name}.csv")
     df.to_csv(csv, index=False, float_format="%.6g")
-    png = os.path.join(results_dir, f"{name}.png")
-    study.plot_study(summary[summary["effect"] != "ATE"], png, log_mse="paper", title=title)
+    png = os.path.join(results_dir, f"{name}.png") if plot else None
+    if plot:
+        study.plot_study(summary[summary["effect"] != "ATE"], png, log_mse="paper", title=title)
     meta = dict(meta)
     meta.update(jax_version=jax.__version__, jaxlib_version=importlib.metadata.version("jaxlib"),
                 device=str(jax.devices()[0]), platform=jax.devices()[0].platform,
