@@ -183,3 +183,15 @@ def test_study_default_estimator_of_toy_designs_uses_the_binary_configuration(to
     ref = mediation_effects(data, d.target_policy, key=jax.random.key(2),
                             config=MediationConfig.binary(), check=False)
     np.testing.assert_allclose(table.estimate, ref.estimate, rtol=1e-10)
+
+
+def test_bernoulli_rho_is_finite_when_the_other_action_gives_probability_zero():
+    # P̂(M = 1 | S, a = 1) = 1 (an empty (s, 1, 0) cell of a tabular fit); rows take A = 0, M = 0
+    mean = jnp.asarray([[[0.3], [1.0]], [[0.6], [1.0]]])
+    preds = NuisancePredictions(jnp.asarray([0.5, 0.5]), mean, jnp.zeros((2, 2, 1)), mean,
+                                jnp.zeros((2, 2, 1)), jnp.zeros((2, 2)), jnp.zeros((2, 2, 2)))
+    rows = dict(action=jnp.asarray([0.0, 0.0]), mediator=jnp.asarray([[0.0], [1.0]]))
+    pe_s = jnp.asarray([0.8, 0.8])
+    iw = row_importance_weights(rows, preds, pe_s, 0, 500.0, mediator_law="bernoulli")
+    # row 0: (0.2·0.7 + 0.8·0) / 0.7; row 1 (M = 1): (0.2·0.6 + 0.8·1) / 0.6
+    np.testing.assert_allclose(iw.rho, [0.2, (0.12 + 0.8) / 0.6], rtol=1e-14)

@@ -64,11 +64,13 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
                           for b in (0, 1)], axis=1)
     if clip_densities:
         dens = jnp.clip(jnp.exp(logp), 1e-6, 0.9999)
-        dens_a = a * dens[:, 1] + (1 - a) * dens[:, 0]
+        dens_a = jnp.where(a > 0.5, dens[:, 1], dens[:, 0])
         num = dens[:, a0] if natural else (1 - pe_s) * dens[:, 0] + pe_s * dens[:, 1]
         rho = num / dens_a
     else:
-        logp_a = a * logp[:, 1] + (1 - a) * logp[:, 0]
+        # a select, not a·x + (1 − a)·y: a Bernoulli log-pmf of −inf (P̂(M = m|S, a) = 0 for the
+        # action not taken, e.g. an empty cell of a tabular model) must not give 0·(−inf) = NaN
+        logp_a = jnp.where(a > 0.5, logp[:, 1], logp[:, 0])
         if natural:
             rho = jnp.exp(logp[:, a0] - logp_a)
         else:
