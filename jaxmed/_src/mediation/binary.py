@@ -60,7 +60,7 @@ def binary_indicator_features(x):
 def bernoulli_pmf(m, prob):
     """Π_j prob_j^{m_j} (1 − prob_j)^{1 − m_j} over the last axis (m_j in {0, 1}).
 
-    >>> float(bernoulli_pmf(jnp.array([1.0, 0.0]), jnp.array([0.3, 0.4])))
+    >>> round(float(bernoulli_pmf(jnp.array([1.0, 0.0]), jnp.array([0.3, 0.4]))), 6)
     0.18
     """
     return jnp.prod(m * prob + (1.0 - m) * (1.0 - prob), axis=-1)
