@@ -104,8 +104,8 @@ class ToyTables(NamedTuple):
 def stationary_p1(p1_given_s) -> float:
     """P(S = 1) of the 2-state chain with P(S' = 1 | s) = ``p1_given_s[s]``.
 
-    >>> stationary_p1([0.2, 0.6])
-    0.3333333333333333
+    >>> round(stationary_p1([0.2, 0.6]), 12)
+    0.333333333333
     """
     p01, p11 = float(p1_given_s[0]), float(p1_given_s[1])
     return p01 / (p01 + 1.0 - p11)
