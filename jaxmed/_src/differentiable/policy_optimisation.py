@@ -166,7 +166,7 @@ def _check_inputs(data, policy, objective, steps, estimator, bound, penalty, l2,
     if not isinstance(policy, LogisticPolicy):
         raise ValueError(f"policy: expected a jaxmed LogisticPolicy (the optimised class), got "
                          f"{type(policy).__name__}")
-    ds = np.asarray(data.state).shape[-1]
+    ds = np.shape(data.state)[-1] if isinstance(data, Trajectories) else np.size(policy.weights)
     if np.shape(policy.weights) != (ds,) or np.shape(policy.intercept) != ():
         raise ValueError(f"policy: expected weights of shape ({ds},) and a scalar intercept, got "
                          f"{np.shape(policy.weights)} and {np.shape(policy.intercept)}")
@@ -250,9 +250,9 @@ def optimize_policy(data: Trajectories, policy: LogisticPolicy, objective: str |
     optimizer = _default_optimizer() if optimizer is None else optimizer
     a0 = _control_action(control_policy)
     with precision(dtype) as dt:
-        _validate(data, policy, nuisances, dt)
         _check_inputs(data, policy, objective, steps, estimator, bound, penalty, l2, optimizer,
                       config, constraint_tol)
+        _validate(data, policy, nuisances, dt)
         arrays = Trajectories(*(jnp.asarray(np.asarray(x), dt) for x in data))
         if nuisances is not None:
             nuisances = NuisancePredictions(*(jnp.asarray(np.asarray(x), dt) for x in nuisances))
