@@ -28,7 +28,7 @@ def test_direct_effect_with_mediated_bound():
     k_fit, _ = jax.random.split(KEY)
     fit = _fit_jit(k_fit, data, jnp.ones(N), config, None)
     _, (_, direct0, mediated0, _, _) = jax.jit(
-        lambda p: policy_objective(fit, p, config, 0, "ate", 0, jnp.inf, PENALTY, 0.0))(START)
+        lambda f, p: policy_objective(f, p, config, 0, "ate", 0, jnp.inf, PENALTY, 0.0))(fit, START)
     bound = float(mediated0) - 1.0
     res = optimize_policy(data, START, "direct", key=KEY, steps=150, optimizer=optax.adam(0.1),
                           bound=bound, penalty=PENALTY)

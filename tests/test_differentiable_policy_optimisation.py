@@ -37,12 +37,12 @@ def setup():
     fit = _fit_jit(k_fit, data, jnp.ones(N), CONFIG, None)
 
     @jax.jit
-    def forward(p):
+    def forward_fit(fit, p):
         obj, aux = policy_objective(fit, p, CONFIG, 0, "ate", 0, jnp.inf, 100.0, 0.0)
         obj_c, _ = policy_objective(fit, p, CONFIG, 0, _table_ate, 0, jnp.inf, 100.0, 0.0)
         return obj, aux, obj_c, policy_stage(fit, p, 0, CONFIG).value_rows
 
-    return data, res, forward
+    return data, res, lambda p: forward_fit(fit, p)
 
 
 def test_one_sgd_step_follows_the_finite_difference_gradient(setup):
@@ -64,6 +64,7 @@ def test_path_value_and_table_agree(setup):
     np.testing.assert_allclose(obj0_c, obj0, rtol=1e-12)  # callable objective = "ate"
     np.testing.assert_allclose(res.value_path[0], aux0[0], rtol=1e-12)
     # the estimate at the optimum through the library's SE path (mediation_core) is the objective
+    assert res.objective_path[1] > res.objective_path[0]  # the step improved: the optimum is iterate 1
     np.testing.assert_allclose(res.objective_path[-1], res.objective, rtol=1e-12)
     np.testing.assert_allclose(res.estimates.estimate[0, 4], res.objective, rtol=1e-9)
     np.testing.assert_allclose(res.value - res.control_value, res.objective, rtol=1e-9)

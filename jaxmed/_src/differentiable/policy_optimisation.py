@@ -58,10 +58,12 @@ class PolicyOptimisationResult(NamedTuple):
     """Result of :func:`optimize_policy`.
 
     Attributes:
-      policy: the optimised ``LogisticPolicy`` (parameters after ``steps`` updates).
+      policy: the optimised ``LogisticPolicy``: the iterate with the largest objective on the
+        path (start and the ``steps`` updates; usually the last one, but an oscillating or
+        overshooting path, e.g. against a stiff penalty, keeps its best point).
       objective_path: ``(steps + 1,)`` objective at the start policy and after each update.
       value_path: ``(steps + 1,)`` MR estimate of the policy value η^{π} along the path.
-      objective: objective at the optimum (penalty and ridge included).
+      objective: objective at the optimum (penalty and ridge included) = max(objective_path).
       value, value_se: MR estimate of η^{π} at the optimum and its trajectory-cluster SE.
       control_value: MR estimate of η^{π_0} (does not depend on the policy).
       direct, mediated: the ``estimator``'s IDE + DDE and IME + DME at the optimum.
@@ -135,23 +137,32 @@ def _optimise(fit, policy, config, bound, penalty, l2, *, a0, objective, estimat
     grad_fn = jax.value_and_grad(neg, has_aux=True)
 
     def step(carry, _):
-        params, opt_state, bad = carry
+        params, opt_state, bad, best, best_obj = carry
         (_, (obj, aux)), g = grad_fn(params)
+        improved = obj > best_obj  # NaN never improves
+        best = jax.tree_util.tree_map(lambda a, b: jnp.where(improved, a, b), params, best)
+        best_obj = jnp.where(improved, obj, best_obj)
         updates, opt_state = optimizer.update(g, opt_state, params)
         new = optax.apply_updates(params, updates)
         finite = jnp.isfinite(obj) & jnp.all(jnp.stack(
             [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new)]))
         # a non-finite step is not taken; the flag is kept
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, params)
-        return (new, opt_state, bad | ~finite), (obj, aux[0])
+        return (new, opt_state, bad | ~finite, best, best_obj), (obj, aux[0])
 
-    init = (policy, optimizer.init(policy), jnp.asarray(False))
-    (params, _, bad), (obj_path, value_path) = jax.lax.scan(step, init, None, length=steps)
+    neg_inf = jnp.asarray(-jnp.inf, policy.weights.dtype)
+    init = (policy, optimizer.init(policy), jnp.asarray(False), policy, neg_inf)
+    (last, _, bad, best, best_obj), (obj_path, value_path) = jax.lax.scan(step, init, None,
+                                                                          length=steps)
+    (_, (last_obj, last_aux)), _ = grad_fn(last)
+    bad = bad | ~jnp.isfinite(last_obj)
+    use_last = last_obj > best_obj
+    params = jax.tree_util.tree_map(lambda a, b: jnp.where(use_last, a, b), last, best)
     (_, (obj, aux)), g = grad_fn(params)
     gnorm = jnp.sqrt(sum(jnp.sum(x ** 2) for x in jax.tree_util.tree_leaves(g)))
     out = policy_stage(fit, params, a0, config)
-    return (params, jnp.append(obj_path, obj), jnp.append(value_path, aux[0]), obj, aux, gnorm,
-            bad | ~jnp.isfinite(obj), out.value_rows)
+    return (params, jnp.append(obj_path, last_obj), jnp.append(value_path, last_aux[0]), obj, aux,
+            gnorm, bad, out.value_rows)
 
 
 @functools.lru_cache(maxsize=1)
