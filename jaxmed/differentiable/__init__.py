@@ -16,6 +16,7 @@ from jaxmed._src.differentiable.sensitivity import longterm_sensitivity as longt
 from jaxmed._src.differentiable.sensitivity import mediation_estimates as mediation_estimates
 from jaxmed._src.differentiable.sensitivity import mediation_sensitivity as mediation_sensitivity
 
-__all__ = ["OBJECTIVES", "PolicyOptimisationResult", "optimize_policy", "policy_objective", "Influence", "LongtermSensitivity", "MediationSensitivity", "defined_cells",
+__all__ = ["OBJECTIVES", "PolicyOptimisationResult", "optimize_policy", "policy_objective",
+           "Influence", "LongtermSensitivity", "MediationSensitivity", "defined_cells",
            "influential_trajectories", "longterm_sensitivity", "mediation_estimates",
            "mediation_sensitivity"]
