@@ -10,8 +10,8 @@ the behaviour policy Bernoulli(0.5); starting from the seed target policy expit(
 The true long-run average reward of the behaviour, seed and learned policies comes from the
 simulator (``jaxmed.sim.policy_value``, noise-free inner expectations, batch-means MC SE; one
 common simulation key for all policies, so their differences share random numbers). For the
-constrained policies the true IDE..DME come from ``jaxmed.sim.simulated_truth`` with the
-learned policy as π_e.
+constrained policies the true IDE..DME come from the long-run simulation with the
+learned policy as π_e (``jaxmed.sim.truth(design, target_policy=...)``).
 
 Usage:
   PYTHONPATH=. python3 experiments/policy_optimisation.py --reps 5 --n 1000 --steps 200
@@ -33,8 +33,7 @@ import optax
 
 from jaxmed._src.differentiable.policy_optimisation import optimize_policy
 from jaxmed._src.precision import precision
-from jaxmed._src.sim.designs import get_design, policy_value
-from jaxmed._src.sim.truth import simulated_truth
+from jaxmed._src.sim.designs import get_design, policy_value, truth
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
@@ -44,8 +43,8 @@ def _policy_dict(p):
 
 
 def _true_effects(design, policy, key, chains, steps):
-    t = simulated_truth(key, design.chain_model, policy, n_chains=chains, n_steps=steps,
-                        burn_in=200, batch_size=250)
+    t = truth(design, target_policy=policy, key=key, n_chains=chains, n_steps=steps,
+              burn_in=200, batch_size=250)
     return {k: float(v) for k, v in t.effects.items()}, {k: float(v) for k, v in t.se.items()}
 
 
@@ -116,7 +115,8 @@ def main(argv=None):
                   f"{res.value_se:.3f} (start {rec['est_value_start']:.3f}); true {v:.3f} ± {v_se:.3f}; "
                   f"direct {res.direct:.3f} mediated {res.mediated:.3f}; status {res.status}; "
                   f"{t_opt:.0f}s", flush=True)
-    write(args, truth_behaviour, truth_seed, seed_effects, rows, paths, time.time() - t0)
+        # results so far (completed replications), rewritten after each one
+        write(args, truth_behaviour, truth_seed, seed_effects, rows, paths, time.time() - t0)
 
 
 def write(args, truth_behaviour, truth_seed, seed_effects, rows, paths, seconds):
@@ -125,7 +125,8 @@ def write(args, truth_behaviour, truth_seed, seed_effects, rows, paths, seconds)
     ate = [r for r in rows if r["objective"] == "ate"]
     learned = np.array([r["true_value"] for r in ate])
     summary = dict(
-        design="semi-synthetic", n=args.n, horizon=args.horizon, reps=args.reps, steps=args.steps,
+        design="semi-synthetic", n=args.n, horizon=args.horizon, reps_requested=args.reps,
+        reps_completed=len(ate), steps=args.steps,
         optimizer=f"optax.adam({args.lr}); direct: optax.adam({args.lr}, b2={args.direct_b2})",
         estimator="MR", seed=args.seed,
         truth_settings=dict(n_chains=args.chains, n_steps=args.chain_steps, burn_in=200,
