@@ -27,7 +27,6 @@ import platform
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -183,7 +182,7 @@ def write(args, truth_behaviour, truth_seed, seed_effects, rows, paths, seconds)
     ax[1].bar(range(len(vals)), vals, yerr=[1.96 * s for s in ses], color=["C2", "C1"] + ["C0"] * len(ate))
     ax[1].set_xticks(range(len(vals)))
     ax[1].set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
-    ax[1].set_ylabel("true long-run average reward (simulator, ±1.96 MC SE)")
+    ax[1].set_ylabel("true value η^π (simulator, ±1.96 MC SE)")
     lo = min(vals) - 0.5
     ax[1].set_ylim(lo, max(vals) + 0.5)
     fig.suptitle(f"semi-synthetic, N = {args.n}, T = {args.horizon}, {args.steps} Adam steps")

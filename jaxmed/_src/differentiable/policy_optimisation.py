@@ -100,10 +100,20 @@ def _table(w, rows, cells):
 
 
 def policy_objective(fit, policy, config, a0: int, objective, estimator: int, bound, penalty, l2):
-    """The maximised objective and its parts for one policy, given a ``PolicyFreeFit``.
+    """The maximised objective and its parts for one policy (pure; jit/grad-able).
+
+    Args:
+      fit: ``PolicyFreeFit`` from ``jaxmed._src.mediation.pipeline.fit_policy_free``.
+      policy: a policy pytree (e.g. ``LogisticPolicy``); differentiated by the optimiser.
+      config: ``MediationConfig``; a0: control action (static).
+      objective: ``"ate"``, ``"direct"`` or ``f(table, value) -> scalar`` (static).
+      estimator: row index into ``ESTIMATORS`` (static).
+      bound, penalty: constraint IME + DME ≤ bound and its quadratic penalty weight.
+      l2: ridge on the policy parameters.
 
     Returns:
-      ``(objective, (value, direct, mediated, violation, pipeline status))``.
+      ``(objective, (value, direct, mediated, violation, pipeline status))`` with value the
+      MR estimate of η^{π} and direct = IDE + DDE, mediated = IME + DME of ``estimator``.
     """
     out = policy_stage(fit, policy, a0, config)
     w = fit.w
