@@ -19,7 +19,11 @@ from jaxmed._src.mediation.effects import mediation_estimator_spec as mediation_
 from jaxmed._src.longterm.api import LongtermResult as LongtermResult
 from jaxmed._src.longterm.api import longterm_effect as longterm_effect
 from jaxmed._src.longterm.api import longterm_estimator_spec as longterm_estimator_spec
+from jaxmed._src.differentiable.policy_optimisation import (
+    PolicyOptimisationResult as PolicyOptimisationResult)
+from jaxmed._src.differentiable.policy_optimisation import optimize_policy as optimize_policy
 from jaxmed import mediation as mediation
+from jaxmed import differentiable as differentiable
 from jaxmed import longterm as longterm
 from jaxmed import sim as sim
 from jaxmed import study as study
@@ -43,7 +47,10 @@ __all__ = [
     "LongtermResult",
     "longterm_effect",
     "longterm_estimator_spec",
+    "PolicyOptimisationResult",
+    "optimize_policy",
     "mediation",
+    "differentiable",
     "longterm",
     "sim",
     "study",

@@ -1,6 +1,12 @@
-"""Differentiable estimation: Jacobians of mediation and long-term estimates and the most
-influential trajectories (see docs/differentiable.md)."""
+"""Differentiable estimation: Jacobians of mediation and long-term estimates, the most
+influential trajectories, and policy optimisation of an estimated effect (see
+docs/differentiable.md)."""
 
+from jaxmed._src.differentiable.policy_optimisation import OBJECTIVES as OBJECTIVES
+from jaxmed._src.differentiable.policy_optimisation import (
+    PolicyOptimisationResult as PolicyOptimisationResult)
+from jaxmed._src.differentiable.policy_optimisation import optimize_policy as optimize_policy
+from jaxmed._src.differentiable.policy_optimisation import policy_objective as policy_objective
 from jaxmed._src.differentiable.sensitivity import Influence as Influence
 from jaxmed._src.differentiable.sensitivity import LongtermSensitivity as LongtermSensitivity
 from jaxmed._src.differentiable.sensitivity import MediationSensitivity as MediationSensitivity
@@ -10,6 +16,7 @@ from jaxmed._src.differentiable.sensitivity import longterm_sensitivity as longt
 from jaxmed._src.differentiable.sensitivity import mediation_estimates as mediation_estimates
 from jaxmed._src.differentiable.sensitivity import mediation_sensitivity as mediation_sensitivity
 
-__all__ = ["Influence", "LongtermSensitivity", "MediationSensitivity", "defined_cells",
+__all__ = ["OBJECTIVES", "PolicyOptimisationResult", "optimize_policy", "policy_objective",
+           "Influence", "LongtermSensitivity", "MediationSensitivity", "defined_cells",
            "influential_trajectories", "longterm_sensitivity", "mediation_estimates",
            "mediation_sensitivity"]

@@ -8,10 +8,12 @@ Long-term: Δ, Δ_γ, ρ_1 − ρ_0 of ``estimate_effects`` (spec longterm.md).
 
 Where gradients vanish or are partial (see docs): hard clips (π̂_b clipped to [1e-6, 0.9999],
 ρ̃ = min(ρ, rho_trunc), ω̂ clipped to [1/ratio_trunc, ratio_trunc]) have zero derivative on
-clipped rows, so d/d rho_trunc and d/d ratio_trunc are zero unless some row is clipped; the
-quantile knots of the spline bases are ``stop_gradient``-ed in the mediation pipeline, so
-d/d w_i holds knot placement fixed (knot placement is a discontinuous function of the
-weights at integer weights).
+clipped rows, so d/d rho_trunc and d/d ratio_trunc are zero unless some row is clipped
+(``MediationConfig(soft_clip=τ)`` makes ρ̃ and ω̂'s clip smooth); the quantile knots of the
+spline bases are ``stop_gradient``-ed in the mediation pipeline, so d/d w_i holds knot
+placement fixed (knot placement is a discontinuous function of the weights at integer
+weights); with ``MediationConfig(weighted_knots=False)`` the knots do not depend on the
+weights and d/d w_i is the derivative of the whole pipeline (matches finite differences).
 """
 
 from __future__ import annotations

@@ -82,16 +82,31 @@ class StateBasis(NamedTuple):
     knots: jax.Array  # (dS, n_knots + 8), standardised units
 
 
-def fit_state_basis(state, w, n_knots: int) -> StateBasis:
-    """Fits h(s) on weighted rows ``state`` ``(n, dS)``; ``n_knots`` interior quantile knots."""
+def _knot_weights(w):
+    """Unweighted rows with positive weight: piecewise constant in w (zero derivative)."""
+    return (jax.lax.stop_gradient(w) > 0).astype(w.dtype)
+
+
+def fit_state_basis(state, w, n_knots: int, weighted_knots: bool = True) -> StateBasis:
+    """Fits h(s) on weighted rows ``state`` ``(n, dS)``; ``n_knots`` interior quantile knots.
+
+    ``weighted_knots`` (default): the knots are ``w``-weighted quantiles of the standardised
+    states, held fixed under differentiation. Otherwise they are unweighted quantiles of the
+    raw states over the rows with w > 0, standardised with the weighted standardiser (same
+    numbers at 0/1 weights; smooth in w near them, with the knots fixed in raw units).
+    """
     std = fit_standardizer(state, w)
     z = std(state)
     probs = jnp.linspace(0.0, 1.0, n_knots + 2, dtype=z.dtype)
     knots = []
     for j in range(state.shape[1]):
-        qs = weighted_quantile(z[:, j], w, probs)
+        if weighted_knots:
+            qs = jax.lax.stop_gradient(weighted_quantile(z[:, j], w, probs))
+        else:
+            raw = weighted_quantile(state[:, j], _knot_weights(w), probs)
+            qs = (raw - std.center[j]) / std.scale[j]
         knots.append(jnp.concatenate([jnp.repeat(qs[:1], 3), qs, jnp.repeat(qs[-1:], 3)]))
-    return StateBasis(std, jax.lax.stop_gradient(jnp.stack(knots)))
+    return StateBasis(std, jnp.stack(knots))
 
 
 def state_basis(params: StateBasis, state):
@@ -164,9 +179,14 @@ class ParityBasis(NamedTuple):
     knots: jax.Array
 
 
-def fit_parity_basis(state, mediator, w, n_basis: int = 7) -> ParityBasis:
-    """Quantile knots at 0, 1/L, ..., 1 of each column of (s, m) (spec §4.1 steps 1–3)."""
+def fit_parity_basis(state, mediator, w, n_basis: int = 7, weighted_knots: bool = True) -> ParityBasis:
+    """Quantile knots at 0, 1/L, ..., 1 of each column of (s, m) (spec §4.1 steps 1–3).
+
+    ``weighted_knots=False``: unweighted quantiles over the rows with w > 0 (constant in w).
+    """
     x = jnp.concatenate([state, mediator], axis=1)
+    if not weighted_knots:
+        w = _knot_weights(w)
     probs = jnp.linspace(0.0, 1.0, n_basis + 1, dtype=x.dtype)
     knots = jnp.stack([weighted_quantile(x[:, j], w, probs) for j in range(x.shape[1])])
     return ParityBasis(jax.lax.stop_gradient(knots))

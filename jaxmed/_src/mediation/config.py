@@ -57,6 +57,20 @@ class MediationConfig:
         the default one; MIS and the baselines are NaN then.
       behaviour_iterations: Newton iterations of the logistic behaviour model.
       behaviour_basis: ``"linear"`` (intercept + standardised s) or ``"spline"`` (h(s)).
+      weighted_knots: where the spline knots come from. True (default): weighted quantiles of
+        the standardised states (``stop_gradient``-ed; at integer weights they jump with the
+        weights, so d/d v_i holds them fixed in standardised units and a finite difference of
+        the pipeline does not converge to it). False: unweighted quantiles of the raw states
+        over the rows with positive weight, standardised with the weighted standardiser.
+        Identical numbers at unit weights; the estimate is then a smooth function of the
+        trajectory weights near them (knots fixed in raw state units) and ``jacfwd`` w.r.t.
+        the weights matches central finite differences.
+      soft_clip: temperature τ of a smooth clip (0, default: hard clips). With τ > 0,
+        ρ̃ = softmin(ρ, rho_trunc) and ω̂ = softclip(ψᵀβ, 1/ratio_trunc, ratio_trunc), where
+        softmin(x, c) = c − τc·softplus((c − x)/(τc)) and softmax(x, l) = l + τl·softplus((x − l)/(τl))
+        (the temperature is relative to each bound). The estimate is then differentiable in
+        ``rho_trunc`` and ``ratio_trunc`` everywhere; values far inside the bounds move by
+        about τc·exp(−(c − x)/(τc)).
       n_boot: trajectory-bootstrap replicates (0: none; the DM standard error is then NaN).
       boot_batch_size: bootstrap replicates evaluated at once (``lax.map`` batch size). Default 1
         (sequential): on CPU, vmapping the pipeline over bootstrap weights was measured to be
@@ -87,6 +101,8 @@ class MediationConfig:
     natural_decomposition: bool = False
     behaviour_iterations: int = 25
     behaviour_basis: str = "linear"
+    weighted_knots: bool = True
+    soft_clip: float = 0.0
     n_boot: int = 0
     boot_batch_size: int = 1
     q_ridge: float = 1e-4
@@ -118,6 +134,8 @@ class MediationConfig:
             raise ValueError(f"config.q_mediator_degree: expected 1, 2 or 3, got {self.q_mediator_degree}")
         if not 1 <= int(self.reward_degree) <= 3:
             raise ValueError(f"config.reward_degree: expected 1, 2 or 3, got {self.reward_degree}")
+        if not float(self.soft_clip) >= 0.0:
+            raise ValueError(f"config.soft_clip: expected a temperature >= 0, got {self.soft_clip}")
         for name in ("state_knots", "n_boot"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"config.{name}: expected a non-negative int, got {getattr(self, name)}")

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmed._src.mediation.binary import bernoulli_pmf
+from jaxmed._src.mediation.clipping import clip_above
 
 __all__ = ["ESTIMATORS", "EFFECTS", "RowWeights", "row_importance_weights", "estimator_rows"]
 
@@ -44,13 +45,15 @@ def _log_density(m, mean, sd):
 
 
 def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densities: bool = False,
-                           natural: bool = False, mediator_law: str = "gaussian") -> RowWeights:
+                           natural: bool = False, mediator_law: str = "gaussian",
+                           soft_clip: float = 0.0) -> RowWeights:
     """κ_e, κ_0, ρ and ρ̃ per row.
 
     π̂_b(A|S) is clipped to [1e-6, 0.9999] (§3.3). With ``clip_densities`` the mediator densities
     (Gaussian, or Bernoulli probabilities with ``mediator_law="bernoulli"``) are clipped to
     [1e-6, 0.9999] before forming ρ (parity, B5); otherwise ρ is computed from log-density
-    differences, unclipped.
+    differences, unclipped. ``soft_clip`` > 0 replaces min(ρ, rho_trunc) by the smooth clip of
+    ``jaxmed._src.mediation.clipping``.
     """
     a, m = rows["action"], rows["mediator"]
     pb = jnp.clip(preds.behaviour_prob, 1e-6, 0.9999)
@@ -75,7 +78,7 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
             rho = jnp.exp(logp[:, a0] - logp_a)
         else:
             rho = (1 - pe_s) * jnp.exp(logp[:, 0] - logp_a) + pe_s * jnp.exp(logp[:, 1] - logp_a)
-    return RowWeights(pe_a / pb, p0_a / pb, rho, jnp.minimum(rho, rho_trunc))
+    return RowWeights(pe_a / pb, p0_a / pb, rho, clip_above(rho, rho_trunc, soft_clip))
 
 
 def estimator_rows(rows, preds, pe_s, a0: int, iw: RowWeights, ratios, eta, delta,

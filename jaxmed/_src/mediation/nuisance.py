@@ -72,9 +72,11 @@ def default_nuisance_models(config) -> NuisanceModels:
 
     return NuisanceModels(
         LogisticBehaviourModel(config.behaviour_basis, config.state_knots,
-                               config.behaviour_iterations, config.behaviour_ridge),
-        GaussianMediatorModel(config.state_knots, config.mediator_ridge),
-        PolynomialRewardModel(config.state_knots, config.reward_degree, config.reward_ridge))
+                               config.behaviour_iterations, config.behaviour_ridge,
+                               config.weighted_knots),
+        GaussianMediatorModel(config.state_knots, config.mediator_ridge, config.weighted_knots),
+        PolynomialRewardModel(config.state_knots, config.reward_degree, config.reward_ridge,
+                              config.weighted_knots))
 
 
 def _both_actions(fn, state):

@@ -60,6 +60,7 @@ class LogisticBehaviourModel:
     n_knots: int = 5
     iterations: int = 25
     ridge: float = 1e-4
+    weighted_knots: bool = True
 
     def _design(self, basis, state):
         if self.basis == "linear":
@@ -72,7 +73,7 @@ class LogisticBehaviourModel:
         del key
         state, y = rows["state"], rows["action"]
         basis = (fit_standardizer(state, w) if self.basis == "linear"
-                 else fit_state_basis(state, w, self.n_knots))
+                 else fit_state_basis(state, w, self.n_knots, self.weighted_knots))
         x = self._design(basis, state)
         total = jnp.sum(w)
         pen = jnp.ones(x.shape[1], x.dtype).at[0].set(0.0)
@@ -108,6 +109,7 @@ class GaussianMediatorModel:
 
     n_knots: int = 5
     ridge: float = 1e-6
+    weighted_knots: bool = True
 
     @staticmethod
     def _design(basis, state, action):
@@ -118,7 +120,7 @@ class GaussianMediatorModel:
 
     def fit(self, key, rows, w) -> GaussianMediatorFit:
         del key
-        basis = fit_state_basis(rows["state"], w, self.n_knots)
+        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
         x = self._design(basis, rows["state"], rows["action"])
         pen = jnp.ones(x.shape[1], x.dtype).at[0].set(0.0)
         coef, cond = weighted_ridge(x, rows["mediator"], w, self.ridge, pen)
@@ -155,6 +157,7 @@ class PolynomialRewardModel:
     n_knots: int = 5
     degree: int = 3
     ridge: float = 1e-6
+    weighted_knots: bool = True
 
     def _design(self, params, state, action, mediator, h=None):
         h = state_basis(params.basis, state) if h is None else h
@@ -166,7 +169,7 @@ class PolynomialRewardModel:
 
     def fit(self, key, rows, w) -> PolynomialRewardFit:
         del key
-        basis = fit_state_basis(rows["state"], w, self.n_knots)
+        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
         scale = fit_standardizer(rows["mediator"], w)
         params = PolynomialRewardFit(basis, scale, None, None)
         x = self._design(params, rows["state"], rows["action"], rows["mediator"])

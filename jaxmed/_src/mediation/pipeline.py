@@ -20,7 +20,8 @@ from jaxmed._src.mediation.state_ratio import (binary_ratio_features, fit_ratio_
                                                fit_state_ratio, ratio_features)
 from jaxmed._src.mediation.weighted_stats import row_weights
 
-__all__ = ["PipelineDiagnostics", "PipelineOutput", "estimate_pipeline", "policy_probs"]
+__all__ = ["PipelineDiagnostics", "PipelineOutput", "PolicyFreeFit", "estimate_pipeline",
+           "fit_policy_free", "policy_probs", "policy_stage"]
 
 # status bits
 STATUS_NONFINITE = 1
@@ -56,17 +57,109 @@ class PipelineDiagnostics(NamedTuple):
 
 
 class PipelineOutput(NamedTuple):
-    """``estimate`` ``(7, 5)``, per-row values ``rows`` ``(n, 7, 5)``, ``eta`` ``(5,)``, diagnostics."""
+    """``estimate`` ``(7, 5)``, per-row values ``rows`` ``(n, 7, 5)``, ``eta`` ``(5,)``, diagnostics.
+
+    ``value_rows`` ``(n, 2)``: per-row MR values of the policy values η^{π_e} and η^{π_0}
+    (η̂1 + ω̂^{π_e}κ_e(R + Δ1 − η̂1) and η̂5 + ω̂^{π_0}κ_0(R + Δ5 − η̂5)); their difference is
+    the MR ATE row, and the second column does not depend on π_e.
+    """
 
     estimate: jax.Array
     rows: jax.Array
     eta: jax.Array
     diagnostics: PipelineDiagnostics
+    value_rows: jax.Array | None = None
 
 
 def policy_probs(policy, states):
     """P(A = 1 | s) for rows ``(n, dS)``."""
     return jax.vmap(policy.prob_one)(states)
+
+
+class PolicyFreeFit(NamedTuple):
+    """Everything of the pipeline that does not depend on the target policy.
+
+    Attributes:
+      rows: the flat rows of the data.
+      w: ``(n,)`` row weights.
+      preds: ``NuisancePredictions`` (fitted or injected).
+      feats: ``QFeatures`` of the Q basis (knots fitted on the weighted rows).
+      psi, psi_next: ``(n, D + 1)`` ratio features ψ(S_k), ψ(S'_k).
+    """
+
+    rows: dict
+    w: jax.Array
+    preds: NuisancePredictions
+    feats: object
+    psi: jax.Array
+    psi_next: jax.Array
+
+
+def fit_policy_free(key, data, trajectory_weights, config,
+                    nuisances: NuisancePredictions | None = None, models=None) -> PolicyFreeFit:
+    """The target-policy-free stage of :func:`estimate_pipeline` (nuisances, bases, ψ).
+
+    Fit it once and call :func:`policy_stage` for many target policies (policy search).
+    Arguments as in :func:`estimate_pipeline`.
+    """
+    rows = data.flat()
+    w = row_weights(data.mask, trajectory_weights)
+    k_nuis, k_ratio = jax.random.split(key)
+    if nuisances is None:
+        models = default_nuisance_models(config) if models is None else models
+        preds, _ = fit_nuisances(k_nuis, rows, w, models)
+    else:
+        preds = nuisances
+    basis = fit_q_basis(rows, w, config)
+    feats = q_feature_rows(basis, rows, preds, config)
+    if config.ratio_basis == "binary":
+        psi, psi_next = binary_ratio_features(rows["state"]), binary_ratio_features(rows["next_state"])
+    else:
+        rf = fit_ratio_features(k_ratio, rows["state"], w, config)
+        psi, psi_next = ratio_features(rf, rows["state"]), ratio_features(rf, rows["next_state"])
+    return PolicyFreeFit(rows, w, preds, feats, psi, psi_next)
+
+
+def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> PipelineOutput:
+    """The target-policy-dependent stage of :func:`estimate_pipeline`: importance weights,
+    Q-fits, state ratios and the estimator rows, given a :class:`PolicyFreeFit`."""
+    rows, w, preds, feats, psi, psi_next = fit
+    natural = config.natural_decomposition
+    pe_s = policy_probs(target_policy, rows["state"])
+    pe_next = policy_probs(target_policy, rows["next_state"])
+    iw = row_importance_weights(rows, preds, pe_s, a0, config.rho_trunc,
+                                clip_densities=config.clip_densities, natural=natural,
+                                mediator_law=config.mediator_law, soft_clip=config.soft_clip)
+    q = fit_q_functions(rows, w, preds, feats, pe_s, pe_next, a0, config.q_ridge, config)
+    # state ratios: π_e, G (natural: G'), π_0
+    c_g = iw.kappa_e * iw.rho if natural else iw.kappa_0 * iw.rho
+    fits = [fit_state_ratio(psi, psi_next, c, w, config.ratio_ridge, config.ratio_trunc,
+                            config.ratio_normalize, config.soft_clip)
+            for c in (iw.kappa_e, c_g, iw.kappa_0)]
+    ratios = jnp.stack([f.values for f in fits], axis=1)
+    values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural)
+    r = rows["reward"]
+    value_rows = jnp.stack(
+        [q.eta[0] + ratios[:, 0] * iw.kappa_e * (r + q.delta[:, 0] - q.eta[0]),
+         q.eta[4] + ratios[:, 2] * iw.kappa_0 * (r + q.delta[:, 5] - q.eta[4])], axis=1)
+    est = jnp.sum(w[:, None, None] * values, axis=0) / jnp.sum(w)
+    # diagnostics
+    observed = w > 0
+    pb = preds.behaviour_prob
+    ratio_cond = jnp.stack([f.cond for f in fits])
+    finite = jnp.all(jnp.isfinite(est[0])) & jnp.all(jnp.isfinite(est[1]))
+    status = (jnp.where(finite, 0, STATUS_NONFINITE)
+              + jnp.where(jnp.all(q.cond < COND_LIMIT), 0, STATUS_Q_ILL_CONDITIONED)
+              + jnp.where(jnp.all(ratio_cond < COND_LIMIT), 0, STATUS_RATIO_ILL_CONDITIONED))
+    diag = PipelineDiagnostics(
+        q_cond=q.cond, ratio_cond=ratio_cond, ratio_ess=jnp.stack([f.ess for f in fits]),
+        ratio_clipped=jnp.stack([f.n_clipped for f in fits]),
+        rho_clipped=jnp.sum(w * (iw.rho > config.rho_trunc)),
+        behaviour_prob_min=jnp.min(jnp.where(observed, pb, jnp.inf)),
+        behaviour_prob_max=jnp.max(jnp.where(observed, pb, -jnp.inf)),
+        mediator_sd_min=jnp.min(jnp.where(observed[:, None, None], preds.mediator_sd, jnp.inf)),
+        status=status.astype(jnp.int32))
+    return PipelineOutput(est, values, q.eta, diag, value_rows)
 
 
 def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, config,
@@ -86,51 +179,5 @@ def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, con
     Returns:
       ``PipelineOutput``.
     """
-    rows = data.flat()
-    w = row_weights(data.mask, trajectory_weights)
-    k_nuis, k_ratio = jax.random.split(key)
-    if nuisances is None:
-        models = default_nuisance_models(config) if models is None else models
-        preds, _ = fit_nuisances(k_nuis, rows, w, models)
-    else:
-        preds = nuisances
-    natural = config.natural_decomposition
-    pe_s = policy_probs(target_policy, rows["state"])
-    pe_next = policy_probs(target_policy, rows["next_state"])
-    iw = row_importance_weights(rows, preds, pe_s, a0, config.rho_trunc,
-                                clip_densities=config.clip_densities, natural=natural,
-                                mediator_law=config.mediator_law)
-    # Q-functions
-    basis = fit_q_basis(rows, w, config)
-    feats = q_feature_rows(basis, rows, preds, config)
-    q = fit_q_functions(rows, w, preds, feats, pe_s, pe_next, a0, config.q_ridge, config)
-    # state ratios: π_e, G (natural: G'), π_0
-    if config.ratio_basis == "binary":
-        psi, psi_next = binary_ratio_features(rows["state"]), binary_ratio_features(rows["next_state"])
-    else:
-        rf = fit_ratio_features(k_ratio, rows["state"], w, config)
-        psi, psi_next = ratio_features(rf, rows["state"]), ratio_features(rf, rows["next_state"])
-    c_g = iw.kappa_e * iw.rho if natural else iw.kappa_0 * iw.rho
-    fits = [fit_state_ratio(psi, psi_next, c, w, config.ratio_ridge, config.ratio_trunc,
-                            config.ratio_normalize)
-            for c in (iw.kappa_e, c_g, iw.kappa_0)]
-    ratios = jnp.stack([f.values for f in fits], axis=1)
-    values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural)
-    est = jnp.sum(w[:, None, None] * values, axis=0) / jnp.sum(w)
-    # diagnostics
-    observed = w > 0
-    pb = preds.behaviour_prob
-    ratio_cond = jnp.stack([f.cond for f in fits])
-    finite = jnp.all(jnp.isfinite(est[0])) & jnp.all(jnp.isfinite(est[1]))
-    status = (jnp.where(finite, 0, STATUS_NONFINITE)
-              + jnp.where(jnp.all(q.cond < COND_LIMIT), 0, STATUS_Q_ILL_CONDITIONED)
-              + jnp.where(jnp.all(ratio_cond < COND_LIMIT), 0, STATUS_RATIO_ILL_CONDITIONED))
-    diag = PipelineDiagnostics(
-        q_cond=q.cond, ratio_cond=ratio_cond, ratio_ess=jnp.stack([f.ess for f in fits]),
-        ratio_clipped=jnp.stack([f.n_clipped for f in fits]),
-        rho_clipped=jnp.sum(w * (iw.rho > config.rho_trunc)),
-        behaviour_prob_min=jnp.min(jnp.where(observed, pb, jnp.inf)),
-        behaviour_prob_max=jnp.max(jnp.where(observed, pb, -jnp.inf)),
-        mediator_sd_min=jnp.min(jnp.where(observed[:, None, None], preds.mediator_sd, jnp.inf)),
-        status=status.astype(jnp.int32))
-    return PipelineOutput(est, values, q.eta, diag)
+    fit = fit_policy_free(key, data, trajectory_weights, config, nuisances, models)
+    return policy_stage(fit, target_policy, a0, config)

@@ -44,8 +44,9 @@ def fit_q_basis(rows, w, config) -> QBasis:
     if config.q_basis == "binary":
         return QBasis(None, None)
     if config.q_basis == "parity":
-        return QBasis(fit_parity_basis(rows["state"], rows["mediator"], w), None)
-    return QBasis(fit_state_basis(rows["state"], w, config.state_knots),
+        return QBasis(fit_parity_basis(rows["state"], rows["mediator"], w,
+                                       weighted_knots=config.weighted_knots), None)
+    return QBasis(fit_state_basis(rows["state"], w, config.state_knots, config.weighted_knots),
                   fit_standardizer(rows["mediator"], w))
 
 

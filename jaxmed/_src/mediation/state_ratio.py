@@ -26,6 +26,7 @@ from jax.scipy.linalg import cho_factor, cho_solve
 
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
 from jaxmed._src.mediation.binary import binary_indicator_features
+from jaxmed._src.mediation.clipping import clip_range
 from jaxmed._src.mediation.q_function import cond_1norm
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
@@ -105,7 +106,8 @@ class StateRatio(NamedTuple):
     ess: jax.Array
 
 
-def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True) -> StateRatio:
+def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True,
+                    soft_clip: float = 0.0) -> StateRatio:
     """Solves the §5.2 least-squares system for one policy.
 
     Args:
@@ -114,6 +116,7 @@ def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True) -
       w: ``(n,)`` row weights.
       ridge: λ_ω (traced); ``trunc`` the clip level (traced).
       normalize: divide by the weighted mean.
+      soft_clip: static temperature of the smooth clip (0: hard clip; see ``clipping``).
 
     Returns:
       ``StateRatio``.
@@ -125,7 +128,7 @@ def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True) -
     gram = x.T @ x + ridge * jnp.eye(x.shape[1], dtype=x.dtype)
     coef = cho_solve(cho_factor(gram), bottom)  # Xᵀ e_last = mean ψ
     raw = psi @ coef
-    values = jnp.clip(raw, 1.0 / trunc, trunc)
+    values = clip_range(raw, 1.0 / trunc, trunc, soft_clip)
     clipped = jnp.sum(w * ((raw < 1.0 / trunc) | (raw > trunc)))
     if normalize:
         values = values / weighted_mean(values, w)

@@ -140,7 +140,7 @@ def _truth_from_entry(entry: dict) -> MediationTruth:
                           dict(entry["se"]), entry["method"], dict(entry["settings"]))
 
 
-def truth(design, *, recompute: bool = False, key=None, rollout_policy=None,
+def truth(design, *, recompute: bool = False, key=None, rollout_policy=None, target_policy=None,
           **settings) -> MediationTruth:
     """True η1..η5 and IDE, IME, DDE, DME, ATE of a design (spec mediation.md §2).
 
@@ -157,6 +157,9 @@ def truth(design, *, recompute: bool = False, key=None, rollout_policy=None,
       rollout_policy: π_e used to roll out the π_e and G chains when it differs from
         the weighting π_e (only for reproducing the original's multidim bug B6); implies
         a recompute.
+      target_policy: any π_e (e.g. a learned ``LogisticPolicy``) in place of the design's:
+        the truth of that policy's decomposition (exact for binary-state designs, otherwise
+        a recompute with the design's simulation settings unless overridden).
       **settings: n_chains, n_steps, burn_in, batch_size overriding the design's defaults.
 
     Returns:
@@ -170,10 +173,12 @@ def truth(design, *, recompute: bool = False, key=None, rollout_policy=None,
     model = design.chain_model
     if model is None:
         raise ValueError(f"design: {design.name!r} has no mediation truth")
+    weight_policy = design.target_policy if target_policy is None else target_policy
     with precision(np.float64):
         if model.next_state_prob is not None and rollout_policy is None:
-            return exact_binary_truth(model, design.target_policy)
-        if not recompute and rollout_policy is None and not settings and key is None:
+            return exact_binary_truth(model, weight_policy)
+        if (not recompute and rollout_policy is None and target_policy is None and not settings
+                and key is None):
             entries = load_cached_truths()
             if design.name not in entries:
                 raise ValueError(f"design: no cached truth for {design.name!r} in {TRUTHS_PATH}; "
@@ -186,8 +191,8 @@ def truth(design, *, recompute: bool = False, key=None, rollout_policy=None,
             key = jax.random.key(seed)
         else:
             seed = None
-        target = design.target_policy if rollout_policy is None else rollout_policy
-        out = simulated_truth(key, model, target, design.target_policy, **opts)
+        target = weight_policy if rollout_policy is None else rollout_policy
+        out = simulated_truth(key, model, target, weight_policy, **opts)
         out.settings.update(seed=seed, design=design.name,
                             rollout_policy="target" if rollout_policy is None else repr(rollout_policy))
         return out
