@@ -79,7 +79,13 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
     h_next = None if config.q_basis == "parity" else state_basis(basis.state, s_next)
 
     def expect(state, mean, sd, hh):
-        return gaussian_expectation(lambda m: q_features(basis, state, m, config, h=hh), mean, sd)
+        if config.q_basis == "parity":
+            return gaussian_expectation(lambda m: q_features(basis, state, m, config), mean, sd)
+        # φ = [h(s), g(m)]: only the mediator monomials g need the expectation (integrating
+        # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
+        ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
+        eg = gaussian_expectation(lambda m: monomials(basis.mediator(m), ex), mean, sd)
+        return jnp.concatenate([hh, eg], axis=-1)
 
     phi_obs = q_features(basis, s, rows["mediator"], config, h=h)
     phi_exp = jnp.stack([expect(s, preds.mediator_mean[:, a], preds.mediator_sd[:, a], h)
