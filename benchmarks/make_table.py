@@ -96,7 +96,7 @@ def tables(rec) -> str:
                       f"{15 * comp / 60:.1f} min for 15 N).{extra} Target: under 30 min.", ""]
     if "memory" in r:
         lines += ["### Peak memory per size (fresh subprocess per cell, max RSS)", "",
-                  "jaxmed: one replication including compilation; numpy: one replication. \"during the call\" = max RSS "
+                  "jaxmed: one replication including compilation; numpy: one replication. Peak = VmHWM; \"during the call\" = VmHWM "
                   "after the call minus the resident set just before it (imports and the simulated data excluded).", "",
                   "| N | T | jaxmed max RSS (MB) | jaxmed during the call (MB) | numpy max RSS (MB) | numpy during the call (MB) |",
                   "|---|---|---|---|---|---|"]

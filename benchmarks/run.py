@@ -251,6 +251,11 @@ def bench_mediation(quick):
     return out
 
 
+def _proc_status(field):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":")) / 1024
+
+
 def _child_memory(which, n, t):
     """Runs one replication (jaxmed: compile + run; numpy: run) in this fresh process and prints
     the max RSS before and after, as JSON (``--child-memory``)."""
@@ -262,13 +267,13 @@ def _child_memory(which, n, t):
     else:
         f = _mediation_fn(pol, MediationConfig())
         call = lambda: f(key, data)  # noqa: E731
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with open("/proc/self/status") as fh:
-        current = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+    # /proc/self/status: VmRSS now, VmHWM = peak resident set of this process image (ru_maxrss is
+    # not usable in a child: Linux carries the parent's max RSS over fork into it)
+    before, current = _proc_status("VmHWM"), _proc_status("VmRSS")
     t0 = time.perf_counter()
     _block(call())
     first = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = _proc_status("VmHWM")
     print(json.dumps({"which": which, "n": n, "T": t, "max_rss_before_mb": before, "rss_before_mb": current,
                       "max_rss_after_mb": after,
                       "first_call_s": first}))
