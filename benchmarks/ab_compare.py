@@ -4,7 +4,8 @@
 
 The base revision's ``jaxmed/`` is exported with ``git archive`` into a temporary directory.
 Each round runs one fresh subprocess per side (base, then working tree, alternating), each
-timing ``mediation_core`` under ``jax.jit`` (median of repeats after compilation) and
+timing ``mediation_core`` under ``jax.jit`` (median of repeats after compilation; wall and
+process CPU time, the latter less sensitive to other load on a shared machine) and
 returning its estimates; the ratio base/new is the median over rounds of the per-round
 ratios, so both sides see the same machine load. Writes ``results/ab-<timestamp>.json``.
 """
@@ -37,10 +38,12 @@ pol = jaxmed.policies.semi_synthetic_target_policy()
 f = jax.jit(lambda k, d: mediation_core(k, d, pol, 0, MediationConfig()))
 key = jax.random.key(1)
 t0 = time.perf_counter(); res = jax.block_until_ready(f(key, data)); first = time.perf_counter() - t0
-ts = []
+ts, cs = [], []
 for _ in range(reps):
-    t0 = time.perf_counter(); jax.block_until_ready(f(key, data)); ts.append(time.perf_counter() - t0)
-print(json.dumps(dict(first_s=first, run_s=float(np.median(ts)), run_all_s=ts,
+    t0, c0 = time.perf_counter(), time.process_time()
+    jax.block_until_ready(f(key, data))
+    ts.append(time.perf_counter() - t0); cs.append(time.process_time() - c0)
+print(json.dumps(dict(first_s=first, run_s=float(np.median(ts)), run_all_s=ts, cpu_s=float(np.median(cs)),
                       estimate=np.asarray(res.estimate).tolist(), se=np.asarray(res.se).tolist())))
 """
 
@@ -81,12 +84,14 @@ def main(argv=None):
                 w = _child(ROOT, n, t, a.reps)
                 diff = float(np.nanmax(np.abs(np.asarray(b["estimate"], float) - np.asarray(w["estimate"], float))))
                 rounds.append({"base": b["run_s"], "new": w["run_s"], "ratio": b["run_s"] / w["run_s"],
+                               "base_cpu": b["cpu_s"], "new_cpu": w["cpu_s"], "cpu_ratio": b["cpu_s"] / w["cpu_s"],
                                "base_first_s": b["first_s"], "new_first_s": w["first_s"],
                                "max_abs_estimate_diff": diff, "loadavg": list(os.getloadavg())})
                 print(f"  N={n} T={t} round {r}: base {b['run_s'] * 1e3:.1f} ms, new {w['run_s'] * 1e3:.1f} ms, "
-                      f"ratio {b['run_s'] / w['run_s']:.2f}, max |Δ estimate| {diff:.1e}", flush=True)
+                      f"ratio {b['run_s'] / w['run_s']:.2f} (CPU time {b['cpu_s'] / w['cpu_s']:.2f}), max |Δ estimate| {diff:.1e}", flush=True)
             rec["sizes"].append({"n": n, "T": t, "rounds": rounds,
                                  "median_ratio_base_over_new": float(np.median([x["ratio"] for x in rounds])),
+                                 "median_cpu_ratio_base_over_new": float(np.median([x["cpu_ratio"] for x in rounds])),
                                  "max_abs_estimate_diff": max(x["max_abs_estimate_diff"] for x in rounds)})
     rec["loadavg_end"] = list(os.getloadavg())
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

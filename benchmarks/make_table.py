@@ -166,15 +166,36 @@ def tables(rec) -> str:
     return "\n".join(lines)
 
 
+def ab_table(path) -> str:
+    with open(path) as fh:
+        ab = json.load(fh)
+    lines = ["### Before/after of the library changes (`ab_compare.py`)", "",
+             f"Source: `{os.path.relpath(path, HERE)}`. Base `{ab['base']}` ({ab['base_commit'][:10]}) against "
+             f"{ab['new_commit'][:10]}{' + uncommitted changes' if ab['new_has_uncommitted_jaxmed_changes'] else ''}; "
+             f"fresh subprocesses alternating base/new, {len(ab['sizes'][0]['rounds'])} rounds; load average "
+             f"{ab['loadavg_start'][0]:.1f} at start, {ab['loadavg_end'][0]:.1f} at end.", "",
+             "| N | T | base run (ms, per round) | new run (ms, per round) | base / new (median over rounds) | "
+             "max abs estimate diff |", "|---|---|---|---|---|---|"]
+    for x in ab["sizes"]:
+        lines.append(f"| {x['n']} | {x['T']} | " + ", ".join(_ms(r["base"]) for r in x["rounds"]) + " | "
+                     + ", ".join(_ms(r["new"]) for r in x["rounds"]) + f" | **{x['median_ratio_base_over_new']:.2f}** | "
+                     f"{x['max_abs_estimate_diff']:.1e} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else max(glob.glob(os.path.join(HERE, "results", "*.json")), key=os.path.getmtime)
+    runs = [p for p in glob.glob(os.path.join(HERE, "results", "*.json")) if not os.path.basename(p).startswith("ab-")]
+    path = argv[0] if argv else max(runs, key=os.path.getmtime)
     with open(path) as fh:
         rec = json.load(fh)
+    abs_ = glob.glob(os.path.join(HERE, "results", "ab-*.json"))
     readme = os.path.join(HERE, "README.md")
     head = open(readme).read().split(MARK)[0] if os.path.exists(readme) else "# Benchmarks\n\n"
     with open(readme, "w") as fh:
         fh.write(head + MARK + "\n\nSource: `" + os.path.relpath(path, HERE) + "`\n\n" + tables(rec) + "\n")
+        if abs_:
+            fh.write("\n" + ab_table(max(abs_, key=os.path.getmtime)))
     print(f"updated {readme} from {path}")
 
 

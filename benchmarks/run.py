@@ -90,7 +90,7 @@ def environment():
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
         "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
-        "gpu": "none lent to this task: GPU timings and the float32-vs-float64 GPU comparison were not measured",
+        "gpu": "none lent to this project: GPU timings and the float32-vs-float64 GPU comparison were not measured",
         "x64": bool(jax.config.jax_enable_x64),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "scipy": __import__("scipy").__version__,
