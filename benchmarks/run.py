@@ -50,12 +50,19 @@ def _block(x):
     return jax.tree_util.tree_map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, x)
 
 
+_LAST_CPU = []
+
+
 def _median_time(fn, repeats):
-    ts = []
+    """Median wall time of ``repeats`` calls; the process CPU times of the calls go to ``_LAST_CPU``
+    (less sensitive than wall time to other load on a shared machine)."""
+    ts, cs = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _block(fn())
         ts.append(time.perf_counter() - t0)
+        cs.append(time.process_time() - c0)
+    _LAST_CPU[:] = cs
     return float(np.median(ts)), [float(t) for t in ts]
 
 
@@ -217,6 +224,7 @@ def bench_mediation(quick):
         t_first = time.perf_counter() - t0
         reps = 3 if quick else (7 if n * t <= 50_000 else 3)
         med, ts = _median_time(lambda: f(key, data), reps)
+        cpu = float(np.median(_LAST_CPU))
         t_compile = t_first - med  # compile time = first call minus a steady-state call
         compiled = f.lower(key, data).compile()  # served from the jit cache (no second compile)
         # new data, new key: must not recompile
@@ -234,13 +242,15 @@ def bench_mediation(quick):
             raise RuntimeError(f"numpy comparator disagrees with jaxmed at N={n}, T={t}: {agree}")
         np_reps = 1 if quick else (5 if n * t <= 12_500 else (3 if n * t <= 50_000 else 2))
         np_med, np_ts = _median_time(np_call, np_reps)
+        np_cpu = float(np.median(_LAST_CPU))
         np_ts = [np_first] + np_ts
         np_med = float(np.median(np_ts))
         row = {"n": n, "T": t, "rows": n * t, "compile_s": t_compile,
                "first_call_s": t_first, "run_s": med, "run_all_s": ts, "cache_size_after_new_data": cache,
                "recompiled": cache != 1, "cost": cost, "memory": _memory(compiled),
                "numpy_run_s": np_med, "numpy_run_all_s": np_ts, "numpy_repeats": len(np_ts),
-               "numpy_over_jaxmed": np_med / med, "agreement": agree}
+               "numpy_over_jaxmed": np_med / med, "cpu_s": cpu, "numpy_cpu_s": np_cpu,
+               "numpy_over_jaxmed_cpu": np_cpu / cpu, "agreement": agree}
         if "flops" in cost:
             row["achieved_gflops"] = cost["flops"] / med / 1e9
             row["achieved_gbytes_per_s"] = cost["bytes_accessed"] / med / 1e9
