@@ -24,7 +24,10 @@ def tables(rec) -> str:
              f"{e['cpu_count']} CPUs (affinity {e['cpu_affinity']}), jax {e['jax']}, jaxlib {e['jaxlib']}, "
              f"numpy {e['numpy']}, backend {e['backend']}. Load average at start "
              f"{rec['loadavg_start'][0]:.2f}, at end {rec['loadavg_end'][0]:.2f} (1-min). "
-             f"GPU: {e['gpu']}. Total {rec['total_wall_s']:.0f} s, max RSS {rec['max_rss_mb']:.0f} MB.", ""]
+             f"GPU: {e['gpu']}. Total {rec['total_wall_s']:.0f} s, max RSS {rec['max_rss_mb']:.0f} MB. numpy "
+             f"comparators with OPENBLAS_NUM_THREADS={e.get('openblas_num_threads')}.", ""]
+    if rec.get("complete") is False:
+        lines += ["**Partial run** (interrupted): only the benchmarks below finished.", ""]
     for k, v in r.items():
         if isinstance(v, dict) and "error" in v:
             lines += [f"**{k} failed**: `{v['error'][:400]}`", ""]
@@ -108,9 +111,9 @@ def tables(rec) -> str:
         for (n, t), d in by.items():
             cells = []
             for w in ("jaxmed", "numpy"):
-                x = d.get(w, {})
-                cells += [f"{x['max_rss_after_mb']:.0f}", f"{x['peak_increment_mb']:.0f}"] if "max_rss_after_mb" in x \
-                    else ["error", "error"]
+                x = d.get(w)
+                cells += (["–", "–"] if x is None else [f"{x['max_rss_after_mb']:.0f}", f"{x['peak_increment_mb']:.0f}"]
+                          if "max_rss_after_mb" in x else ["error", "error"])
             lines.append(f"| {n} | {t} | " + " | ".join(cells) + " |")
         lines.append("")
     if "stages" in r:

@@ -208,6 +208,9 @@ def bench_agreement(quick):
 
 
 MEDIATION_SIZES = [(n, t) for t in (25, 100) for n in (100, 500, 1500)]
+LONGTERM_SIZES = [(1000, 20), (10000, 20), (10000, 60)]
+STUDY_CELLS = [(500, 25, 10), (500, 25, 100), (500, 25, 1000)]
+MEMORY_JAXMED_SIZES = [(100, 25), (500, 100), (1500, 100)]
 
 
 def bench_mediation(quick):
@@ -295,7 +298,8 @@ def bench_memory(quick):
     out = []
     sizes = MEDIATION_SIZES if not quick else [(100, 25), (1500, 100)]
     for n, t in sizes:
-        for which in ("jaxmed", "numpy"):
+        # a jaxmed child compiles the pipeline (tens of seconds on a loaded machine): three sizes
+        for which in (("jaxmed", "numpy") if (n, t) in MEMORY_JAXMED_SIZES else ("numpy",)):
             cmd = [sys.executable, os.path.abspath(__file__), "--child-memory", which, str(n), str(t)]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200,
                                   env=dict(os.environ, PYTHONPATH=os.path.join(HERE, "..")))
@@ -453,7 +457,7 @@ def bench_study(quick):
     design = get_design("semi-synthetic")
     spec = mediation_estimator_spec(jaxmed.policies.semi_synthetic_target_policy())
     out = []
-    cells = [(500, 25, 10), (500, 25, 100)] + ([] if quick else [(500, 25, 1000)])
+    cells = STUDY_CELLS[:2] if quick else STUDY_CELLS
     for n, t, reps in cells:
         t0 = time.perf_counter()
         res = study_run(design, spec, [(n, t)], reps, 0, progress=False)
@@ -481,7 +485,7 @@ def bench_longterm(quick):
     from jaxmed.longterm import longterm_effect
     from jaxmed._src.longterm.simulate import simulate_longterm
     out = []
-    for n, t in ((1000, 20), (10000, 20), (10000, 60)):
+    for n, t in LONGTERM_SIZES:
         panel = simulate_longterm(jax.random.key(0), n, t, design="s2")
         d = panel.obs.shape[-1]
         obs, bucket, mask = (np.asarray(x) for x in (panel.obs, panel.bucket, panel.mask))
@@ -512,8 +516,8 @@ def bench_longterm(quick):
     return out
 
 
-BENCHES = {"peak": bench_peak, "mediation": bench_mediation, "memory": bench_memory, "stages": bench_stages,
-           "basis": bench_basis, "precision": bench_precision, "study": bench_study, "longterm": bench_longterm}
+BENCHES = {"peak": bench_peak, "mediation": bench_mediation, "study": bench_study, "stages": bench_stages,
+           "memory": bench_memory, "longterm": bench_longterm, "basis": bench_basis, "precision": bench_precision}
 
 
 def main(argv=None):
@@ -530,6 +534,18 @@ def main(argv=None):
     rec = {"environment": environment(), "quick": a.quick, "benchmarks": ["agreement"] + names,
            "loadavg_start": list(os.getloadavg()), "results": {}, "wall_s": {}, "loadavg": {}}
     t_all = time.perf_counter()
+    out = a.out or os.path.join(RESULTS, f"{'quick' if a.quick else 'full'}-"
+                                f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+
+    def save(final=False):
+        rec["loadavg_end"] = list(os.getloadavg())
+        rec["total_wall_s"] = time.perf_counter() - t_all
+        rec["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rec["complete"] = final
+        with open(out, "w") as fh:
+            json.dump(rec, fh, indent=1)
+
     print("[agreement]", flush=True)
     t0 = time.perf_counter()
     try:
@@ -555,14 +571,8 @@ def main(argv=None):
             rec["results"][name] = {"error": f"{type(e).__name__}: {str(e)[:2000]}"}
         rec["wall_s"][name] = time.perf_counter() - t0
         rec["loadavg"][name] = list(os.getloadavg())
-    rec["loadavg_end"] = list(os.getloadavg())
-    rec["total_wall_s"] = time.perf_counter() - t_all
-    rec["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    os.makedirs(RESULTS, exist_ok=True)
-    out = a.out or os.path.join(RESULTS, f"{'quick' if a.quick else 'full'}-"
-                                f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
-    with open(out, "w") as fh:
-        json.dump(rec, fh, indent=1)
+        save()  # partial results survive an interrupted run
+    save(final=True)
     print(f"wrote {out} ({rec['total_wall_s']:.0f} s)")
     return out
 
