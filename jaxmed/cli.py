@@ -148,6 +148,10 @@ def _build_parser() -> _Parser:
     e.add_argument("--time", default="time", help="time column (time)")
     e.add_argument("--next-state", type=_names, default=None,
                    help="next-state column(s); default: the same id's next row")
+    e.add_argument("--gaps", choices=("raise", "ignore"), default="raise",
+                   help="a jump in an id's time column larger than the data's time step: "
+                        "'raise' (default) stops with the id; 'ignore' takes consecutive rows as "
+                        "consecutive steps")
     e.add_argument("--target-policy", default="logistic:0.7",
                    help="target policy: constant:p or logistic:w[,w2,...][@b] (logistic:0.7)")
     e.add_argument("--control-policy", default="constant:0",
@@ -213,7 +217,7 @@ def _load_trajectories(args):
     return trajectories_from_dataframe(df, state=args.state, mediator=args.mediator,
                                        action=args.action, reward=args.reward, id=args.id,
                                        time=args.time, next_state=args.next_state,
-                                       dtype=np.float32 if args.float32 else np.float64)
+                                       gaps=args.gaps, dtype=np.float32 if args.float32 else np.float64)
 
 
 def _cmd_estimate(args) -> int:

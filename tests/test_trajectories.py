@@ -190,3 +190,22 @@ def test_flat_is_trajectory_major():
     np.testing.assert_array_equal(f["reward"][3:6], d.reward[1])
     np.testing.assert_array_equal(f["state"][4], d.state[1, 1])
     assert d.n_trajectories == 2 and d.horizon == 3 and d.state_dim == 2 and d.mediator_dim == 1
+
+
+def test_dataframe_time_gaps():
+    """A missing step (time 1 -> 3 where the data's step is 1) is an error naming the id; weekly
+    data (step 7) and gaps='ignore' are accepted, and datetimes are checked the same way."""
+    df = pd.DataFrame({"id": [0, 0, 0, 1, 1, 1], "time": [0, 1, 2, 5, 6, 8],
+                       "s": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "action": [0, 1, 0, 1, 0, 1],
+                       "m": [0.0] * 6, "reward": [1.0] * 6})
+    with pytest.raises(ValueError, match=r"time: id 1 jumps from time 6 to 8 \(the data's time step is 1\)"):
+        trajectories_from_dataframe(df, state=["s"], mediator=["m"])
+    d = trajectories_from_dataframe(df, state=["s"], mediator=["m"], gaps="ignore")
+    np.testing.assert_array_equal(d.next_state[..., 0], [[2, 3], [5, 6]])
+    weekly = trajectories_from_dataframe(df.assign(time=[0, 7, 14, 0, 7, 14]), state=["s"], mediator=["m"])
+    np.testing.assert_array_equal(weekly.next_state[..., 0], [[2, 3], [5, 6]])
+    dates = df.assign(time=pd.Timestamp("2026-01-01") + pd.to_timedelta(df["time"], unit="D"))
+    with pytest.raises(ValueError, match=r"time: id 1 jumps from time 2026-01-07 00:00:00 to 2026-01-09"):
+        trajectories_from_dataframe(dates, state=["s"], mediator=["m"])
+    with pytest.raises(ValueError, match=r"gaps: expected 'raise' or 'ignore', got 'fill'"):
+        trajectories_from_dataframe(df, state=["s"], mediator=["m"], gaps="fill")

@@ -14,6 +14,9 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from jaxmed._src.validation import (as_float as _as_float, check_finite_where,
+                                   check_long_dataframe, check_values_in, plain as _plain)
+
 __all__ = ["Trajectories", "trajectories_from_arrays", "trajectories_from_dataframe",
            "trajectories_to_dataframe", "validate_trajectories"]
 
@@ -76,27 +79,6 @@ class Trajectories(NamedTuple):
         )
 
 
-def _as_float(name: str, x, ndim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__} ({e})") from None
-    if arr.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
-    return arr
-
-
-def _check_finite(name: str, arr: np.ndarray, mask: np.ndarray) -> None:
-    bad = ~np.isfinite(arr)
-    if bad.ndim == 3:
-        bad = bad.any(axis=-1)
-    bad &= mask.astype(bool)
-    if bad.any():
-        i, t = np.argwhere(bad)[0]
-        raise ValueError(f"{name}: non-finite value (NaN or inf) at trajectory {i}, time {t}; "
-                         f"{int(bad.sum())} such step(s) in all")
-
-
 def validate_trajectories(data: Trajectories, *, check_next_state: bool = True,
                           atol: float = 1e-10) -> None:
     """Raises ``ValueError`` naming the argument and the offending index if ``data`` is invalid.
@@ -125,9 +107,8 @@ def validate_trajectories(data: Trajectories, *, check_next_state: bool = True,
             raise ValueError(f"{name}: expected shape {want} to match state {state.shape}, got {arr.shape}")
     if mediator.shape[:2] != (n, t) or mediator.shape[2] == 0:
         raise ValueError(f"mediator: expected shape ({n}, {t}, dM) with dM >= 1, got {mediator.shape}")
-    if not np.isin(mask, (0.0, 1.0)).all():
-        i, k = np.argwhere(~np.isin(mask, (0.0, 1.0)))[0]
-        raise ValueError(f"mask: expected values in {{0, 1}}, got {mask[i, k]} at trajectory {i}, time {k}")
+    units = ("trajectory", "time")
+    check_values_in("mask", mask, (0.0, 1.0), units)
     if (np.diff(mask, axis=1) > 0).any():
         i = int(np.argwhere((np.diff(mask, axis=1) > 0).any(axis=1))[0, 0])
         raise ValueError(f"mask: padding must come after the observed steps; trajectory {i} has an "
@@ -137,12 +118,9 @@ def validate_trajectories(data: Trajectories, *, check_next_state: bool = True,
         raise ValueError(f"mask: trajectory {i} has no observed step")
     for name, arr in (("state", state), ("action", action), ("mediator", mediator),
                       ("reward", reward), ("next_state", next_state)):
-        _check_finite(name, arr, mask)
-    bad = ~np.isin(action, (0.0, 1.0)) & mask.astype(bool)
-    if bad.any():
-        i, k = np.argwhere(bad)[0]
-        raise ValueError(f"action: expected binary actions in {{0, 1}}, got {action[i, k]} at "
-                         f"trajectory {i}, time {k}")
+        check_finite_where(name, arr, mask, units)
+    check_values_in("action", action, (0.0, 1.0), units, where=mask.astype(bool),
+                    what="binary actions")
     if check_next_state and t > 1:
         both = (mask[:, :-1] * mask[:, 1:]).astype(bool)
         diff = np.abs(next_state[:, :-1] - state[:, 1:]).max(axis=-1)
@@ -209,21 +187,40 @@ def trajectories_from_arrays(state, action, mediator, reward, next_state=None, m
     return Trajectories(*[np.asarray(x, dtype=dtype) for x in (*cleaned, data.mask)])
 
 
-def _plain(x):
-    """numpy scalars as Python scalars, so messages read ``nan`` not ``np.float64(nan)``."""
-    return x.item() if isinstance(x, np.generic) else x
+def _show(v) -> str:
+    v = _plain(v)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
 
 
-def _columns(df, names: Sequence[str], arg: str) -> None:
-    missing = [c for c in names if c not in df.columns]
-    if missing:
-        raise ValueError(f"{arg}: column(s) {missing} not in the DataFrame (columns: {list(df.columns)})")
+def _check_no_gaps(df, id: str, time: str) -> None:
+    """Raises if an id's times (sorted) jump by more than the data's smallest time step."""
+    import pandas as pd
+
+    col = df[time]
+    if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)):
+        return
+    same_id = (df[id].to_numpy()[1:] == df[id].to_numpy()[:-1])
+    diffs = col.diff().to_numpy()[1:][same_id]
+    positive = diffs[diffs > diffs.dtype.type(0)] if diffs.size else diffs
+    if positive.size == 0:
+        return
+    step = positive.min()
+    jumps = np.flatnonzero(same_id)[diffs > step]
+    if jumps.size:
+        row = int(jumps[0]) + 1
+        raise ValueError(f"time: id {_plain(df[id].iloc[row])!r} jumps from time "
+                         f"{_show(col.iloc[row - 1])} to {_show(col.iloc[row])} (the data's time "
+                         f"step is {_show(step)}): a step is missing and its transition cannot be "
+                         f"formed; fill or split the trajectory, or pass gaps='ignore' to treat "
+                         f"consecutive rows as consecutive steps")
 
 
 def trajectories_from_dataframe(df, *, state: Sequence[str], mediator: Sequence[str],
                                 action: str = "action", reward: str = "reward", id: str = "id",
                                 time: str = "time", next_state: Sequence[str] | None = None,
-                                dtype=np.float64) -> Trajectories:
+                                gaps: str = "raise", dtype=np.float64) -> Trajectories:
     """Builds ``Trajectories`` from a long-format DataFrame, one row per (id, time).
 
     Rows are sorted by (id, time) and each id becomes one trajectory; shorter ones are
@@ -231,42 +228,43 @@ def trajectories_from_dataframe(df, *, state: Sequence[str], mediator: Sequence[
     next state of a row is the state of the same id's next row, and each id's last row
     supplies only that final state (its action, mediator and reward are dropped).
 
+    Consecutive rows of an id are consecutive decision steps. A numeric or datetime
+    ``time`` column is checked for gaps: the time step is the smallest positive
+    difference between consecutive times of an id (over all ids), and a larger jump
+    within an id means a missing step, whose transition cannot be formed.
+
     Args:
       df: a pandas DataFrame.
       state: names of the state columns.
       mediator: names of the mediator columns.
       action, reward, id, time: column names.
       next_state: optional names of next-state columns.
+      gaps: ``"raise"`` (default): a ``ValueError`` naming the first id with a missing
+        step; ``"ignore"``: take consecutive rows as consecutive steps whatever their
+        times (for irregularly timed decisions).
       dtype: float64 (default) or float32.
 
     Returns:
       Validated ``Trajectories``.
-    """
-    import pandas as pd  # optional dependency, imported lazily
 
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
-    if len(df) == 0:
-        raise ValueError("df: the DataFrame is empty")
+    >>> import pandas as pd
+    >>> df = pd.DataFrame(dict(id=[0, 0, 0], time=[0, 1, 2], s=[0.5, 1.0, 2.0], a=[1, 0, 1],
+    ...                        m=[0.1, 0.2, 0.3], r=[1.0, 2.0, 3.0]))
+    >>> d = trajectories_from_dataframe(df, state=["s"], mediator=["m"], action="a", reward="r")
+    >>> d.next_state[0, :, 0].tolist()
+    [1.0, 2.0]
+    """
+    if gaps not in ("raise", "ignore"):
+        raise ValueError(f"gaps: expected 'raise' or 'ignore', got {gaps!r}")
     state, mediator = list(state), list(mediator)
-    _columns(df, [id, time], "id/time")
-    _columns(df, state, "state")
-    _columns(df, mediator, "mediator")
-    _columns(df, [action, reward], "action/reward")
-    if next_state is not None:
-        next_state = list(next_state)
-        _columns(df, next_state, "next_state")
-    if df.duplicated([id, time]).any():
-        row = int(np.argmax(df.duplicated([id, time]).to_numpy()))
-        raise ValueError(f"df: duplicate (id, time) at row {row}: {df.iloc[row][[id, time]].tolist()}")
-    for c in state + mediator + [action, reward] + (next_state or []):
-        vals = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
-        if not np.isfinite(vals).all():
-            row = int(np.argmax(~np.isfinite(vals)))
-            raise ValueError(f"{c}: non-finite or non-numeric value {_plain(df[c].iloc[row])!r} at "
-                             f"row {row} (id={_plain(df[id].iloc[row])!r}, "
-                             f"time={_plain(df[time].iloc[row])!r})")
+    next_state = None if next_state is None else list(next_state)
+    check_long_dataframe(
+        df, {"id/time": [id, time], "state": state, "mediator": mediator,
+             "action/reward": [action, reward], "next_state": next_state or []},
+        state + mediator + [action, reward] + (next_state or []), id=id, time=time)
     df = df.sort_values([id, time], kind="stable")
+    if gaps == "raise":
+        _check_no_gaps(df, id, time)
     groups = [g for _, g in df.groupby(id, sort=True)]
     lengths = [len(g) - (0 if next_state is not None else 1) for g in groups]
     if max(lengths) <= 0:

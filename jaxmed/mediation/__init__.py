@@ -8,6 +8,8 @@ rows, cluster SEs) are exported for users who assemble their own pipeline.
 from jaxmed._src.mediation.basis import deboor_fixed_span as deboor_fixed_span
 from jaxmed._src.mediation.basis import fit_state_basis as fit_state_basis
 from jaxmed._src.mediation.basis import state_basis as state_basis
+from jaxmed._src.mediation.binary import bernoulli_expectation as bernoulli_expectation
+from jaxmed._src.mediation.binary import binary_indicator_features as binary_indicator_features
 from jaxmed._src.mediation.config import MediationConfig as MediationConfig
 from jaxmed._src.mediation.effects import EFFECTS as EFFECTS
 from jaxmed._src.mediation.effects import ESTIMATORS as ESTIMATORS
@@ -32,7 +34,11 @@ from jaxmed._src.mediation.pipeline import PipelineDiagnostics as PipelineDiagno
 from jaxmed._src.mediation.pipeline import estimate_pipeline as estimate_pipeline
 from jaxmed._src.mediation.q_function import fit_q_functions as fit_q_functions
 from jaxmed._src.mediation.q_function import lstd_solve as lstd_solve
+from jaxmed._src.mediation.q_function import q_temporal_differences as q_temporal_differences
 from jaxmed._src.mediation.state_ratio import fit_state_ratio as fit_state_ratio
+from jaxmed._src.mediation.tabular_models import TabularBehaviourModel as TabularBehaviourModel
+from jaxmed._src.mediation.tabular_models import TabularMediatorModel as TabularMediatorModel
+from jaxmed._src.mediation.tabular_models import TabularRewardModel as TabularRewardModel
 from jaxmed._src.mediation.uncertainty import bootstrap_counts as bootstrap_counts
 from jaxmed._src.mediation.uncertainty import cluster_influence as cluster_influence
 from jaxmed._src.mediation.uncertainty import cluster_se as cluster_se
@@ -45,5 +51,6 @@ __all__ = [
     "PipelineDiagnostics", "estimate_pipeline", "fit_q_functions", "lstd_solve", "fit_state_ratio",
     "estimator_rows", "row_importance_weights", "gaussian_expectation", "gaussian_raw_moments",
     "state_basis", "fit_state_basis", "deboor_fixed_span", "cluster_influence", "cluster_se",
-    "bootstrap_counts",
+    "bootstrap_counts", "TabularBehaviourModel", "TabularMediatorModel", "TabularRewardModel",
+    "q_temporal_differences", "bernoulli_expectation", "binary_indicator_features",
 ]

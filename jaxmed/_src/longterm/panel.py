@@ -16,6 +16,9 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from jaxmed._src.validation import (as_float as _as_float, check_finite_where,
+                                   check_long_dataframe, check_values_in, plain as _py)
+
 __all__ = ["Panel", "panel_from_arrays", "panel_from_dataframe", "panel_to_dataframe",
            "validate_panel"]
 
@@ -50,20 +53,6 @@ class Panel(NamedTuple):
         return self.obs.shape[-1]
 
 
-def _as_float(name: str, x, ndim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__} ({e})") from None
-    if arr.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
-    return arr
-
-
-def _py(v):
-    return v.item() if hasattr(v, "item") else v
-
-
 def validate_panel(panel: Panel, *, min_transitions: int = 2) -> None:
     """Raises ``ValueError`` naming the argument and the offending index if ``panel`` is invalid.
 
@@ -84,17 +73,11 @@ def validate_panel(panel: Panel, *, min_transitions: int = 2) -> None:
     bucket = _as_float("bucket", panel.bucket, 1)
     if bucket.shape != (n,):
         raise ValueError(f"bucket: expected shape ({n},) to match obs {obs.shape}, got {bucket.shape}")
-    bad = ~np.isin(bucket, (0.0, 1.0))
-    if bad.any():
-        j = int(np.argmax(bad))
-        raise ValueError(f"bucket: expected values in {{0, 1}}, got {bucket[j]} at individual {j}")
+    check_values_in("bucket", bucket, (0.0, 1.0), ("individual",))
     mask = _as_float("mask", panel.mask, 2)
     if mask.shape != (n, tp1):
         raise ValueError(f"mask: expected shape ({n}, {tp1}) to match obs {obs.shape}, got {mask.shape}")
-    bad = ~np.isin(mask, (0.0, 1.0))
-    if bad.any():
-        j, t = np.argwhere(bad)[0]
-        raise ValueError(f"mask: expected values in {{0, 1}}, got {mask[j, t]} at individual {j}, time {t}")
+    check_values_in("mask", mask, (0.0, 1.0), ("individual", "time"))
     observed = mask.astype(bool)
     bad = ~np.isfinite(obs).all(axis=-1) & observed
     if bad.any():
@@ -107,10 +90,7 @@ def validate_panel(panel: Panel, *, min_transitions: int = 2) -> None:
         if rewards.shape != (n, tp1):
             raise ValueError(f"rewards: expected shape ({n}, {tp1}) to match obs {obs.shape}, got "
                              f"{rewards.shape}")
-        bad = ~np.isfinite(rewards) & observed
-        if bad.any():
-            j, t = np.argwhere(bad)[0]
-            raise ValueError(f"rewards: non-finite value (NaN or inf) at individual {j}, time {t}")
+        check_finite_where("rewards", rewards, mask, ("individual", "time"), what="observation")
     transitions = observed[:, :-1] & observed[:, 1:]
     for i in (0, 1):
         count = int(transitions[bucket == i].sum())
@@ -185,28 +165,12 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
     >>> panel_from_dataframe(df, metrics=["x"]).obs[:, :, 0].tolist()
     [[1.0, 2.0, 4.0], [3.0, 5.0, 6.0]]
     """
-    import pandas as pd
-
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
-    if len(df) == 0:
-        raise ValueError("df: the DataFrame is empty")
     metrics = list(metrics)
     if not metrics:
         raise ValueError("metrics: expected at least one metric column name")
-    needed = [id, time, bucket] + metrics + ([reward] if reward is not None else [])
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise ValueError(f"df: column(s) {missing} not in the DataFrame (columns: {list(df.columns)})")
-    if df.duplicated([id, time]).any():
-        row = int(np.argmax(df.duplicated([id, time]).to_numpy()))
-        raise ValueError(f"df: duplicate (id, time) at row {row}: {df.iloc[row][[id, time]].tolist()}")
-    for c in metrics + [bucket] + ([reward] if reward is not None else []):
-        vals = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
-        if not np.isfinite(vals).all():
-            row = int(np.argmax(~np.isfinite(vals)))
-            raise ValueError(f"{c}: non-finite or non-numeric value {_py(df[c].iloc[row])!r} at row "
-                             f"{row} (id={_py(df[id].iloc[row])!r}, time={_py(df[time].iloc[row])!r})")
+    extra = [reward] if reward is not None else []
+    check_long_dataframe(df, {"df": [id, time, bucket] + metrics + extra}, metrics + [bucket] + extra,
+                         id=id, time=time)
     per_id = df.groupby(id, sort=True)[bucket].nunique()
     if (per_id > 1).any():
         bad_id = per_id.index[np.argmax((per_id > 1).to_numpy())]

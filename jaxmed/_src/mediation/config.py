@@ -27,19 +27,31 @@ class MediationConfig:
         (h has ``state_knots + 4`` columns per state coordinate: a linear term and
         ``state_knots + 3`` B-splines; the B-splines are constant outside the data range).
       reward_degree: total degree of the monomials of standardised m in the reward model.
-      q_basis: ``"spline"`` (default: [h(s), monomials of standardised m]) or ``"parity"``
-        (the original's fixed-span de Boor cubics, spec §4.1, unscaled).
+      q_basis: ``"spline"`` (default: [h(s), monomials of standardised m]), ``"parity"``
+        (the original's fixed-span de Boor cubics, spec §4.1, unscaled) or ``"binary"``
+        (binary s and m: the products of every non-empty subset of the coordinates of
+        (s, m), i.e. with the action coding the saturated cell-indicator basis of the
+        original's Toy II Q-learner, §7.5).
       q_mediator_degree: total degree of the mediator monomials in the Q basis (≤ 3, so that
         the two-node Gauss–Hermite expectation is exact).
       q_mediator_cross: include cross monomials (m1·m2, m1²·m2, ...) in the Q basis.
       q_ridge_eta: the Q ridge also penalises the η coordinate (parity, bug B2).
       ratio_features: D, the number of random Fourier features of the state ratios (§5.1).
+      ratio_basis: ``"rff"`` (default: ψ = [1, random Fourier features], §5.1) or
+        ``"binary"`` (binary s: ψ = [1, products of subsets of s's coordinates]; for d_S = 1
+        the original's Toy II ψ(s) = [1, s], §5.1).
       ratio_standardize: standardise s before the random Fourier features (default). Raw
         semi-synthetic states span about −15..25, where cos(w s + b) with w ~ N(0, 2)
         oscillates many times over the support and the 15 features are nearly orthogonal
         noise; on standardised states they are smooth functions of s.
       ratio_fixed_features: use the original's exact W, b (spec §5.1, d_S = 1 only).
       ratio_normalize: divide ω̂ by its (weighted) mean over the observed states (§5.3).
+      mediator_law: ``"gaussian"`` (default: p̂_m = N(mean, diag sd²)) or ``"bernoulli"``
+        (binary mediators: p̂_m(m|s, a) = Π_j p_j^{m_j}(1 − p_j)^{1 − m_j} with p = the
+        ``mediator_mean`` of the nuisance predictions; expectations are exact corner sums).
+      nuisance_model: ``"parametric"`` (default: logistic π̂_b, Gaussian p̂_m, polynomial r̂)
+        or ``"tabular"`` (binary s and m: saturated cell frequencies for π̂_b, P̂(M = 1|s, a)
+        and r̂(s, a, m); needs ``mediator_law="bernoulli"``).
       clip_densities: clip mediator densities to [1e-6, 0.9999] before forming ρ (parity, B5).
       natural_decomposition: MR and DM for the natural decomposition (§2.1, §6.6) instead of
         the default one; MIS and the baselines are NaN then.
@@ -64,6 +76,9 @@ class MediationConfig:
     q_mediator_degree: int = 3
     q_mediator_cross: bool = True
     q_ridge_eta: bool = False
+    ratio_basis: str = "rff"
+    mediator_law: str = "gaussian"
+    nuisance_model: str = "parametric"
     ratio_features: int = 15
     ratio_standardize: bool = True
     ratio_fixed_features: bool = False
@@ -83,8 +98,19 @@ class MediationConfig:
     ratio_trunc: float = 500.0
 
     def __post_init__(self):
-        if self.q_basis not in ("spline", "parity"):
-            raise ValueError(f"config.q_basis: expected 'spline' or 'parity', got {self.q_basis!r}")
+        if self.q_basis not in ("spline", "parity", "binary"):
+            raise ValueError(f"config.q_basis: expected 'spline', 'parity' or 'binary', got "
+                             f"{self.q_basis!r}")
+        if self.ratio_basis not in ("rff", "binary"):
+            raise ValueError(f"config.ratio_basis: expected 'rff' or 'binary', got {self.ratio_basis!r}")
+        if self.mediator_law not in ("gaussian", "bernoulli"):
+            raise ValueError(f"config.mediator_law: expected 'gaussian' or 'bernoulli', got "
+                             f"{self.mediator_law!r}")
+        if self.nuisance_model not in ("parametric", "tabular"):
+            raise ValueError(f"config.nuisance_model: expected 'parametric' or 'tabular', got "
+                             f"{self.nuisance_model!r}")
+        if self.nuisance_model == "tabular" and self.mediator_law != "bernoulli":
+            raise ValueError("config.nuisance_model: 'tabular' needs mediator_law='bernoulli'")
         if self.behaviour_basis not in ("linear", "spline"):
             raise ValueError(f"config.behaviour_basis: expected 'linear' or 'spline', got "
                              f"{self.behaviour_basis!r}")
@@ -108,6 +134,20 @@ class MediationConfig:
         """
         base = dict(q_basis="parity", q_ridge_eta=True, ratio_standardize=False,
                     ratio_fixed_features=True, clip_densities=True)
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def binary(cls, **overrides) -> "MediationConfig":
+        """Exact, saturated choices for binary states and mediators (toy designs, spec §7.5).
+
+        Bernoulli mediator law, tabular (saturated) nuisance models, the saturated
+        indicator Q basis and ψ(s) = [1, s] ratio features with the original's Toy II ratio
+        ridge 1e-9. Every nuisance model is then correctly specified for any law of binary
+        (S, A, M, R).
+        """
+        base = dict(mediator_law="bernoulli", nuisance_model="tabular", q_basis="binary",
+                    ratio_basis="binary", ratio_ridge=1e-9)
         base.update(overrides)
         return cls(**base)
 

@@ -134,7 +134,15 @@ def _control_action(control_policy) -> int:
                      f"e.g. jaxmed.policies.always_control()) or the action 0/1, got {control_policy!r}")
 
 
-def _validate(data, target_policy, nuisances, dtype):
+def _check_binary(name, values):
+    bad = (values != 0) & (values != 1)
+    if bad.any():
+        k = int(np.argmax(bad.reshape(-1)))
+        raise ValueError(f"{name}: expected values in {{0, 1}} (binary configuration), got "
+                         f"{values.reshape(-1)[k]} at flat observed index {k}")
+
+
+def _validate(data, target_policy, nuisances, dtype, config=None):
     if not isinstance(data, Trajectories):
         raise ValueError(f"data: expected a jaxmed Trajectories, got {type(data).__name__}")
     try:
@@ -147,10 +155,17 @@ def _validate(data, target_policy, nuisances, dtype):
         raise ValueError(f"data: both actions must be observed to estimate the behaviour policy; "
                          f"every observed action is {act[0]:g}")
     med = np.asarray(data.mediator)[mask]
+    bernoulli = config is not None and config.mediator_law == "bernoulli"
+    if bernoulli:
+        _check_binary("data.mediator", med)
+    if config is not None and (config.nuisance_model == "tabular" or config.q_basis == "binary"
+                               or config.ratio_basis == "binary"):
+        _check_binary("data.state", np.asarray(data.state)[mask])
+        _check_binary("data.next_state", np.asarray(data.next_state)[mask])
     flat = np.nonzero(med.std(axis=0) == 0)[0]
     if flat.size:
         raise ValueError(f"data: mediator column {int(flat[0])} is constant over the observed steps; "
-                         f"the Gaussian mediator model needs sd > 0")
+                         f"the mediator model needs variation")
     if not hasattr(target_policy, "prob_one"):
         raise ValueError(f"target_policy: expected a policy with prob_one(state), got "
                          f"{type(target_policy).__name__}")
@@ -178,7 +193,13 @@ def _validate(data, target_policy, nuisances, dtype):
         pb = np.asarray(nuisances.behaviour_prob)[mask.reshape(-1)]
         if (pb <= 0).any() or (pb > 1).any():
             raise ValueError(f"nuisances.behaviour_prob: expected values in (0, 1], got {pb.min()}..{pb.max()}")
-        for name in ("mediator_sd", "mediator_sd_next"):
+        if bernoulli:
+            for name in ("mediator_mean", "mediator_mean_next"):
+                pm = np.asarray(getattr(nuisances, name))[mask.reshape(-1)]
+                if (pm < 0).any() or (pm > 1).any():
+                    raise ValueError(f"nuisances.{name}: expected Bernoulli probabilities in [0, 1] "
+                                     f"(mediator_law='bernoulli'), got {pm.min()}..{pm.max()}")
+        for name in () if bernoulli else ("mediator_sd", "mediator_sd_next"):
             sd = np.asarray(getattr(nuisances, name))[mask.reshape(-1)]
             if (sd <= 0).any():
                 raise ValueError(f"nuisances.{name}: expected positive sds, got min {sd.min()}")
@@ -196,6 +217,9 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
     Baseline_MR (IDE/IME). Nuisances: logistic π̂_b, Gaussian p̂_m with spline means, polynomial
     r̂ (or ``nuisances`` injected); Q-functions by average-reward LSTD; state ratios by the
     linear closed-form estimator. Every expectation over mediators and actions is exact.
+    For binary states and mediators use ``config=MediationConfig.binary()`` (Bernoulli mediator
+    law, saturated tabular nuisances, indicator Q and ratio bases): the Gaussian/polynomial
+    defaults are misspecified there.
 
     Args:
       data: ``Trajectories`` (one dataset).
@@ -226,7 +250,7 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
         raise ValueError(f"config: expected a MediationConfig, got {type(config).__name__}")
     a0 = _control_action(control_policy)
     with precision(dtype) as dt:
-        _validate(data, target_policy, nuisances, dt)
+        _validate(data, target_policy, nuisances, dt, config)
         arrays = Trajectories(*(jnp.asarray(np.asarray(x), dt) for x in data))
         if nuisances is not None:
             nuisances = NuisancePredictions(*(jnp.asarray(np.asarray(x), dt) for x in nuisances))
@@ -257,6 +281,7 @@ def mediation_estimator_spec(target_policy, control_policy=None,
     def fn(key, data):
         return mediation_core(key, data, target_policy, a0, config).to_effect_table()
 
-    name = "mediation-natural" if config.natural_decomposition else "mediation-default"
+    name = ("mediation-natural" if config.natural_decomposition
+            else "mediation-binary" if config.mediator_law == "bernoulli" else "mediation-default")
     # cpu_max_batch_size=1: see EstimatorSpec (jaxlib CPU batched-LU thread-pool deadlock).
     return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, cpu_max_batch_size=1)

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxmed._src.mediation.binary import bernoulli_pmf
+
 __all__ = ["ESTIMATORS", "EFFECTS", "RowWeights", "row_importance_weights", "estimator_rows"]
 
 ESTIMATORS = ("MR", "DM", "MIS1", "MIS2", "Baseline_DM", "Baseline_IPW", "Baseline_MR")
@@ -42,26 +44,33 @@ def _log_density(m, mean, sd):
 
 
 def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densities: bool = False,
-                           natural: bool = False) -> RowWeights:
+                           natural: bool = False, mediator_law: str = "gaussian") -> RowWeights:
     """κ_e, κ_0, ρ and ρ̃ per row.
 
-    π̂_b(A|S) is clipped to [1e-6, 0.9999] (§3.3). With ``clip_densities`` the Gaussian densities
-    are clipped to [1e-6, 0.9999] before forming ρ (parity, B5); otherwise ρ is computed from
-    log-density differences, unclipped.
+    π̂_b(A|S) is clipped to [1e-6, 0.9999] (§3.3). With ``clip_densities`` the mediator densities
+    (Gaussian, or Bernoulli probabilities with ``mediator_law="bernoulli"``) are clipped to
+    [1e-6, 0.9999] before forming ρ (parity, B5); otherwise ρ is computed from log-density
+    differences, unclipped.
     """
     a, m = rows["action"], rows["mediator"]
     pb = jnp.clip(preds.behaviour_prob, 1e-6, 0.9999)
     pe_a = a * pe_s + (1 - a) * (1 - pe_s)
     p0_a = a if a0 == 1 else 1 - a
-    logp = jnp.stack([_log_density(m, preds.mediator_mean[:, b], preds.mediator_sd[:, b])
-                      for b in (0, 1)], axis=1)
+    if mediator_law == "bernoulli":
+        logp = jnp.stack([jnp.log(bernoulli_pmf(m, preds.mediator_mean[:, b])) for b in (0, 1)],
+                         axis=1)
+    else:
+        logp = jnp.stack([_log_density(m, preds.mediator_mean[:, b], preds.mediator_sd[:, b])
+                          for b in (0, 1)], axis=1)
     if clip_densities:
         dens = jnp.clip(jnp.exp(logp), 1e-6, 0.9999)
-        dens_a = a * dens[:, 1] + (1 - a) * dens[:, 0]
+        dens_a = jnp.where(a > 0.5, dens[:, 1], dens[:, 0])
         num = dens[:, a0] if natural else (1 - pe_s) * dens[:, 0] + pe_s * dens[:, 1]
         rho = num / dens_a
     else:
-        logp_a = a * logp[:, 1] + (1 - a) * logp[:, 0]
+        # a select, not a·x + (1 − a)·y: a Bernoulli log-pmf of −inf (P̂(M = m|S, a) = 0 for the
+        # action not taken, e.g. an empty cell of a tabular model) must not give 0·(−inf) = NaN
+        logp_a = jnp.where(a > 0.5, logp[:, 1], logp[:, 0])
         if natural:
             rho = jnp.exp(logp[:, a0] - logp_a)
         else:

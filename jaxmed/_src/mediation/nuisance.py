@@ -5,7 +5,8 @@ spec mediation.md §4–§6) reads only a ``NuisancePredictions``. Fitted models
 (``fit_nuisances``); a user can also build one from any external model, e.g. scikit-learn
 predictions (spec §13.1: jaxmed accepts injected nuisances), or from functions
 (``nuisance_predictions_from_functions``). The mediator law is Gaussian with the given
-means and sds; that is what makes every downstream expectation closed-form.
+means and sds, or, for binary mediators (``MediationConfig.mediator_law="bernoulli"``),
+Bernoulli with the given means; either way every downstream expectation is closed-form.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ class NuisancePredictions(NamedTuple):
 
     Attributes:
       behaviour_prob: ``(n,)`` π̂_b(A_k | S_k).
-      mediator_mean: ``(n, 2, dM)`` μ̂(S_k, a) for a = 0, 1.
-      mediator_sd: ``(n, 2, dM)`` σ̂(S_k, a).
+      mediator_mean: ``(n, 2, dM)`` μ̂(S_k, a) for a = 0, 1 (with
+        ``MediationConfig(mediator_law="bernoulli")``: P̂(M_j = 1 | S_k, a), the Bernoulli mean).
+      mediator_sd: ``(n, 2, dM)`` σ̂(S_k, a) (unused by the Bernoulli law).
       mediator_mean_next: ``(n, 2, dM)`` μ̂(S'_k, a).
       mediator_sd_next: ``(n, 2, dM)`` σ̂(S'_k, a).
       reward_at_mediator: ``(n, 2)`` r̂(S_k, a, M_k) for a = 0, 1.
@@ -53,7 +55,17 @@ class NuisanceModels(NamedTuple):
 
 
 def default_nuisance_models(config) -> NuisanceModels:
-    """The JAX-native defaults configured by a ``MediationConfig``."""
+    """The JAX-native defaults configured by a ``MediationConfig``.
+
+    ``config.nuisance_model == "tabular"``: the saturated models of ``tabular_models``
+    (binary states and mediators); otherwise logistic / Gaussian / polynomial models.
+    """
+    if config.nuisance_model == "tabular":
+        from jaxmed._src.mediation.tabular_models import (TabularBehaviourModel,
+                                                          TabularMediatorModel,
+                                                          TabularRewardModel)
+
+        return NuisanceModels(TabularBehaviourModel(), TabularMediatorModel(), TabularRewardModel())
     from jaxmed._src.mediation.nuisance_models import (GaussianMediatorModel,
                                                        LogisticBehaviourModel,
                                                        PolynomialRewardModel)
@@ -106,31 +118,50 @@ def fit_nuisances(key, rows, w, models: NuisanceModels):
 def nuisance_predictions_from_functions(data, *, behaviour_prob_one: Callable,
                                         mediator_mean: Callable, mediator_sd,
                                         reward_mean: Callable,
-                                        quadrature_nodes: int = 20) -> NuisancePredictions:
+                                        quadrature_nodes: int = 20,
+                                        mediator_law: str = "gaussian") -> NuisancePredictions:
     """Builds ``NuisancePredictions`` from plain functions (e.g. known true nuisances).
 
     Args:
       data: ``Trajectories``.
       behaviour_prob_one: ``f(state (dS,)) -> P(A = 1 | state)``.
-      mediator_mean: ``f(state (dS,), action ()) -> (dM,)``.
-      mediator_sd: ``(dM,)`` constant mediator sds.
+      mediator_mean: ``f(state (dS,), action ()) -> (dM,)``: the Gaussian mean, or with
+        ``mediator_law="bernoulli"`` the probabilities P(M_j = 1 | state, action).
+      mediator_sd: ``(dM,)`` constant mediator sds (Gaussian law; ignored for Bernoulli,
+        where the sd fields are set to sqrt(p(1 − p))).
       reward_mean: ``f(state (dS,), action (), mediator (dM,)) -> ()``.
       quadrature_nodes: Gauss–Hermite nodes per mediator coordinate for E_m r (exact for
         polynomial rewards of degree < 2·nodes; an approximation otherwise).
+      mediator_law: ``"gaussian"`` or ``"bernoulli"`` (exact sums over m ∈ {0, 1}^dM; use with
+        ``MediationConfig(mediator_law="bernoulli")``).
 
     Returns:
       ``NuisancePredictions`` for the flat rows of ``data``.
     """
+    if mediator_law not in ("gaussian", "bernoulli"):
+        raise ValueError(f"mediator_law: expected 'gaussian' or 'bernoulli', got {mediator_law!r}")
     rows = data.flat()
     s, s_next, a, m = (jnp.asarray(rows[k]) for k in ("state", "next_state", "action", "mediator"))
     n, dm = m.shape
-    sd = jnp.broadcast_to(jnp.asarray(mediator_sd, s.dtype), (n, 2, dm))
     mean_fn = jax.vmap(jax.vmap(mediator_mean, in_axes=(None, 0)), in_axes=(0, None))
     acts = jnp.asarray([0.0, 1.0], s.dtype)
     mean, mean_next = mean_fn(s, acts), mean_fn(s_next, acts)
     p1 = jax.vmap(behaviour_prob_one)(s)
     r_fn = jax.vmap(reward_mean)
     r_m = jnp.stack([r_fn(s, jnp.full(n, b, s.dtype), m) for b in (0.0, 1.0)], axis=1)
+    if mediator_law == "bernoulli":
+        from jaxmed._src.mediation.binary import bernoulli_expectation
+
+        def bexpect(ar, am):
+            return bernoulli_expectation(lambda mm: r_fn(s, jnp.full(n, ar, s.dtype), mm),
+                                         mean[:, am])
+
+        r_e = jnp.stack([jnp.stack([bexpect(ar, am) for am in (0, 1)], axis=1)
+                         for ar in (0.0, 1.0)], axis=1)
+        bsd = lambda p: jnp.sqrt(p * (1.0 - p))  # noqa: E731
+        return NuisancePredictions(a * p1 + (1 - a) * (1 - p1), mean, bsd(mean), mean_next,
+                                   bsd(mean_next), r_m, r_e)
+    sd = jnp.broadcast_to(jnp.asarray(mediator_sd, s.dtype), (n, 2, dm))
     nodes, weights = hermite_nodes(dm, 2 * quadrature_nodes - 1)
     nodes, weights = jnp.asarray(nodes, s.dtype), jnp.asarray(weights, s.dtype)
 

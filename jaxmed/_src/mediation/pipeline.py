@@ -16,7 +16,8 @@ import jax.numpy as jnp
 from jaxmed._src.mediation.estimators import estimator_rows, row_importance_weights
 from jaxmed._src.mediation.nuisance import NuisancePredictions, default_nuisance_models, fit_nuisances
 from jaxmed._src.mediation.q_function import fit_q_basis, fit_q_functions, q_feature_rows
-from jaxmed._src.mediation.state_ratio import fit_ratio_features, fit_state_ratio, ratio_features
+from jaxmed._src.mediation.state_ratio import (binary_ratio_features, fit_ratio_features,
+                                               fit_state_ratio, ratio_features)
 from jaxmed._src.mediation.weighted_stats import row_weights
 
 __all__ = ["PipelineDiagnostics", "PipelineOutput", "estimate_pipeline", "policy_probs"]
@@ -97,14 +98,18 @@ def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, con
     pe_s = policy_probs(target_policy, rows["state"])
     pe_next = policy_probs(target_policy, rows["next_state"])
     iw = row_importance_weights(rows, preds, pe_s, a0, config.rho_trunc,
-                                clip_densities=config.clip_densities, natural=natural)
+                                clip_densities=config.clip_densities, natural=natural,
+                                mediator_law=config.mediator_law)
     # Q-functions
     basis = fit_q_basis(rows, w, config)
     feats = q_feature_rows(basis, rows, preds, config)
     q = fit_q_functions(rows, w, preds, feats, pe_s, pe_next, a0, config.q_ridge, config)
     # state ratios: π_e, G (natural: G'), π_0
-    rf = fit_ratio_features(k_ratio, rows["state"], w, config)
-    psi, psi_next = ratio_features(rf, rows["state"]), ratio_features(rf, rows["next_state"])
+    if config.ratio_basis == "binary":
+        psi, psi_next = binary_ratio_features(rows["state"]), binary_ratio_features(rows["next_state"])
+    else:
+        rf = fit_ratio_features(k_ratio, rows["state"], w, config)
+        psi, psi_next = ratio_features(rf, rows["state"]), ratio_features(rf, rows["next_state"])
     c_g = iw.kappa_e * iw.rho if natural else iw.kappa_0 * iw.rho
     fits = [fit_state_ratio(psi, psi_next, c, w, config.ratio_ridge, config.ratio_trunc,
                             config.ratio_normalize)

@@ -26,10 +26,11 @@ import jax.numpy as jnp
 
 from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit_state_basis,
                                          monomial_exponents, monomials, parity_basis, state_basis)
+from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
 
 __all__ = ["QBasis", "fit_q_basis", "q_features", "QFeatures", "q_feature_rows", "lstd_solve",
-           "QResult", "fit_q_functions"]
+           "QResult", "fit_q_functions", "q_temporal_differences"]
 
 
 class QBasis(NamedTuple):
@@ -40,6 +41,8 @@ class QBasis(NamedTuple):
 
 
 def fit_q_basis(rows, w, config) -> QBasis:
+    if config.q_basis == "binary":
+        return QBasis(None, None)
     if config.q_basis == "parity":
         return QBasis(fit_parity_basis(rows["state"], rows["mediator"], w), None)
     return QBasis(fit_state_basis(rows["state"], w, config.state_knots),
@@ -48,6 +51,8 @@ def fit_q_basis(rows, w, config) -> QBasis:
 
 def q_features(basis: QBasis, state, mediator, config, h=None):
     """φ(s, m) for rows ``state`` ``(n, dS)``, ``mediator`` ``(n, dM)`` -> ``(n, p)``."""
+    if config.q_basis == "binary":
+        return binary_indicator_features(jnp.concatenate([state, mediator], axis=-1))
     if config.q_basis == "parity":
         return parity_basis(basis.state, state, mediator)
     h = state_basis(basis.state, state) if h is None else h
@@ -75,12 +80,16 @@ class QFeatures(NamedTuple):
 
 def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
     s, s_next = rows["state"], rows["next_state"]
-    h = None if config.q_basis == "parity" else state_basis(basis.state, s)
-    h_next = None if config.q_basis == "parity" else state_basis(basis.state, s_next)
+    spline = config.q_basis == "spline"
+    h = state_basis(basis.state, s) if spline else None
+    h_next = state_basis(basis.state, s_next) if spline else None
 
     def expect(state, mean, sd, hh):
-        if config.q_basis == "parity":
-            return gaussian_expectation(lambda m: q_features(basis, state, m, config), mean, sd)
+        fn = lambda m: q_features(basis, state, m, config, h=hh)  # noqa: E731
+        if config.mediator_law == "bernoulli":
+            return bernoulli_expectation(fn, mean)
+        if config.q_basis != "spline":
+            return gaussian_expectation(fn, mean, sd)
         # φ = [h(s), g(m)]: only the mediator monomials g need the expectation (integrating
         # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
         ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
@@ -162,40 +171,82 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     a = rows["action"]
     phi, ephi, ephi_next = feats
     p = phi.shape[1]
-    u_obs = _u(phi, a)
-    big_u = _with(u_obs, 1.0)
+    big_u = _with(_u(phi, a), 1.0)
     pen = jnp.ones(2 * p + 2, phi.dtype)
     if not config.q_ridge_eta:
         pen = pen.at[-1].set(0.0)
-    ephi_a = a[:, None] * ephi[:, 1] + (1 - a[:, None]) * ephi[:, 0]
-    ubar = _with(_u(ephi_a, a), 0.0)  # E_{m ~ p̂(·|S,A)} u(S, m, A)
-    xi_pe = _with(pe_next[:, None] * _u(ephi_next[:, 1], 1.0)
-                  + (1 - pe_next[:, None]) * _u(ephi_next[:, 0], 0.0), 0.0)
-    xi_p0 = _with(_u(ephi_next[:, a0], float(a0)), 0.0)
+    xi_pe, xi_g, xi_p0 = _next_regressors(feats, pe_next, a0, config.natural_decomposition)
     r_obs = rows["reward"]
     r_a0_m = preds.reward_at_mediator[:, a0]
     if not config.natural_decomposition:
-        xi_g = _with(_u(pe_next[:, None] * ephi_next[:, 1] + (1 - pe_next[:, None]) * ephi_next[:, 0],
-                        float(a0)), 0.0)
         y3 = preds.reward_expected[:, a0, a0]
         beta_e, c_e = lstd_solve(big_u, xi_pe, jnp.stack([r_obs, r_a0_m, y3], 1), w, ridge, pen)
         beta_g, c_g = lstd_solve(big_u, xi_g, y3[:, None], w, ridge, pen)
         beta_0, c_0 = lstd_solve(big_u, xi_p0, r_obs[:, None], w, ridge, pen)
         beta = jnp.stack([beta_e[:, 0], beta_e[:, 1], beta_e[:, 2], beta_g[:, 0], beta_0[:, 0]])
-        xi_23 = xi_pe
-        direct = [(1.0, float(a0))]  # Δ4b: Σ_a π_0(a|S)[...]
     else:
         pe_a = jnp.stack([1 - pe_s, pe_s], 1)
-        xi_g = (1 - pe_next[:, None]) * _u(ephi_next[:, a0], 0.0) + pe_next[:, None] * _u(ephi_next[:, a0], 1.0)
-        xi_g = _with(xi_g, 0.0)
         y2 = jnp.sum(pe_a * preds.reward_at_mediator, 1)
         y3 = jnp.sum(pe_a * jnp.stack([preds.reward_expected[:, 0, 0], preds.reward_expected[:, 1, 1]], 1), 1)
         beta_e, c_e = lstd_solve(big_u, xi_pe, r_obs[:, None], w, ridge, pen)
         beta_g, c_g = lstd_solve(big_u, xi_g, y3[:, None], w, ridge, pen)
         beta_0, c_0 = lstd_solve(big_u, xi_p0, jnp.stack([y2, y3, r_obs], 1), w, ridge, pen)
         beta = jnp.stack([beta_e[:, 0], beta_0[:, 0], beta_0[:, 1], beta_g[:, 0], beta_0[:, 2]])
+    delta = q_temporal_differences(a, feats, beta, pe_s, pe_next, a0,
+                                   config.natural_decomposition)
+    return QResult(beta[:, -1], delta, beta, jnp.stack([c_e, c_g, c_0]))
+
+
+def _next_regressors(feats: QFeatures, pe_next, a0: int, natural: bool):
+    """Ξ^{π_e}, Ξ^{G} (natural: Ξ^{G'}), Ξ^{π_0}: expected next regressors [Ē^ν u(S'); 0]."""
+    ephi_next = feats.phi_exp_next
+    xi_pe = _with(pe_next[:, None] * _u(ephi_next[:, 1], 1.0)
+                  + (1 - pe_next[:, None]) * _u(ephi_next[:, 0], 0.0), 0.0)
+    xi_p0 = _with(_u(ephi_next[:, a0], float(a0)), 0.0)
+    if not natural:
+        xi_g = _u(pe_next[:, None] * ephi_next[:, 1] + (1 - pe_next[:, None]) * ephi_next[:, 0],
+                  float(a0))
+    else:
+        xi_g = (1 - pe_next[:, None]) * _u(ephi_next[:, a0], 0.0) + pe_next[:, None] * _u(ephi_next[:, a0], 1.0)
+    return xi_pe, _with(xi_g, 0.0), xi_p0
+
+
+def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: int,
+                           natural: bool = False):
+    """Per-row temporal differences Δ1, Δ2, Δ3, Δ4a, Δ4b, Δ5 of five Q-functions (spec §4.4).
+
+    Works for fitted or injected coefficients (e.g. oracle or perturbed Q-functions): with
+    Q_k(s, m, a) = u(s, m, a)ᵀ β_k[:-1] and the feature expectations in ``feats`` (taken under
+    the mediator model of the nuisance predictions),
+
+    * Δ_k = V_k(S') − Q̄_k(S, A) for k = 1, 2, 3, 5, where Q̄_k(S, A) = E_{m~p̂(·|S,A)} Q_k(S, m, A)
+      and V_k(S') the next-state value under π_e (k = 1, 2, 3; natural: π_0 for k = 2, 3) or π_0;
+    * Δ4a = V_4^G(S') − Q_4(S, M, A) (observed M), Δ4b = Σ_a π_0(a|S) [Q_4(S, M, a) −
+      E_{m~p̂(·|S,A)} Q_4(S, m, a)] (natural: Σ_a π_e(a|S)).
+
+    Args:
+      action: ``(n,)`` observed actions.
+      feats: ``QFeatures``.
+      beta: ``(5, 2p + 2)`` coefficients (the last entry, η, is not used).
+      pe_s, pe_next: ``(n,)`` π_e(1 | S_k), π_e(1 | S'_k).
+      a0: control action (static).
+      natural: natural decomposition (§6.6).
+
+    Returns:
+      ``(n, 6)``.
+    """
+    a = action
+    phi, ephi, _ = feats
+    u_obs = _u(phi, a)
+    ephi_a = a[:, None] * ephi[:, 1] + (1 - a[:, None]) * ephi[:, 0]
+    ubar = _with(_u(ephi_a, a), 0.0)  # E_{m ~ p̂(·|S,A)} u(S, m, A)
+    xi_pe, xi_g, xi_p0 = _next_regressors(feats, pe_next, a0, natural)
+    if natural:
         xi_23 = xi_p0
         direct = [(1 - pe_s, 0.0), (pe_s, 1.0)]  # Δ4b: Σ_a π_e(a|S)[...]
+    else:
+        xi_23 = xi_pe
+        direct = [(1.0, float(a0))]  # Δ4b: Σ_a π_0(a|S)[...]
     qbar = ubar @ beta.T  # (n, 5)
     d1 = xi_pe @ beta[0] - qbar[:, 0]
     d2 = xi_23 @ beta[1] - qbar[:, 1]
@@ -204,5 +255,4 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     b4 = beta[3, :-1]
     d4a = xi_g @ beta[3] - u_obs @ b4
     d4b = sum(prob * (_u(phi, act) @ b4 - _u(ephi_a, act) @ b4) for prob, act in direct)
-    delta = jnp.stack([d1, d2, d3, d4a, d4b, d5], axis=1)
-    return QResult(beta[:, -1], delta, beta, jnp.stack([c_e, c_g, c_0]))
+    return jnp.stack([d1, d2, d3, d4a, d4b, d5], axis=1)

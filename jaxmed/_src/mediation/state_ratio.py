@@ -25,11 +25,12 @@ import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve
 
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
+from jaxmed._src.mediation.binary import binary_indicator_features
 from jaxmed._src.mediation.q_function import cond_1norm
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
 __all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
-           "ratio_features", "StateRatio", "fit_state_ratio"]
+           "ratio_features", "binary_ratio_features", "StateRatio", "fit_state_ratio"]
 
 # scikit-learn RBFSampler(gamma=1, n_components=15, random_state=1) for d_S = 1 (spec §5.1).
 ORIGINAL_RFF_W = np.array([
@@ -74,6 +75,16 @@ def ratio_features(params: RatioFeatures, state):
     z = params.standardizer(state) @ params.w + params.b
     d = params.w.shape[1]
     return jnp.concatenate([jnp.ones_like(z[:, :1]), jnp.sqrt(2.0 / d) * jnp.cos(z)], axis=1)
+
+
+def binary_ratio_features(state):
+    """ψ(s) = [1, products of the non-empty subsets of s's coordinates] for binary s.
+
+    Saturated: spans every function of a binary state (d_S = 1: the original's Toy II
+    ψ(s) = [1, s], spec §5.1).
+    """
+    z = binary_indicator_features(state)
+    return jnp.concatenate([jnp.ones_like(z[:, :1]), z], axis=1)
 
 
 class StateRatio(NamedTuple):

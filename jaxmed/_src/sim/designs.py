@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from jaxmed._src import policies as P
+from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.precision import precision
 from jaxmed._src.sim import multidim as md
 from jaxmed._src.sim import semi_synthetic as ss
@@ -55,6 +56,9 @@ class Design:
         ``expected_reward(s, a_med, a)`` = E_{m~p_m(·|s,a_med)} r(s, a, m).
       chain_model: what the truth routes need (``jaxmed._src.sim.truth.ChainModel``).
       truth_settings: default simulation settings of the truth (chains, steps, burn-in, seed).
+      mediation_config: the ``MediationConfig`` the study engine's default estimator uses for
+        this design (None: ``MediationConfig()``); the binary toy designs use
+        ``MediationConfig.binary()`` (the Gaussian/polynomial defaults are misspecified there).
     """
 
     name: str
@@ -72,6 +76,7 @@ class Design:
     nuisances: dict = dataclasses.field(default_factory=dict)
     chain_model: ChainModel | None = None
     truth_settings: dict = dataclasses.field(default_factory=dict)
+    mediation_config: object = None
 
 
 _REGISTRY: dict[str, Design] = {}
@@ -296,7 +301,7 @@ def _toy_design(name, iid, description):
         expected_reward=toy.toy_expected_reward)
     return Design(name, "mediation", 1, 1, simulate, P.toy_target_policy(), P.always_control(),
                   toy.toy_behaviour_policy(), lambda: truth(name), 50, description, rollout,
-                  nuisances, model, {})
+                  nuisances, model, {}, MediationConfig.binary())
 
 
 register_design(_semi_design("semi-synthetic", 2.0,

@@ -87,8 +87,8 @@ def default_estimator(design) -> EstimatorSpec:
 
     * a design with its own ``estimator_spec()`` method: that;
     * ``kind == "mediation"``: ``jaxmed._src.mediation.mediation_estimator_spec(
-      design.target_policy, design.control_policy)`` (MR, DM, MIS, baselines × IDE, IME,
-      DDE, DME);
+      design.target_policy, design.control_policy[, design.mediation_config])`` (MR, DM, MIS,
+      baselines × IDE, IME, DDE, DME; the design's ``mediation_config`` when it has one);
     * ``kind == "longterm"``: ``jaxmed._src.longterm.longterm_estimator_spec(design.reward,
       design.gamma)``.
 
@@ -113,7 +113,10 @@ def default_estimator(design) -> EstimatorSpec:
     if missing:
         raise ValueError(f"design: {getattr(design, 'name', design)!r} has no {missing}, needed by "
                          f"{module}.{factory}")
-    return getattr(mod, factory)(*(getattr(design, a) for a in attrs))
+    args = [getattr(design, a) for a in attrs]
+    if kind == "mediation" and getattr(design, "mediation_config", None) is not None:
+        args.append(design.mediation_config)  # e.g. MediationConfig.binary() for the toy designs
+    return getattr(mod, factory)(*args)
 
 
 def select_estimators(spec: EstimatorSpec, names: Sequence[str] | None) -> EstimatorSpec:
