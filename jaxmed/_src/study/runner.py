@@ -243,7 +243,9 @@ def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, ce
     except TypeError:  # unhashable design or estimator: cache by identity
         cache_key = ("id", id(design), id(estimator)) + rest
         hit = _COMPILED.get(cache_key)
-    if hit is not None and hit[1] is design and hit[2] is estimator:
+        if hit is not None and (hit[1] is not design or hit[2] is not estimator):
+            hit = None
+    if hit is not None:
         _COMPILED.move_to_end(cache_key)
         return hit[0], 0.0
     t0 = time.perf_counter()
