@@ -24,7 +24,10 @@ def tables(rec) -> str:
              f"{e['cpu_count']} CPUs (affinity {e['cpu_affinity']}), jax {e['jax']}, jaxlib {e['jaxlib']}, "
              f"numpy {e['numpy']}, backend {e['backend']}. Load average at start "
              f"{rec['loadavg_start'][0]:.2f}, at end {rec['loadavg_end'][0]:.2f} (1-min). "
-             f"GPU: {e['gpu']}. Total {rec['total_wall_s']:.0f} s, max RSS {rec['max_rss_mb']:.0f} MB.", ""]
+             f"GPU: {e['gpu']}. Total {rec['total_wall_s']:.0f} s, max RSS {rec['max_rss_mb']:.0f} MB. numpy "
+             f"comparators with OPENBLAS_NUM_THREADS={e.get('openblas_num_threads')}.", ""]
+    if rec.get("complete") is False:
+        lines += ["**Partial run** (interrupted): only the benchmarks below finished.", ""]
     for k, v in r.items():
         if isinstance(v, dict) and "error" in v:
             lines += [f"**{k} failed**: `{v['error'][:400]}`", ""]
@@ -33,18 +36,44 @@ def tables(rec) -> str:
     if pk:
         lines += [f"**CPU reference**: float64 matmul {pk['matmul_n']}² {pk['matmul_gflops']:.1f} GFLOP/s; "
                   f"streaming elementwise {pk['stream_gbytes_per_s']:.2f} GB/s.", ""]
+    if "agreement" in r:
+        ag = r["agreement"]
+        lines += ["### Agreement with the plain-numpy float64 comparators (checked first in every run)", "",
+                  f"Criterion: {ag.get('tolerance', '')}. Overall: **{'passed' if ag.get('passed') else 'FAILED'}**, "
+                  f"max abs diff {ag.get('max_abs', float('nan')):.1e}, max rel diff {ag.get('max_rel', float('nan')):.1e}.", "",
+                  "| what | N | T | details | max abs diff | max rel diff | passed |", "|---|---|---|---|---|---|---|"]
+        for c in ag.get("cases", []):
+            det = (f"a0={c['a0']}{', attrition' if c['attrition'] else ''}; estimate, cluster SE, eta"
+                   if c["what"] == "mediation" else f"{c['method']}, {c['n_boot']} bootstrap reps; estimate, SE, CIs")
+            lines.append(f"| {c['what']} | {c['n']} | {c['T']} | {det} | {c['max_abs']:.1e} | {c['max_rel']:.1e} | "
+                         f"{c['passed']} |")
+        lines.append("")
     if "mediation" in r:
-        lines += ["### Mediation pipeline, one replication (all 7 estimators, 5 effects, cluster SEs, no bootstrap)",
-                  "", "| N | T | compile (s) | run (ms, median) | recompiled on new data | XLA GFLOP | XLA GB accessed "
-                  "| achieved GFLOP/s | % of matmul peak | achieved GB/s | temp memory (MB) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["### Mediation pipeline, one replication: jaxmed vs numpy comparator (same data, same process)", "",
+                  "All 7 estimators × 5 effects, cluster SEs, no bootstrap. jaxmed: `mediation_core` under `jax.jit`, "
+                  "median of repeats after compilation; numpy: `numpy_mediation.mediation_numpy`, one replication per "
+                  "Python call, median of the repeats shown (first call included). Agreement at each size is checked "
+                  "before timing.", "",
+                  "| N | T | jaxmed run (ms) | numpy run (ms) | numpy reps | numpy / jaxmed (wall) | jaxmed CPU (ms) | "
+                  "numpy CPU (ms) | numpy / jaxmed (CPU time) | agreement max abs | jaxmed compile (s) | "
+                  "recompiled on new data |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for x in r["mediation"]:
+            lines.append(f"| {x['n']} | {x['T']} | {_ms(x['run_s'])} | {_ms(x['numpy_run_s'])} | {x['numpy_repeats']} | "
+                         f"**{x['numpy_over_jaxmed']:.2f}** | {_ms(x['cpu_s'])} | {_ms(x['numpy_cpu_s'])} | "
+                         f"{x['numpy_over_jaxmed_cpu']:.2f} | {x['agreement']['max_abs']:.1e} | {x['compile_s']:.2f} | "
+                         f"{x['recompiled']} |")
+        lines += ["", "#### Hardware view (XLA `cost_analysis`/`memory_analysis` of the compiled pipeline)", "",
+                  "| N | T | XLA GFLOP | XLA GB accessed | achieved GFLOP/s | % of matmul peak | achieved GB/s | "
+                  "% of stream bandwidth | temp memory (MB) |", "|---|---|---|---|---|---|---|---|---|"]
         for x in r["mediation"]:
             c = x["cost"]
             pct = (100 * x["achieved_gflops"] / pk["matmul_gflops"]) if pk and "achieved_gflops" in x else float("nan")
-            lines.append(f"| {x['n']} | {x['T']} | {x['compile_s']:.2f} | {_ms(x['run_s'])} | {x['recompiled']} | "
-                         f"{c.get('flops', float('nan')) / 1e9:.3f} | {c.get('bytes_accessed', float('nan')) / 1e9:.3f} | "
+            pbw = (100 * x["achieved_gbytes_per_s"] / pk["stream_gbytes_per_s"]) if pk and "achieved_gflops" in x \
+                else float("nan")
+            lines.append(f"| {x['n']} | {x['T']} | {c.get('flops', float('nan')) / 1e9:.3f} | "
+                         f"{c.get('bytes_accessed', float('nan')) / 1e9:.3f} | "
                          f"{x.get('achieved_gflops', float('nan')):.2f} | {pct:.1f} | "
-                         f"{x.get('achieved_gbytes_per_s', float('nan')):.2f} | "
+                         f"{x.get('achieved_gbytes_per_s', float('nan')):.2f} | {pbw:.0f} | "
                          f"{x['memory'].get('temp_bytes', float('nan')) / 2 ** 20:.1f} |")
         lines.append("")
         t25 = [(x["n"], x["run_s"]) for x in r["mediation"] if x["T"] == 25]
@@ -54,13 +83,39 @@ def tables(rec) -> str:
             b, a = np.polyfit(n_, s_, 1)
             grid = np.arange(100, 1501, 100)
             total = 100 * float(np.sum(a + b * grid))
-            lines += [f"**N-grid target** (N = 100, 200, …, 1500; T = 25; 100 reps each = 1,500 replications): "
-                      f"a linear fit of the measured per-replication times above (T = 25: "
-                      f"{a * 1e3:.1f} ms + {b * 1e3:.3f} ms × N) gives {total:.0f} s = {total / 60:.1f} min of "
-                      f"sequential single-replication calls on this 2-core machine (plus one compilation per "
-                      f"N, about {np.mean([x['compile_s'] for x in r['mediation'] if x['T'] == 25]):.0f} s each, "
-                      f"{15 * np.mean([x['compile_s'] for x in r['mediation'] if x['T'] == 25]) / 60:.1f} min for 15 N). "
-                      f"Target: under 30 min.", ""]
+            comp = float(np.mean([x["compile_s"] for x in r["mediation"] if x["T"] == 25]))
+            st = [x for x in r.get("study", []) if not x.get("extrapolated") and x["n"] == 500 and x["T"] == 25]
+            med500 = [x["run_s"] for x in r["mediation"] if (x["n"], x["T"]) == (500, 25)]
+            extra = ""
+            if st and med500:
+                big = max(st, key=lambda x: x["reps"])
+                over = big["per_rep_s"] / med500[0]
+                scomp = max(x["compile_s"] for x in st)
+                tot_s = total * over + 15 * scomp
+                extra = (f" Through `study.run` (simulation included, per replication {over:.2f}× the bare pipeline at "
+                         f"N = 500, compile {scomp:.0f} s per cell in this run): about {tot_s / 60:.1f} min.")
+            lines += [f"**N-grid target — an EXTRAPOLATION, not a measured study** (N = 100, 200, …, 1500; T = 25; "
+                      f"100 reps each = 1,500 replications): a linear fit of the per-replication times above "
+                      f"(T = 25: {a * 1e3:.1f} ms + {b * 1e3:.3f} ms × N) gives {total:.0f} s = {total / 60:.1f} min of "
+                      f"sequential single-replication calls, plus one compilation per N (about {comp:.0f} s each, "
+                      f"{15 * comp / 60:.1f} min for 15 N).{extra} Target: under 30 min.", ""]
+    if "memory" in r:
+        lines += ["### Peak memory per size (fresh subprocess per cell, max RSS)", "",
+                  "jaxmed: one replication including compilation; numpy: one replication. Peak = VmHWM; \"during the call\" = VmHWM "
+                  "after the call minus the resident set just before it (imports and the simulated data excluded).", "",
+                  "| N | T | jaxmed max RSS (MB) | jaxmed during the call (MB) | numpy max RSS (MB) | numpy during the call (MB) |",
+                  "|---|---|---|---|---|---|"]
+        by = {}
+        for x in r["memory"]:
+            by.setdefault((x["n"], x["T"]), {})[x["which"]] = x
+        for (n, t), d in by.items():
+            cells = []
+            for w in ("jaxmed", "numpy"):
+                x = d.get(w)
+                cells += (["–", "–"] if x is None else [f"{x['max_rss_after_mb']:.0f}", f"{x['peak_increment_mb']:.0f}"]
+                          if "max_rss_after_mb" in x else ["error", "error"])
+            lines.append(f"| {n} | {t} | " + " | ".join(cells) + " |")
+        lines.append("")
     if "stages" in r:
         lines += ["### Stages of the mediation pipeline (each stage jitted separately)", ""]
         names = list(r["stages"][0]["stage_s"])
@@ -87,32 +142,65 @@ def tables(rec) -> str:
                          f"{x['speedup_f32']:.2f} | {x['max_abs_diff']:.3g} | {x['max_diff_over_se']:.3g} |")
         lines.append("")
     if "study" in r:
-        lines += ["### Batched studies through `jaxmed.study.run` (simulate + all estimators, semi-synthetic)", "",
-                  "| N | T | reps | first call incl. compile (s) | second call (s) | reps/s | per rep (ms) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["### Batched studies through `jaxmed.study.run` (simulate + all estimators, semi-synthetic, CPU)", "",
+                  "reps/s excludes compilation (compiled once per cell and reused across calls). GPU: none lent to "
+                  "this project, not measured.", "",
+                  "| N | T | reps | compile (s) | run (s) | reps/s | per rep (ms) | note |", "|---|---|---|---|---|---|---|---|"]
         for x in r["study"]:
-            lines.append(f"| {x['n']} | {x['T']} | {x['reps']} | {x['first_s']:.1f} | {x['second_s']:.2f} | "
-                         f"{x['reps_per_s']:.1f} | {_ms(x['per_rep_s'])} |")
+            if x.get("extrapolated"):
+                lines.append(f"| {x['n']} | {x['T']} | {x['reps']} | – | {x['run_s']:.0f} | {x['reps_per_s']:.2f} | "
+                             f"{_ms(x['per_rep_s'])} | **{x['note']}** |")
+            else:
+                lines.append(f"| {x['n']} | {x['T']} | {x['reps']} | {x['compile_s']:.1f} | {x['run_s']:.1f} | "
+                             f"{x['reps_per_s']:.2f} | {_ms(x['per_rep_s'])} | measured, batch {x['batch_size']} |")
         lines.append("")
     if "longterm" in r:
-        lines += ["### Long-term estimator (`jaxmed.longterm.longterm_effect`, design S2, reward = metric 0)", "",
-                  "| n | T | method | bootstrap reps | first call (s) | run (ms, median) |", "|---|---|---|---|---|---|"]
+        lines += ["### Long-term estimator: `jaxmed.longterm.longterm_effect` vs numpy comparator (design S2, reward = metric 0)",
+                  "", "numpy: `numpy_longterm.longterm_numpy` on the raw panel, bootstrap as a Python loop over the same "
+                  "bootstrap weights; one call each.", "",
+                  "| n | T | method | bootstrap reps | jaxmed first call (s) | jaxmed run (ms) | numpy (ms) | numpy / jaxmed | "
+                  "agreement max abs |", "|---|---|---|---|---|---|---|---|---|"]
         for x in r["longterm"]:
             lines.append(f"| {x['n']} | {x['T']} | {x['method']} | {x['n_boot']} | {x['first_s']:.2f} | "
-                         f"{_ms(x['run_s'])} |")
+                         f"{_ms(x['run_s'])} | {_ms(x['numpy_run_s'])} | **{x['numpy_over_jaxmed']:.1f}** | "
+                         f"{x['agreement_max_abs']:.1e} |")
         lines.append("")
+    if rec.get("loadavg"):
+        lines += ["Load average (1-min) after each benchmark: " + ", ".join(
+            f"{k} {v[0]:.1f}" for k, v in rec["loadavg"].items()) + ".", ""]
     return "\n".join(lines)
+
+
+def ab_table(path) -> str:
+    with open(path) as fh:
+        ab = json.load(fh)
+    lines = ["### Before/after of the library changes (`ab_compare.py`)", "",
+             f"Source: `{os.path.relpath(path, HERE)}`. Base `{ab['base']}` ({ab['base_commit'][:10]}) against "
+             f"{ab['new_commit'][:10]}{' + uncommitted changes' if ab['new_has_uncommitted_jaxmed_changes'] else ''}; "
+             f"fresh subprocesses alternating base/new, {len(ab['sizes'][0]['rounds'])} rounds; load average "
+             f"{ab['loadavg_start'][0]:.1f} at start, {ab['loadavg_end'][0]:.1f} at end.", "",
+             "| N | T | base run (ms, per round) | new run (ms, per round) | base / new wall (median over rounds) | "
+             "base / new CPU time | max abs estimate diff |", "|---|---|---|---|---|---|---|"]
+    for x in ab["sizes"]:
+        lines.append(f"| {x['n']} | {x['T']} | " + ", ".join(_ms(r["base"]) for r in x["rounds"]) + " | "
+                     + ", ".join(_ms(r["new"]) for r in x["rounds"]) + f" | **{x['median_ratio_base_over_new']:.2f}** | "
+                     f"{x.get('median_cpu_ratio_base_over_new', float('nan')):.2f} | {x['max_abs_estimate_diff']:.1e} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else max(glob.glob(os.path.join(HERE, "results", "*.json")), key=os.path.getmtime)
+    runs = [p for p in glob.glob(os.path.join(HERE, "results", "*.json")) if not os.path.basename(p).startswith("ab-")]
+    path = argv[0] if argv else max(runs, key=os.path.getmtime)
     with open(path) as fh:
         rec = json.load(fh)
+    abs_ = glob.glob(os.path.join(HERE, "results", "ab-*.json"))
     readme = os.path.join(HERE, "README.md")
     head = open(readme).read().split(MARK)[0] if os.path.exists(readme) else "# Benchmarks\n\n"
     with open(readme, "w") as fh:
         fh.write(head + MARK + "\n\nSource: `" + os.path.relpath(path, HERE) + "`\n\n" + tables(rec) + "\n")
+        if abs_:
+            fh.write("\n" + ab_table(max(abs_, key=os.path.getmtime)))
     print(f"updated {readme} from {path}")
 
 

@@ -15,11 +15,18 @@ that block until the result is ready; compile times are measured on the first ca
 
 from __future__ import annotations
 
+import os
+
+# The numpy comparator runs with single-threaded OpenBLAS unless the caller sets it: on this
+# shared 2-core machine OpenBLAS's spinning worker threads were measured to make a tall-skinny
+# Gram product 6x slower than one thread (and they compete with XLA's threads in the process).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import datetime
 import json
-import os
 import platform
+import subprocess
 import resource
 import sys
 import time
@@ -33,19 +40,29 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+sys.path.insert(0, HERE)
+AGREE_TOL = 1e-8  # |jaxmed - numpy| <= AGREE_TOL * (1 + |numpy|), elementwise
 
 
 def _block(x):
     return jax.tree_util.tree_map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, x)
 
 
+_LAST_CPU = []
+
+
 def _median_time(fn, repeats):
-    ts = []
+    """Median wall time of ``repeats`` calls; the process CPU times of the calls go to ``_LAST_CPU``
+    (less sensitive than wall time to other load on a shared machine)."""
+    ts, cs = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _block(fn())
         ts.append(time.perf_counter() - t0)
+        cs.append(time.process_time() - c0)
+    _LAST_CPU[:] = cs
     return float(np.median(ts)), [float(t) for t in ts]
 
 
@@ -80,8 +97,10 @@ def environment():
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
         "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
-        "gpu": "none lent to this task: GPU timings and the float32-vs-float64 GPU comparison were not measured",
+        "gpu": "none lent to this project: GPU timings and the float32-vs-float64 GPU comparison were not measured",
         "x64": bool(jax.config.jax_enable_x64),
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "scipy": __import__("scipy").__version__,
     }
 
 
@@ -111,42 +130,188 @@ def _mediation_setup(n, t, seed=0):
     return data, jaxmed.policies.semi_synthetic_target_policy()
 
 
-def _mediation_fn(pol, config):
+def _mediation_fn(pol, config, a0=0):
     from jaxmed.mediation import mediation_core
-    return jax.jit(lambda k, d: mediation_core(k, d, pol, 0, config))
+    return jax.jit(lambda k, d: mediation_core(k, d, pol, a0, config))
+
+
+def _numpy_mediation_call(data, pol, key, a0=0):
+    """A closure running the numpy comparator on ``data`` with jaxmed's RFF draws for ``key``."""
+    import numpy_mediation as nm
+    from jaxmed.mediation import MediationConfig
+    arrays = [np.asarray(x, np.float64) for x in data]
+    w, b = nm.jaxmed_rff(key, arrays[0].shape[-1], MediationConfig().ratio_features)
+    beta, c = np.asarray(pol.weights, np.float64), float(pol.intercept)
+    return lambda: nm.mediation_numpy(*arrays, beta, c, w, b, a0=a0)
+
+
+def _diff(a, b):
+    """Max abs and max rel difference over entries finite on both sides; NaN patterns must match."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    same_nan = bool(np.array_equal(np.isnan(a), np.isnan(b)))
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = np.abs(a - b)[ok]
+    rel = d / np.maximum(np.abs(b[ok]), 1e-300)
+    passed = same_nan and bool(np.all(d <= AGREE_TOL * (1 + np.abs(b[ok]))))
+    return {"max_abs": float(d.max(initial=0.0)), "max_rel": float(rel.max(initial=0.0)),
+            "nan_pattern_equal": same_nan, "n_compared": int(ok.sum()), "passed": passed}
+
+
+def _mediation_agreement(res, out):
+    diffs = {"estimate": _diff(res.estimate, out["estimate"]), "cluster_se": _diff(res.cluster_se, out["se"]),
+             "eta": _diff(res.eta, out["eta"])}
+    return {"diffs": diffs, "passed": all(d["passed"] for d in diffs.values()),
+            "max_abs": max(d["max_abs"] for d in diffs.values()),
+            "max_rel": max(d["max_rel"] for d in diffs.values())}
+
+
+def bench_agreement(quick):
+    """jaxmed vs the numpy comparators (``numpy_mediation.py``, ``numpy_longterm.py``) on small
+    designs; every run starts with it and timings are skipped when it fails."""
+    import numpy_longterm as nl
+    from jaxmed.longterm import longterm_effect
+    from jaxmed.mediation import MediationConfig
+    from jaxmed._src.longterm.simulate import simulate_longterm
+    cases = []
+    for n, t, a0, masked in ((40, 10, 0, False), (60, 8, 1, True), (200, 25, 0, False)):
+        data, pol = _mediation_setup(n, t, seed=n)
+        if masked:
+            rng = np.random.default_rng(n)
+            lengths = rng.integers(3, t + 1, size=n)
+            data = data._replace(mask=jnp.asarray((np.arange(t)[None] < lengths[:, None]).astype(np.float64)))
+        key = jax.random.key(7)
+        res = _mediation_fn(pol, MediationConfig(), a0)(key, data)
+        out = _numpy_mediation_call(data, pol, key, a0)()
+        cases.append({"what": "mediation", "n": n, "T": t, "a0": a0, "attrition": masked,
+                      **_mediation_agreement(res, out)})
+    for n, t, method in ((400, 10, "nonstationary"), (400, 10, "stationary"), (2000, 20, "nonstationary")):
+        panel = simulate_longterm(jax.random.key(n), n, t, design="s2")
+        key = jax.random.key(3)
+        n_boot = 50
+        res = longterm_effect(panel, reward=0, method=method, n_boot=n_boot, key=key)
+        d = panel.obs.shape[-1]
+        out = nl.longterm_numpy(panel.obs, panel.bucket, panel.mask, np.eye(d)[0], 0.0, 0.99, method,
+                                boot_weights=nl.jaxmed_boot_weights(key, panel.bucket, n_boot))
+        diffs = {"estimate": _diff(res.estimate, out["estimate"]), "boot_se": _diff(res.se, out["se"]),
+                 "ci_normal": _diff(res.ci_normal, out["ci_normal"]),
+                 "ci_percentile": _diff(res.ci_percentile, out["ci_percentile"])}
+        cases.append({"what": "longterm", "n": n, "T": t, "method": method, "n_boot": n_boot, "diffs": diffs,
+                      "passed": all(v["passed"] for v in diffs.values()),
+                      "max_abs": max(v["max_abs"] for v in diffs.values()),
+                      "max_rel": max(v["max_rel"] for v in diffs.values())})
+    for c in cases:
+        print(f"  agreement {c['what']} N={c['n']} T={c['T']}: max abs {c['max_abs']:.2e} rel {c['max_rel']:.2e} "
+              f"{'ok' if c['passed'] else 'FAILED'}", flush=True)
+    return {"tolerance": f"|jaxmed - numpy| <= {AGREE_TOL:g} * (1 + |numpy|) elementwise, NaN patterns equal",
+            "cases": cases, "passed": all(c["passed"] for c in cases),
+            "max_abs": max(c["max_abs"] for c in cases), "max_rel": max(c["max_rel"] for c in cases)}
+
+
+MEDIATION_SIZES = [(n, t) for t in (25, 100) for n in (100, 500, 1500)]
+LONGTERM_SIZES = [(1000, 20), (10000, 20), (10000, 60)]
+STUDY_CELLS = [(500, 25, 10), (500, 25, 100), (500, 25, 1000)]
+MEMORY_JAXMED_SIZES = [(100, 25), (500, 100), (1500, 100)]
 
 
 def bench_mediation(quick):
+    """jaxmed (jit, one replication) vs the numpy comparator on the same data, same process."""
     from jaxmed.mediation import MediationConfig
     cfg = MediationConfig()
-    sizes = [(n, t) for t in (25, 100) for n in (100, 500, 1500)]
     out = []
-    for n, t in sizes:
+    for n, t in MEDIATION_SIZES:
         data, pol = _mediation_setup(n, t)
         f = _mediation_fn(pol, cfg)
         key = jax.random.key(1)
         t0 = time.perf_counter()
-        _block(f(key, data))  # first call: trace + compile + run
+        res = _block(f(key, data))  # first call: trace + compile + run
         t_first = time.perf_counter() - t0
-        reps = 3 if quick else (10 if n * t <= 50_000 else 5)
+        reps = 3 if quick else (7 if n * t <= 50_000 else 3)
         med, ts = _median_time(lambda: f(key, data), reps)
-        t_lower = float("nan")
+        cpu = float(np.median(_LAST_CPU))
         t_compile = t_first - med  # compile time = first call minus a steady-state call
-        compiled = f.lower(key, data).compile() if (n, t) == (500, 25) else None
+        compiled = f.lower(key, data).compile()  # served from the jit cache (no second compile)
         # new data, new key: must not recompile
         data2, _ = _mediation_setup(n, t, seed=5)
         _block(f(jax.random.key(9), data2))
         cache = f._cache_size()
-        cost = _cost(compiled) if compiled is not None else {}
-        row = {"n": n, "T": t, "rows": n * t, "lower_s": t_lower, "compile_s": t_compile,
+        cost = _cost(compiled)
+        # the numpy comparator on the same data: agreement first, then its timing
+        np_call = _numpy_mediation_call(data, pol, key)
+        t0 = time.perf_counter()
+        np_out = np_call()
+        np_first = time.perf_counter() - t0
+        agree = _mediation_agreement(res, np_out)
+        if not agree["passed"]:
+            raise RuntimeError(f"numpy comparator disagrees with jaxmed at N={n}, T={t}: {agree}")
+        np_reps = 1 if quick else (5 if n * t <= 12_500 else (3 if n * t <= 50_000 else 2))
+        np_med, np_ts = _median_time(np_call, np_reps)
+        np_cpu = float(np.median(_LAST_CPU))
+        np_ts = [np_first] + np_ts
+        np_med = float(np.median(np_ts))
+        row = {"n": n, "T": t, "rows": n * t, "compile_s": t_compile,
                "first_call_s": t_first, "run_s": med, "run_all_s": ts, "cache_size_after_new_data": cache,
-               "recompiled": cache != 1, "cost": cost,
-               "memory": _memory(compiled) if compiled is not None else {}}
+               "recompiled": cache != 1, "cost": cost, "memory": _memory(compiled),
+               "numpy_run_s": np_med, "numpy_run_all_s": np_ts, "numpy_repeats": len(np_ts),
+               "numpy_over_jaxmed": np_med / med, "cpu_s": cpu, "numpy_cpu_s": np_cpu,
+               "numpy_over_jaxmed_cpu": np_cpu / cpu, "agreement": agree}
         if "flops" in cost:
             row["achieved_gflops"] = cost["flops"] / med / 1e9
             row["achieved_gbytes_per_s"] = cost["bytes_accessed"] / med / 1e9
         out.append(row)
-        print(f"  mediation N={n} T={t}: compile {t_compile:.2f}s run {med * 1e3:.1f} ms", flush=True)
+        print(f"  mediation N={n} T={t}: compile {t_compile:.2f}s run {med * 1e3:.1f} ms; numpy "
+              f"{np_med * 1e3:.1f} ms ({len(np_ts)} reps) = {np_med / med:.2f}x; agreement max abs "
+              f"{agree['max_abs']:.1e}", flush=True)
+    return out
+
+
+def _proc_status(field):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":")) / 1024
+
+
+def _child_memory(which, n, t):
+    """Runs one replication (jaxmed: compile + run; numpy: run) in this fresh process and prints
+    the max RSS before and after, as JSON (``--child-memory``)."""
+    from jaxmed.mediation import MediationConfig
+    data, pol = _mediation_setup(n, t)
+    key = jax.random.key(1)
+    if which == "numpy":
+        call = _numpy_mediation_call(data, pol, key)
+    else:
+        f = _mediation_fn(pol, MediationConfig())
+        call = lambda: f(key, data)  # noqa: E731
+    # /proc/self/status: VmRSS now, VmHWM = peak resident set of this process image (ru_maxrss is
+    # not usable in a child: Linux carries the parent's max RSS over fork into it)
+    before, current = _proc_status("VmHWM"), _proc_status("VmRSS")
+    t0 = time.perf_counter()
+    _block(call())
+    first = time.perf_counter() - t0
+    after = _proc_status("VmHWM")
+    print(json.dumps({"which": which, "n": n, "T": t, "max_rss_before_mb": before, "rss_before_mb": current,
+                      "max_rss_after_mb": after,
+                      "first_call_s": first}))
+
+
+def bench_memory(quick):
+    """Peak memory per size: max RSS of a fresh subprocess running one replication (jaxmed incl.
+    compilation, and the numpy comparator), minus its max RSS just before the call."""
+    out = []
+    sizes = MEDIATION_SIZES if not quick else [(100, 25), (1500, 100)]
+    for n, t in sizes:
+        # a jaxmed child compiles the pipeline (tens of seconds on a loaded machine): three sizes
+        for which in (("jaxmed", "numpy") if (n, t) in MEMORY_JAXMED_SIZES else ("numpy",)):
+            cmd = [sys.executable, os.path.abspath(__file__), "--child-memory", which, str(n), str(t)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200,
+                                  env=dict(os.environ, PYTHONPATH=os.path.join(HERE, "..")))
+            try:
+                rec = json.loads(proc.stdout.strip().splitlines()[-1])
+            except Exception:  # noqa: BLE001
+                rec = {"which": which, "n": n, "T": t, "error": (proc.stderr or proc.stdout)[-2000:]}
+            if "max_rss_after_mb" in rec:
+                rec["peak_increment_mb"] = rec["max_rss_after_mb"] - rec["rss_before_mb"]
+                print(f"  memory {which} N={n} T={t}: max RSS {rec['max_rss_after_mb']:.0f} MB "
+                      f"(+{rec['peak_increment_mb']:.0f} MB during the call)", flush=True)
+            out.append(rec)
     return out
 
 
@@ -208,7 +373,7 @@ def bench_stages(quick):
             vals = estimator_rows(r, p, pe_s, 0, iw, ratios, eta, delta, natural=False)
             return cluster_se(vals, mask)
 
-        reps = 3 if quick else 7
+        reps = 3 if quick else 5
         stages = {
             "nuisances": lambda: nuis(key, rows, w),
             "policy_probs_and_importance_weights": lambda: iwf(rows, preds),
@@ -240,7 +405,7 @@ def bench_basis(quick):
             compiled = f.lower(key, data).compile()
             tc = time.perf_counter() - t0
             _block(f(key, data))
-            med, _ = _median_time(lambda: f(key, data), 3 if quick else 7)
+            med, _ = _median_time(lambda: f(key, data), 3 if quick else 5)
             out.append({"n": n, "T": t, "state_knots": knots, "ratio_features": feats, "compile_s": tc,
                         "run_s": med, "memory": _memory(compiled), "cost": _cost(compiled)})
             print(f"  basis knots={knots} D={feats}: run {med * 1e3:.1f} ms", flush=True)
@@ -261,7 +426,7 @@ def bench_precision(quick):
             r = mediation_effects(data, pol, key=key, dtype=dt, check=False)
             first = time.perf_counter() - t0
             med, _ = _median_time(lambda: mediation_effects(data, pol, key=key, dtype=dt, check=False),
-                                  3 if quick else 7)
+                                  3 if quick else 5)
             res[np.dtype(dt).name] = (first, med, np.asarray(r.estimate, np.float64), np.asarray(r.se, np.float64))
         e64, e32 = res["float64"][2], res["float32"][2]
         s64 = res["float64"][3]
@@ -280,7 +445,11 @@ def bench_precision(quick):
 
 
 def bench_study(quick):
-    """Replications per second of a whole study (simulate + all estimators) via jaxmed.study.run."""
+    """Replications per second of whole studies (simulate + all estimators) via jaxmed.study.run.
+
+    The design and the estimator objects are reused, so the compiled chunk function is reused
+    across calls (``compile_s`` = 0 after the first call of a cell); reps/s excludes compilation.
+    """
     import jaxmed
     from jaxmed.study import run as study_run
     from jaxmed._src.study.catalog import get_design
@@ -288,57 +457,109 @@ def bench_study(quick):
     design = get_design("semi-synthetic")
     spec = mediation_estimator_spec(jaxmed.policies.semi_synthetic_target_policy())
     out = []
-    cells = [(100, 25, 10), (100, 25, 100), (100, 25, 1000)]
-    if not quick:
-        cells += [(500, 25, 100)]
+    cells = STUDY_CELLS[:2] if quick else STUDY_CELLS
     for n, t, reps in cells:
-        timings = []
-        for attempt in range(2):  # first includes compilation
-            t0 = time.perf_counter()
-            res = study_run(design, spec, [(n, t)], reps, 0, progress=False)
-            timings.append(time.perf_counter() - t0)
-        st = np.asarray(res.status) if hasattr(res, "status") else None
-        out.append({"n": n, "T": t, "reps": reps, "first_s": timings[0], "second_s": timings[1],
-                    "reps_per_s": reps / timings[1], "per_rep_s": timings[1] / reps,
-                    "n_status_nonzero": int((st != 0).sum()) if st is not None else None})
-        print(f"  study N={n} T={t} reps={reps}: {reps / timings[1]:.1f} reps/s (first {timings[0]:.1f}s)",
-              flush=True)
+        t0 = time.perf_counter()
+        res = study_run(design, spec, [(n, t)], reps, 0, progress=False)
+        wall = time.perf_counter() - t0
+        st = np.asarray(res.status)
+        run_s = wall - res.compile_s
+        out.append({"n": n, "T": t, "reps": reps, "wall_s": wall, "compile_s": res.compile_s, "run_s": run_s,
+                    "reps_per_s": reps / run_s, "per_rep_s": run_s / reps, "batch_size": res.batch_size,
+                    "chunk_size": res.chunk_size, "device": res.device,
+                    "n_status_nonzero": int((st != 0).sum()), "extrapolated": False})
+        print(f"  study N={n} T={t} reps={reps}: {reps / run_s:.2f} reps/s (compile {res.compile_s:.1f}s, "
+              f"wall {wall:.1f}s)", flush=True)
+    base = out[-1]
+    out.append({"n": base["n"], "T": base["T"], "reps": 10_000, "extrapolated": True,
+                "from_reps": base["reps"], "reps_per_s": base["reps_per_s"],
+                "run_s": 10_000 * base["per_rep_s"], "per_rep_s": base["per_rep_s"],
+                "note": f"EXTRAPOLATED from the {base['reps']}-replication run (not measured)"})
     return out
 
 
 def bench_longterm(quick):
+    """``jaxmed.longterm.longterm_effect`` vs the numpy comparator (point estimate; 200-replicate
+    bootstrap on the same bootstrap weights), same process."""
+    import numpy_longterm as nl
     from jaxmed.longterm import longterm_effect
     from jaxmed._src.longterm.simulate import simulate_longterm
     out = []
-    for n, t in ((1000, 20), (10000, 20), (10000, 60)):
+    for n, t in LONGTERM_SIZES:
         panel = simulate_longterm(jax.random.key(0), n, t, design="s2")
+        d = panel.obs.shape[-1]
+        obs, bucket, mask = (np.asarray(x) for x in (panel.obs, panel.bucket, panel.mask))
         for method in ("nonstationary", "stationary"):
             for n_boot in (0, 200):
-                kw = dict(reward=0, method=method, n_boot=n_boot, key=jax.random.key(1))
+                key = jax.random.key(1)
+                kw = dict(reward=0, method=method, n_boot=n_boot, key=key)
                 t0 = time.perf_counter()
-                longterm_effect(panel, **kw)
+                res = longterm_effect(panel, **kw)
                 first = time.perf_counter() - t0
-                med, _ = _median_time(lambda: longterm_effect(panel, **kw), 3 if quick else 7)
-                out.append({"n": n, "T": t, "method": method, "n_boot": n_boot, "first_s": first, "run_s": med})
-                print(f"  longterm N={n} T={t} {method} boot={n_boot}: {med * 1e3:.1f} ms (first {first:.2f}s)",
-                      flush=True)
+                med, _ = _median_time(lambda: longterm_effect(panel, **kw), 3 if quick else 5)
+                bw = nl.jaxmed_boot_weights(key, panel.bucket, n_boot) if n_boot else None
+                t0 = time.perf_counter()
+                np_out = nl.longterm_numpy(obs, bucket, mask, np.eye(d)[0], 0.0, 0.99, method, boot_weights=bw)
+                np_s = time.perf_counter() - t0
+                agree = _diff(res.estimate, np_out["estimate"])
+                if n_boot:
+                    agree_se = _diff(res.se, np_out["se"])
+                    agree = {k: max(agree[k], agree_se[k]) if k.startswith("max") else agree[k] and agree_se[k]
+                             for k in agree}
+                if not agree["passed"]:
+                    raise RuntimeError(f"numpy long-term comparator disagrees: {agree}")
+                out.append({"n": n, "T": t, "method": method, "n_boot": n_boot, "first_s": first, "run_s": med,
+                            "numpy_run_s": np_s, "numpy_repeats": 1, "numpy_over_jaxmed": np_s / med,
+                            "agreement_max_abs": agree["max_abs"], "agreement_max_rel": agree["max_rel"]})
+                print(f"  longterm N={n} T={t} {method} boot={n_boot}: {med * 1e3:.1f} ms (first {first:.2f}s); "
+                      f"numpy {np_s * 1e3:.1f} ms = {np_s / med:.1f}x", flush=True)
     return out
 
 
-BENCHES = {"peak": bench_peak, "mediation": bench_mediation, "stages": bench_stages, "basis": bench_basis,
-           "precision": bench_precision, "study": bench_study, "longterm": bench_longterm}
+BENCHES = {"peak": bench_peak, "mediation": bench_mediation, "study": bench_study, "stages": bench_stages,
+           "memory": bench_memory, "longterm": bench_longterm, "basis": bench_basis, "precision": bench_precision}
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child-memory":
+        _child_memory(argv[1], int(argv[2]), int(argv[3]))
+        return None
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer repeats and cells")
     p.add_argument("--only", nargs="+", choices=sorted(BENCHES), help="run only these benchmarks")
     p.add_argument("--out", help="output JSON (default results/<quick|full>-<timestamp>.json)")
     a = p.parse_args(argv)
     names = a.only or list(BENCHES)
-    rec = {"environment": environment(), "quick": a.quick, "benchmarks": names,
-           "loadavg_start": list(os.getloadavg()), "results": {}, "wall_s": {}}
+    rec = {"environment": environment(), "quick": a.quick, "benchmarks": ["agreement"] + names,
+           "loadavg_start": list(os.getloadavg()), "results": {}, "wall_s": {}, "loadavg": {}}
     t_all = time.perf_counter()
+    out = a.out or os.path.join(RESULTS, f"{'quick' if a.quick else 'full'}-"
+                                f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+
+    def save(final=False):
+        rec["loadavg_end"] = list(os.getloadavg())
+        rec["total_wall_s"] = time.perf_counter() - t_all
+        rec["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rec["complete"] = final
+        with open(out, "w") as fh:
+            json.dump(rec, fh, indent=1)
+
+    print("[agreement]", flush=True)
+    t0 = time.perf_counter()
+    try:
+        agreement = bench_agreement(a.quick)
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        agreement = {"passed": False, "error": f"{type(e).__name__}: {str(e)[:2000]}"}
+    rec["results"]["agreement"] = agreement
+    rec["wall_s"]["agreement"] = time.perf_counter() - t0
+    if not agreement.get("passed"):
+        print("numpy comparators disagree with jaxmed: timings aborted", flush=True)
+        names = []
+        rec["aborted"] = "agreement check failed: no timing was run"
     for name in names:
         print(f"[{name}]", flush=True)
         t0 = time.perf_counter()
@@ -349,14 +570,9 @@ def main(argv=None):
             traceback.print_exc()
             rec["results"][name] = {"error": f"{type(e).__name__}: {str(e)[:2000]}"}
         rec["wall_s"][name] = time.perf_counter() - t0
-    rec["loadavg_end"] = list(os.getloadavg())
-    rec["total_wall_s"] = time.perf_counter() - t_all
-    rec["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    os.makedirs(RESULTS, exist_ok=True)
-    out = a.out or os.path.join(RESULTS, f"{'quick' if a.quick else 'full'}-"
-                                f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
-    with open(out, "w") as fh:
-        json.dump(rec, fh, indent=1)
+        rec["loadavg"][name] = list(os.getloadavg())
+        save()  # partial results survive an interrupted run
+    save(final=True)
     print(f"wrote {out} ({rec['total_wall_s']:.0f} s)")
     return out
 

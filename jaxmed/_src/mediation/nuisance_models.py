@@ -129,7 +129,11 @@ class GaussianMediatorModel:
         return GaussianMediatorFit(basis, coef, sd, cond)
 
     def mean(self, params: GaussianMediatorFit, state, action):
-        return self._design(params.basis, state, action) @ params.coef
+        # x(s, a)ᵀβ by blocks, without materialising the (n, 2p + 2) design for each action
+        h = state_basis(params.basis, state)
+        p, c = h.shape[1], params.coef
+        a = jnp.broadcast_to(jnp.asarray(action, h.dtype), h.shape[:1])[:, None]
+        return c[0] + h @ c[1:1 + p] + a * (c[1 + p] + h @ c[2 + p:])
 
     def sd(self, params: GaussianMediatorFit, state, action):
         del action
@@ -159,10 +163,13 @@ class PolynomialRewardModel:
     ridge: float = 1e-6
     weighted_knots: bool = True
 
-    def _design(self, params, state, action, mediator, h=None):
+    def _monomials(self, params, mediator):
+        return monomials(params.mediator_scale(mediator),
+                         monomial_exponents(mediator.shape[-1], self.degree))
+
+    def _design(self, params, state, action, mediator, h=None, g=None):
         h = state_basis(params.basis, state) if h is None else h
-        g = monomials(params.mediator_scale(mediator), monomial_exponents(mediator.shape[-1],
-                                                                           self.degree))
+        g = self._monomials(params, mediator) if g is None else g
         one = jnp.ones_like(h[:, :1])
         a = jnp.broadcast_to(jnp.asarray(action, h.dtype), h.shape[:1])[:, None]
         return jnp.concatenate([one, h, g, a, a * h, a * g], axis=1)
@@ -177,13 +184,23 @@ class PolynomialRewardModel:
         coef, cond = weighted_ridge(x, rows["reward"], w, self.ridge, pen)
         return PolynomialRewardFit(basis, scale, coef, cond)
 
+    @staticmethod
+    def _predict(params, h, g, action):
+        """x(s, a, m)ᵀβ by blocks, without materialising the (n, 2(p + q) + 2) design."""
+        p, q, c = h.shape[1], g.shape[1], params.coef
+        a = jnp.broadcast_to(jnp.asarray(action, h.dtype), h.shape[:1])
+        base = c[0] + h @ c[1:1 + p] + g @ c[1 + p:1 + p + q]
+        inter = c[1 + p + q] + h @ c[2 + p + q:2 + 2 * p + q] + g @ c[2 + 2 * p + q:]
+        return base + a * inter
+
     def mean(self, params: PolynomialRewardFit, state, action, mediator):
-        return self._design(params, state, action, mediator) @ params.coef
+        return self._predict(params, state_basis(params.basis, state), self._monomials(params, mediator),
+                             action)
 
     def expected(self, params: PolynomialRewardFit, state, action, mean, sd):
-        h = state_basis(params.basis, state)
-        fn = lambda m: self._design(params, state, action, m, h=h) @ params.coef
-        return gaussian_expectation(fn, mean, sd, degree=3)
+        # r̂ is linear in g(m): E r̂ = x(s, a, E g(m))ᵀβ, with E g exact by Gauss–Hermite
+        eg = gaussian_expectation(lambda m: self._monomials(params, m), mean, sd, degree=3)
+        return self._predict(params, state_basis(params.basis, state), eg, action)
 
 
 _register(PolynomialRewardModel, ["ridge"])

@@ -89,7 +89,13 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
         fn = lambda m: q_features(basis, state, m, config, h=hh)  # noqa: E731
         if config.mediator_law == "bernoulli":
             return bernoulli_expectation(fn, mean)
-        return gaussian_expectation(fn, mean, sd)
+        if config.q_basis != "spline":
+            return gaussian_expectation(fn, mean, sd)
+        # φ = [h(s), g(m)]: only the mediator monomials g need the expectation (integrating
+        # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
+        ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
+        eg = gaussian_expectation(lambda m: monomials(basis.mediator(m), ex), mean, sd)
+        return jnp.concatenate([hh, eg], axis=-1)
 
     phi_obs = q_features(basis, s, rows["mediator"], config, h=h)
     phi_exp = jnp.stack([expect(s, preds.mediator_mean[:, a], preds.mediator_sd[:, a], h)

@@ -232,24 +232,29 @@ def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, ce
     """Compiles (or reuses, within this process) the chunk function of one grid cell.
 
     Returns ``(compiled, seconds spent compiling)``. The cache key holds the design and the
-    estimator themselves (both frozen, hence hashable); unhashable designs are not cached.
+    estimator themselves when both are hashable; otherwise (e.g. the registered designs,
+    frozen dataclasses holding jax arrays) their identities, with the objects kept alive in
+    the cache entry so that an identity is never reused by another object.
     """
-    cache_key = (design, estimator, n, h, tuple(mesh.devices.flat), batch_size, chunk_size,
-                 jax.config.jax_enable_x64)
+    rest = (n, h, tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
     try:
+        cache_key = (design, estimator) + rest
         hit = _COMPILED.get(cache_key)
-    except TypeError:  # unhashable design
-        cache_key, hit = None, None
+    except TypeError:  # unhashable design or estimator: cache by identity
+        cache_key = ("id", id(design), id(estimator)) + rest
+        hit = _COMPILED.get(cache_key)
+        if hit is not None and (hit[1] is not design or hit[2] is not estimator):
+            hit = None
     if hit is not None:
         _COMPILED.move_to_end(cache_key)
-        return hit, 0.0
+        return hit[0], 0.0
     t0 = time.perf_counter()
     fn = _chunk_fn(_replication_fn(design, estimator, n, h), mesh, batch_size)
     template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
     compiled = fn.lower(cell_key, template).compile()
     seconds = time.perf_counter() - t0
     if cache_key is not None:
-        _COMPILED[cache_key] = compiled
+        _COMPILED[cache_key] = (compiled, design, estimator)
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.popitem(last=False)
     return compiled, seconds
