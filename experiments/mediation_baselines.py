@@ -2,8 +2,8 @@
 (which ignore the state dynamics) with MR for reference, from the run directories of the other
 experiments (they are rows of the default mediation estimator spec, so nothing is recomputed).
 
-Reads whichever of runs/mediation_n_grid, runs/mediation_t_grid, runs/mediation_variance/sigma{1,2,3}
-and runs/mediation_multidim exist (the ``_reduced`` ones with --reduced); run those scripts
+Reads the complete cells of whichever of runs/mediation_n_grid, runs/mediation_t_grid (and
+runs/mediation_t_grid_1000_1500), runs/mediation_variance/sigma{1,2,3} and runs/mediation_multidim exist (the ``_reduced`` ones with --reduced); run those scripts
 first.
 
 Usage:
@@ -31,7 +31,8 @@ SEMI_BASELINE_TRUTH = dict(IDE=2.677701, IME=3.650198)  # T = 1600 row, bug B8 (
 # (experiment label, run sub-directory, original block, original truth, figure slice)
 SOURCES = (
     ("semi N-grid", "mediation_n_grid", "Semi_Synthetic_baselines_N_grid_T25", SEMI_BASELINE_TRUTH),
-    ("semi T-grid", "mediation_t_grid", "Semi_Synthetic_baselines_T_grid_N50", SEMI_BASELINE_TRUTH),
+    ("semi T-grid", ("mediation_t_grid", "mediation_t_grid_1000_1500"),
+     "Semi_Synthetic_baselines_T_grid_N50", SEMI_BASELINE_TRUTH),
     ("variance σ=1", "mediation_variance/sigma1", "Variance_Impact_std1_baselines",
      dict(IDE=2.874272, IME=3.951914)),
     ("variance σ=2", "mediation_variance/sigma2", "Variance_Impact_std2_baselines",
@@ -53,22 +54,28 @@ def main(argv=None):
     rdir = mc.results_dir(args, os.path.join(args.runs_root, NAME + suffix))
     original = mc.load_original(args.original)
     results, summaries, comparisons = [], [], []
-    for label, sub, blocks, orig_truth in SOURCES:
-        top, _, rest = sub.partition("/")
-        path = os.path.join(args.runs_root, top + suffix, rest)
-        if not os.path.exists(os.path.join(path, "manifest.json")):
-            print(f"{label}: no run directory {path}: skipped", flush=True)
+    for label, subs, blocks, orig_truth in SOURCES:
+        parts = []
+        for sub in ([subs] if isinstance(subs, str) else subs):
+            top, _, rest = sub.partition("/")
+            path = os.path.join(args.runs_root, top + suffix, rest)
+            if not os.path.exists(os.path.join(path, "manifest.json")):
+                print(f"{label}: no run directory {path}: skipped", flush=True)
+                continue
+            res = study.load(path)
+            s = mc.complete_cells(res.summary(), res.reps)  # finished cells only
+            s = s[s["estimator"].isin(ESTIMATORS) & s["effect"].isin(EFFECTS)].copy()
+            s.insert(0, "experiment", label)
+            s.insert(1, "design", res.design)
+            results.append(res)
+            parts.append(s)
+        if not parts or not sum(len(p) for p in parts):
             continue
-        res = study.load(path)
-        s = res.summary()
-        s = s[s["estimator"].isin(ESTIMATORS) & s["effect"].isin(EFFECTS)].copy()
-        s.insert(0, "experiment", label)
-        s.insert(1, "design", res.design)
-        results.append(res)
+        s = pd.concat(parts, ignore_index=True)
         summaries.append(s)
         if original is not None:
             orig = mc.original_cells(original, [blocks] if isinstance(blocks, str) else blocks)
-            grid = sorted(res.grid)
+            grid = sorted(set(zip(s["n"], s["horizon"])))
             points = {grid[0], grid[-1]}
             if label == "multidim":
                 points = {(n, h) for n, h in grid if (n, h) in

@@ -119,7 +119,8 @@ def compare_with_original(summary: pd.DataFrame, original: pd.DataFrame,
     out["d_bias"] = out["bias"] - out["orig_bias"]
     out["mse_ratio"] = out["mse"] / out["orig_mse"]
     if original_truth is not None:
-        out["orig_truth"] = out["effect"].map({k: float(v) for k, v in original_truth.items()})
+        out["orig_truth"] = out["effect"].map(
+            {k: float(v) for k, v in original_truth.items()}).astype(np.float64)
         d = out["orig_truth"] - out["truth"]
         out["orig_bias_our_truth"] = out["orig_bias"] + d
         out["orig_mse_our_truth"] = out["orig_mse"] + 2.0 * d * out["orig_bias"] + d ** 2
@@ -179,6 +180,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--chunk-size", type=int, default=20)
     ap.add_argument("--float32", action="store_true")
+    ap.add_argument("--merge", nargs="*", default=[],
+                    help="other study stores of the same design whose complete cells are added "
+                         "to the report (e.g. an interrupted run of the full grid)")
     ap.add_argument("--original", default=ORIGINAL_JSON,
                     help="the original's results summary (spec); skipped when missing")
     return ap
@@ -200,6 +204,36 @@ def run_design(design_name: str, grid, reps: int, seed: int, out: str, args):
     print(f"{design_name}: {len(grid)} cells x {reps} reps, computed {res.n_computed} "
           f"in {time.time() - t0:.1f}s (compile {res.compile_s:.1f}s)", flush=True)
     return res, summary
+
+
+def complete_cells(summary: pd.DataFrame, reps: int) -> pd.DataFrame:
+    """The rows of cells whose every replication is in the store (``n_reps == reps``). Used to
+    merge the finished cells of an interrupted study store into a report."""
+    return summary[summary["n_reps"] == reps]
+
+
+def merge_stores(summary: pd.DataFrame, dirs: Sequence[str], design: str):
+    """Adds the complete cells of other study stores (``study.load``) to ``summary`` (cells
+    already in ``summary`` win). Returns (merged summary sorted by n, horizon; loaded results)."""
+    from jaxmed import study
+
+    parts, loaded = [summary], []
+    have = set(zip(summary["n"], summary["horizon"]))
+    for d in dirs:
+        r = study.load(d)
+        s = complete_cells(r.summary(), r.reps)
+        s = s[[(n, h) not in have for n, h in zip(s["n"], s["horizon"])]].copy()
+        s.insert(0, "design", design)
+        have |= set(zip(s["n"], s["horizon"]))
+        print(f"merged {d}: complete cells {sorted(set(zip(s['n'], s['horizon'])))}", flush=True)
+        parts.append(s)
+        loaded.append(r)
+    merged = pd.concat(parts, ignore_index=True)
+    est = {e: i for i, e in enumerate(dict.fromkeys(summary["estimator"]))}
+    eff = {e: i for i, e in enumerate(dict.fromkeys(summary["effect"]))}
+    merged = merged.assign(_s=merged["estimator"].map(est), _e=merged["effect"].map(eff))
+    merged = merged.sort_values(["n", "horizon", "_s", "_e"], kind="stable")
+    return merged.drop(columns=["_s", "_e"]).reset_index(drop=True), loaded
 
 
 def metadata(results, args, name: str, extra: Mapping | None = None) -> dict:

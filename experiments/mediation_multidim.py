@@ -7,6 +7,9 @@ the rollouts and the weights); the original's truth (bug B6: rollouts under
 expit(0.7 · Σ s)) is reproduced by ``truth("multidim-b6")``, and the comparison CSV carries
 the original's bias re-expressed against our truth.
 
+Default batch_size = chunk_size = 2: with batch_size 4 and chunk_size 20 the multidim chunk
+function hung on this machine (0 % CPU, waiting in XLA's CPU runtime; not investigated).
+
 Usage:
   PYTHONPATH=. python3 experiments/mediation_multidim.py --reduced      # CPU smoke, < 2 min
   PYTHONPATH=. nice -n 10 python3 experiments/mediation_multidim.py    # paper size (runs/multidim)
@@ -31,20 +34,27 @@ ORIGINAL_TRUTH = dict(IDE=2.880559, IME=3.955929, DDE=1.602488, DME=1.329421)
 
 
 def main(argv=None):
-    args = mc.parser(__doc__.splitlines()[0]).parse_args(argv)
+    ap = mc.parser(__doc__.splitlines()[0])
+    ap.add_argument("--n-grid", type=int, nargs="+", default=None,
+                    help="N values of the T = 100 grid (default 300..1500 step 300)")
+    ap.add_argument("--t-grid", type=int, nargs="+", default=None,
+                    help="T values of the N = 100 grid (default 300..1500 step 300)")
+    ap.set_defaults(batch_size=2, chunk_size=2)
+    args = ap.parse_args(argv)
     from jaxmed import sim, study
 
     if args.reduced:
         n_grid, t_grid, reps = study.make_grid([100], 50), study.make_grid(50, [100]), args.reps or 4
     else:
-        n_grid = study.make_grid(list(range(300, 1501, 300)), 100)
-        t_grid = study.make_grid(100, list(range(300, 1501, 300)))
+        n_grid = study.make_grid(args.n_grid or list(range(300, 1501, 300)), 100)
+        t_grid = study.make_grid(100, args.t_grid or list(range(300, 1501, 300)))
         reps = args.reps or 25
     out = args.out or os.path.join("runs", NAME + ("_reduced" if args.reduced else ""))
     res, summary = mc.run_design(DESIGN, n_grid + t_grid, reps, args.seed, out, args)
     b6 = sim.load_cached_truths()["multidim-b6"]["effects"]
     # bias against the original's (B6) truth as an extra column: bias_b6 = bias + truth - truth_b6
-    summary["bias_vs_b6_truth"] = summary["bias"] + summary["truth"] - summary["effect"].map(b6)
+    summary["bias_vs_b6_truth"] = (summary["bias"] + summary["truth"]
+                                   - summary["effect"].map(b6).astype("float64"))
     rdir = mc.results_dir(args, out)
     original = mc.load_original(args.original)
     comparison = None

@@ -5,7 +5,10 @@ baselines are reported separately by ``mediation_baselines.py`` from the same ru
 
 Usage:
   PYTHONPATH=. python3 experiments/mediation_t_grid.py --reduced      # CPU smoke, < 2 min
-  PYTHONPATH=. nice -n 10 python3 experiments/mediation_t_grid.py    # paper size (runs/t_grid)
+  PYTHONPATH=. nice -n 10 python3 experiments/mediation_t_grid.py    # paper size (runs/mediation_t_grid)
+  # a subset of horizons in its own store, merged with the complete cells of another store:
+  PYTHONPATH=. python3 experiments/mediation_t_grid.py --t 1000 1500 \
+      --out runs/mediation_t_grid_1000_1500 --merge runs/mediation_t_grid
 
 Writes experiments/results/mediation_t_grid.{csv,json,png} and mediation_t_grid_vs_original.csv.
 """
@@ -25,15 +28,18 @@ POINTS = [(50, 100), (50, 500), (50, 1000), (50, 1500)]  # the rows of spec §10
 
 
 def main(argv=None):
-    args = mc.parser(__doc__.splitlines()[0]).parse_args(argv)
+    ap = mc.parser(__doc__.splitlines()[0])
+    ap.add_argument("--t", type=int, nargs="+", default=None, help="horizons (default the grid)")
+    args = ap.parse_args(argv)
     from jaxmed import study
 
     if args.reduced:
-        grid, reps = study.make_grid(50, [100, 200]), args.reps or 8
+        grid, reps = study.make_grid(50, args.t or [100, 200]), args.reps or 8
     else:
-        grid, reps = study.make_grid(50, list(range(100, 1501, 100))), args.reps or 100
+        grid, reps = study.make_grid(50, args.t or list(range(100, 1501, 100))), args.reps or 100
     out = args.out or os.path.join("runs", NAME + ("_reduced" if args.reduced else ""))
     res, summary = mc.run_design(DESIGN, grid, reps, args.seed, out, args)
+    summary, loaded = mc.merge_stores(summary, args.merge, DESIGN)
     rdir = mc.results_dir(args, out)
     original = mc.load_original(args.original)
     comparison = None
@@ -42,7 +48,7 @@ def main(argv=None):
         comparison = mc.compare_with_original(summary, orig, mc.MAIN_ESTIMATORS + ("Baseline_DM",),
                                               points=POINTS)
         print(mc.markdown_table(comparison[comparison["estimator"].isin(["MR", "DM"])]))
-    meta = mc.metadata([res], args, NAME, dict(
+    meta = mc.metadata([res] + loaded, args, NAME, dict(
         original_truth="repository T=6400 truth 2.679841 / 3.653535 / 1.243782 / 0.689031 "
                        "(spec §8.2)"))
     paths = mc.write_outputs(summary, meta, rdir, NAME, comparison)

@@ -34,13 +34,15 @@ ORIGINAL_TRUTH = {
 
 
 def main(argv=None):
-    args = mc.parser(__doc__.splitlines()[0]).parse_args(argv)
+    ap = mc.parser(__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, nargs="+", default=None, help="sample sizes (default the grid)")
+    args = ap.parse_args(argv)
     from jaxmed import study
 
     if args.reduced:
-        grid, reps = study.make_grid([100], 25), args.reps or 4
+        grid, reps = study.make_grid(args.n or [100], 25), args.reps or 4
     else:
-        grid, reps = study.make_grid(list(range(300, 1501, 300)), 50), args.reps or 50
+        grid, reps = study.make_grid(args.n or list(range(300, 1501, 300)), 50), args.reps or 50
     base = args.out or os.path.join("runs", NAME + ("_reduced" if args.reduced else ""))
     rdir = mc.results_dir(args, base)
     original = mc.load_original(args.original)

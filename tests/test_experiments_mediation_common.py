@@ -117,3 +117,10 @@ def test_study_summary_to_comparison_end_to_end():
     assert r.orig_bias_our_truth == pytest.approx(0.2, abs=1e-12)
     assert r.orig_mse_our_truth == pytest.approx(0.05 + 2 * 0.1 * 0.1 + 0.01, abs=1e-12)
     assert abs(np.mean(est) - 0.25) < 5 * 1 / np.sqrt(16 * 6)  # the bias 0.25 is recovered
+
+
+def test_complete_cells_keeps_only_fully_stored_cells():
+    s = pd.DataFrame(dict(n=[50, 50, 50], horizon=[100, 200, 300], n_reps=[100, 37, 0],
+                          n_used=[98, 37, 0], n_failed=[2, 0, 0], n_nonfinite=[0, 0, 0]))
+    assert mc.complete_cells(s, 100)["horizon"].tolist() == [100]
+    assert mc.complete_cells(s, 37)["horizon"].tolist() == [200]
