@@ -63,7 +63,7 @@ def main(argv=None):
                 print(f"{label}: no run directory {path}: skipped", flush=True)
                 continue
             res = study.load(path)
-            s = mc.complete_cells(res.summary(), res.reps)  # finished cells only
+            s = mc.complete_cells(mc.stored_summary(res), res.reps)  # finished cells only
             s = s[s["estimator"].isin(ESTIMATORS) & s["effect"].isin(EFFECTS)].copy()
             s.insert(0, "experiment", label)
             s.insert(1, "design", res.design)

@@ -212,6 +212,14 @@ def complete_cells(summary: pd.DataFrame, reps: int) -> pd.DataFrame:
     return summary[summary["n_reps"] == reps]
 
 
+def stored_summary(result) -> pd.DataFrame:
+    """``result.summary()`` of a loaded store (``study.load`` does not know the truth): against
+    the registered design's truth (``jaxmed.sim.truth``)."""
+    from jaxmed import study
+
+    return result.summary(truth=study.truth_values(study.get_design(result.design)))
+
+
 def merge_stores(summary: pd.DataFrame, dirs: Sequence[str], design: str):
     """Adds the complete cells of other study stores (``study.load``) to ``summary`` (cells
     already in ``summary`` win). Returns (merged summary sorted by n, horizon; loaded results)."""
@@ -221,7 +229,7 @@ def merge_stores(summary: pd.DataFrame, dirs: Sequence[str], design: str):
     have = set(zip(summary["n"], summary["horizon"]))
     for d in dirs:
         r = study.load(d)
-        s = complete_cells(r.summary(), r.reps)
+        s = complete_cells(stored_summary(r), r.reps)
         s = s[[(n, h) not in have for n, h in zip(s["n"], s["horizon"])]].copy()
         s.insert(0, "design", design)
         have |= set(zip(s["n"], s["horizon"]))
