@@ -244,6 +244,11 @@ def merge_stores(summary: pd.DataFrame, dirs: Sequence[str], design: str):
     return merged.drop(columns=["_s", "_e"]).reset_index(drop=True), loaded
 
 
+def _finite(x) -> float | None:
+    """Rounded seconds, or None (JSON null) where not measured (a loaded store)."""
+    return round(float(x), 2) if x is not None and np.isfinite(x) else None
+
+
 def metadata(results, args, name: str, extra: Mapping | None = None) -> dict:
     """The provenance record of an experiment (several StudyResults: one per design)."""
     import jax
@@ -257,7 +262,7 @@ def metadata(results, args, name: str, extra: Mapping | None = None) -> dict:
         jax_version=jax.__version__, device=str(jax.devices()[0]),
         machine=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
         studies=[dict(design=r.design, grid=[list(c) for c in r.grid], reps=r.reps,
-                      wall_s=round(r.wall_s, 2), compile_s=round(r.compile_s, 2),
+                      wall_s=_finite(r.wall_s), compile_s=_finite(r.compile_s),
                       n_computed=int(r.n_computed), batch_size=r.batch_size,
                       truth=study.truth_values(study.get_design(r.design)))
                  for r in results],
