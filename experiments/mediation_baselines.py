@@ -3,7 +3,7 @@
 experiments (they are rows of the default mediation estimator spec, so nothing is recomputed).
 
 Reads the complete cells of whichever of runs/mediation_n_grid, runs/mediation_t_grid (and
-runs/mediation_t_grid_600_900, runs/mediation_t_grid_1000_1500), runs/mediation_variance/sigma{1,2,3} and runs/mediation_multidim exist (the ``_reduced`` ones with --reduced); run those scripts
+runs/mediation_t_grid_{600_900,1000_1500,1100_1400}), runs/mediation_variance/sigma{1,2,3} and runs/mediation_multidim exist (the ``_reduced`` ones with --reduced); run those scripts
 first.
 
 Usage:
@@ -31,7 +31,8 @@ SEMI_BASELINE_TRUTH = dict(IDE=2.677701, IME=3.650198)  # T = 1600 row, bug B8 (
 # (experiment label, run sub-directory, original block, original truth, figure slice)
 SOURCES = (
     ("semi N-grid", "mediation_n_grid", "Semi_Synthetic_baselines_N_grid_T25", SEMI_BASELINE_TRUTH),
-    ("semi T-grid", ("mediation_t_grid", "mediation_t_grid_600_900", "mediation_t_grid_1000_1500"),
+    ("semi T-grid", ("mediation_t_grid", "mediation_t_grid_600_900", "mediation_t_grid_1000_1500",
+                     "mediation_t_grid_1100_1400"),
      "Semi_Synthetic_baselines_T_grid_N50", SEMI_BASELINE_TRUTH),
     ("variance σ=1", "mediation_variance/sigma1", "Variance_Impact_std1_baselines",
      dict(IDE=2.874272, IME=3.951914)),
