@@ -4,6 +4,8 @@
 Paper size: 50 replications per cell, designs ``variance-1``, ``variance-2`` (= the
 semi-synthetic DGP) and ``variance-3``, one study (run directory) per σ.
 
+--merge DIR... adds the complete cells of DIR/sigma{1,2,3} (other stores of this script).
+
 Usage:
   PYTHONPATH=. python3 experiments/mediation_variance.py --reduced      # CPU smoke, < 2 min
   PYTHONPATH=. nice -n 10 python3 experiments/mediation_variance.py    # paper size (runs/variance)
@@ -51,13 +53,17 @@ def main(argv=None):
         design = f"variance-{sigma}"
         res, summary = mc.run_design(design, grid, reps, args.seed,
                                      os.path.join(base, f"sigma{sigma}"), args)
+        summary, loaded = mc.merge_stores(
+            summary, [os.path.join(d, f"sigma{sigma}") for d in args.merge], design)
+        results += loaded
         results.append(res)
         summaries.append(summary)
         if original is not None:
             orig = mc.original_cells(original, [f"Variance_Impact_std{sigma}_N_grid_T50"])
+            cells = sorted(set(zip(summary["n"], summary["horizon"])))
             comparisons.append(mc.compare_with_original(
                 summary, orig, mc.MAIN_ESTIMATORS + ("Baseline_DM",),
-                points=[grid[0], grid[-1]], original_truth=ORIGINAL_TRUTH[sigma]))
+                points=[cells[0], cells[-1]], original_truth=ORIGINAL_TRUTH[sigma]))
         mc.plot(summary, os.path.join(rdir, f"{NAME}_sigma{sigma}.png"), mc.MAIN_ESTIMATORS,
                 title=f"Variance_Impact σ = {sigma}, T = {grid[0][1]}, {reps} reps")
     summary = pd.concat(summaries, ignore_index=True)
