@@ -52,7 +52,9 @@ class EstimatorSpec:
         pipeline sets 1: jaxlib's CPU LAPACK kernels split a batched LU factorisation
         over the same small thread pool that runs concurrent XLA thunks, and on a
         2-core machine two such kernels can wait on each other forever (observed with
-        jaxlib 0.10.2 at vmap widths >= 5; see docs/study.md). Accelerators are not capped.
+        jaxlib 0.10.2 at vmap widths >= 5 on the semi-synthetic design and 4 on the multidim one;
+        see docs/study.md). Accelerators are not capped; an explicit larger ``batch_size``
+        on CPU is honoured with a ``RuntimeWarning``.
     """
 
     name: str

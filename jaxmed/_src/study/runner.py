@@ -58,6 +58,7 @@ import importlib.metadata
 import math
 import os
 import time
+import warnings
 from typing import Any, Callable, Sequence
 
 import jax
@@ -386,6 +387,13 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
+        cap = getattr(estimator, "cpu_max_batch_size", None)
+        if cap is not None and batch_size > cap and any(d.platform == "cpu" for d in devices):
+            warnings.warn(f"batch_size={batch_size} exceeds the estimator's cpu_max_batch_size={cap} "
+                          f"on a CPU device: jaxlib's batched CPU LAPACK kernels can deadlock at such "
+                          f"vmap widths (observed at 4 on the multidim design, at >= 5 on the "
+                          f"semi-synthetic one; see docs/study.md); the study resumes if it must be "
+                          f"killed", RuntimeWarning, stacklevel=2)
         per_call = batch_size * len(devices)
         if chunk_size is None:
             chunk_size = per_call
