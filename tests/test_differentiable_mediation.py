@@ -14,6 +14,7 @@ from jaxmed._src.mediation.pipeline import estimate_pipeline
 from jaxmed._src.policies import LogisticPolicy
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
 from jaxmed.differentiable import defined_cells, influential_trajectories, mediation_sensitivity
+from _checks import assert_fd_close  # noqa: E402 (tests/ is on sys.path)
 
 N, T = 40, 8
 KEY = jax.random.key(3)
@@ -35,12 +36,7 @@ def setup():
 
 
 def _check(jac, fd):
-    jac, fd = np.asarray(jac)[CELLS[:, 0], CELLS[:, 1]], np.asarray(fd)[CELLS[:, 0], CELLS[:, 1]]
-    big = np.abs(fd) > 1e-3 * np.max(np.abs(fd))
-    assert np.all(np.isfinite(jac))
-    rel = np.abs(jac - fd)[big] / np.abs(fd)[big]
-    assert rel.max() < 1e-5, rel.max()
-    assert np.max(np.abs(jac - fd)[~big], initial=0.0) < 1e-5 * np.max(np.abs(fd))
+    return assert_fd_close(jac, fd, CELLS)
 
 
 def test_estimate_equals_pipeline_table(setup):

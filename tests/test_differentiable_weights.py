@@ -13,6 +13,7 @@ from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.policies import LogisticPolicy
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
 from jaxmed.differentiable import defined_cells, mediation_estimates, mediation_sensitivity
+from _checks import assert_fd_close  # noqa: E402 (tests/ is on sys.path)
 
 N, T = 30, 6
 KEY = jax.random.key(7)
@@ -39,13 +40,7 @@ def setup():
 
 
 def _check(jac, fd):
-    jac, fd = np.asarray(jac)[CELLS[:, 0], CELLS[:, 1]], np.asarray(fd)[CELLS[:, 0], CELLS[:, 1]]
-    assert np.all(np.isfinite(jac)) and np.all(np.isfinite(fd))
-    big = np.abs(fd) > 1e-3 * np.max(np.abs(fd))
-    rel = np.abs(jac - fd)[big] / np.abs(fd)[big]
-    assert rel.max() < 1e-5, rel.max()
-    assert np.max(np.abs(jac - fd)[~big], initial=0.0) < 1e-5 * np.max(np.abs(fd))
-    return rel.max()
+    return assert_fd_close(jac, fd, CELLS)
 
 
 def test_clips_match_closed_forms():

@@ -11,6 +11,7 @@ from jaxmed._src.sim import semi_synthetic as ss
 from jaxmed._src.sim.quadrature import expected_sqrt_abs_sum, gaussian_expectation
 from jaxmed._src.sim.truth import simulated_truth
 from jaxmed.sim import EFFECT_NAMES, get_design, load_cached_truths, policy_value, truth
+from _checks import toy1_eta1  # noqa: E402 (tests/ is on sys.path)
 
 SPEC_TOY_ETA = np.array([2.39701065, 3.67369661, 4.89616138, 7.87840782, 7.96309271])
 SPEC_TOY_EFFECTS = np.array([-1.27668596, -1.22246477, -2.98224644, -0.08468489])
@@ -38,31 +39,9 @@ def test_toy2_iid_exact_truth_reproduces_spec():
 
 def test_toy_exact_truth_against_plain_numpy_power_iteration():
     """η1 of Toy I from a plainly written numpy chain (4-state (s) power iteration)."""
-    def pm(s, a):
-        return 1 / (1 + np.exp(-(1 - 1.5 * s + 2.5 * a)))
-
-    def r(s, a, m):
-        return 10 / (1 + np.exp(-(1 + 2 * s - a - 2.5 * m)))
-
-    def ps(s, a, m):
-        return 1 / (1 + np.exp(-(0.5 + 3 * s - 2.5 * a - 0.5 * m)))
-
-    pe = lambda s: 1 / (1 + np.exp(-(1.5 + s)))  # noqa: E731
-    K = np.zeros((2, 2))
-    f1 = np.zeros(2)
-    for s in (0, 1):
-        for a in (0, 1):
-            pa = pe(s) if a else 1 - pe(s)
-            for m in (0, 1):
-                pmm = pm(s, a) if m else 1 - pm(s, a)
-                K[s, 1] += pa * pmm * ps(s, a, m)
-                f1[s] += pa * pmm * r(s, a, m)
-    K[:, 0] = 1 - K[:, 1]
-    d = np.array([0.5, 0.5])
-    for _ in range(2000):
-        d = d @ K
-    assert abs(truth("toy1").eta[0] - d @ f1) < 1e-12
-    assert abs(policy_value("toy1", P.toy_target_policy())[0] - d @ f1) < 1e-12
+    eta1 = toy1_eta1(lambda s: 1 / (1 + np.exp(-(1.5 + s))))
+    assert abs(truth("toy1").eta[0] - eta1) < 1e-12
+    assert abs(policy_value("toy1", P.toy_target_policy())[0] - eta1) < 1e-12
 
 
 @pytest.mark.parametrize("name", ["toy1", "toy2-iid"])

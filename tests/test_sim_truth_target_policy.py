@@ -11,40 +11,19 @@ import numpy as np
 
 from jaxmed._src.policies import LogisticPolicy
 from jaxmed.sim import policy_value, truth
+from _checks import toy1_eta1  # noqa: E402 (tests/ is on sys.path)
 
 PI = LogisticPolicy(jnp.array([-0.8]), jnp.asarray(0.4))
 
 
 def test_toy1_truth_for_another_policy_against_numpy_chain():
-    def pm(s, a):
-        return 1 / (1 + np.exp(-(1 - 1.5 * s + 2.5 * a)))
-
-    def r(s, a, m):
-        return 10 / (1 + np.exp(-(1 + 2 * s - a - 2.5 * m)))
-
-    def ps(s, a, m):
-        return 1 / (1 + np.exp(-(0.5 + 3 * s - 2.5 * a - 0.5 * m)))
-
-    pe = lambda s: 1 / (1 + np.exp(-(0.4 - 0.8 * s)))  # noqa: E731
-    K = np.zeros((2, 2))
-    f1 = np.zeros(2)
-    for s in (0, 1):
-        for a in (0, 1):
-            pa = pe(s) if a else 1 - pe(s)
-            for m in (0, 1):
-                pmm = pm(s, a) if m else 1 - pm(s, a)
-                K[s, 1] += pa * pmm * ps(s, a, m)
-                f1[s] += pa * pmm * r(s, a, m)
-    K[:, 0] = 1 - K[:, 1]
-    d = np.array([0.5, 0.5])
-    for _ in range(2000):
-        d = d @ K
+    eta1 = toy1_eta1(lambda s: 1 / (1 + np.exp(-(0.4 - 0.8 * s))))
     t = truth("toy1", target_policy=PI)
     assert t.method == "exact"
-    assert abs(t.eta[0] - d @ f1) < 1e-12
+    assert abs(t.eta[0] - eta1) < 1e-12
     base = truth("toy1")
     assert abs(t.eta[4] - base.eta[4]) < 1e-12
-    assert abs(t.effects["ATE"] - (d @ f1 - base.eta[4])) < 1e-12
+    assert abs(t.effects["ATE"] - (eta1 - base.eta[4])) < 1e-12
     assert abs(t.eta[0] - base.eta[0]) > 0.1  # the policy matters
 
 
