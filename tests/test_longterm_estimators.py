@@ -261,6 +261,7 @@ def test_surrogate_index_on_noise_free_auxiliary_data():
     g = np.array([np.append(obs[d == i, T].mean(0), 1.0) @ np.asarray(model.coef_disc) for i in (0, 1)])
     ref = np.sum(GAMMA ** np.arange(T) * (rb[1, :T] - rb[0, :T])) + GAMMA ** T * (g[1] - g[0])
     np.testing.assert_allclose(v.delta, ref, rtol=1e-9)
+    np.testing.assert_allclose(v.delta_gamma, (1 - GAMMA) * ref, rtol=1e-9)  # Δ_γ = (1−γ)Δ
 
 
 # ---------------------------------------------------------- Alg. N properties (§11.5, §11.6)

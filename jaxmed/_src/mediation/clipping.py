@@ -32,8 +32,8 @@ def clip_above(x, upper, tau: float = 0.0):
     """min(x, upper), or its smooth version with relative temperature ``tau`` > 0 (static).
 
     >>> import jax.numpy as jnp
-    >>> [round(float(v), 6) for v in clip_above(jnp.array([1.0, 50.0]), 10.0, 0.05)]
-    [1.0, 9.653426]
+    >>> [round(float(v), 6) for v in clip_above(jnp.array([1.0, 10.0, 50.0]), 10.0, 0.05)]
+    [1.0, 9.653426, 10.0]
     """
     if tau == 0.0:
         return jnp.minimum(x, upper)
