@@ -1,9 +1,11 @@
-"""The ``jaxmed`` command line: ``jaxmed study``, ``jaxmed estimate``, ``jaxmed designs``.
+"""The ``jaxmed`` command line: ``jaxmed study``, ``jaxmed merge``, ``jaxmed estimate``, ``jaxmed designs``.
 
     jaxmed study semi --n 100,500,1500 --horizon 25 --reps 100 --seed 0 --out runs/semi
     jaxmed estimate data.csv --state s --mediator m1,m2 --action a --reward r --id id --time t \
         --target-policy logistic:0.7
     jaxmed designs
+    jaxmed study toy1 --n 50 --reps 100 --share 2/4 --out runs/toy1-2   # one job of an array
+    jaxmed merge runs/toy1 runs/toy1-1 runs/toy1-2 runs/toy1-3 runs/toy1-4
 
 Every command computes in float64 unless ``--float32`` is given. Bad options print one line
 on stderr and exit with status 2. See ``docs/study.md``.
@@ -50,6 +52,18 @@ def _positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return v
+
+
+def _share(text: str) -> tuple[int, int]:
+    """``I/K`` (1-based) as the runner's ``process=(I - 1, K)``."""
+    i, _, k = text.partition("/")
+    try:
+        i, k = int(i), int(k)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/K with integers 1 <= I <= K, got {text!r}") from None
+    if not 1 <= i <= k:
+        raise argparse.ArgumentTypeError(f"expected I/K with integers 1 <= I <= K, got {text!r}")
+    return i - 1, k
 
 
 def _names(text: str) -> list[str]:
@@ -134,6 +148,17 @@ def _build_parser() -> _Parser:
                    help="figure's second row: log(MSE) (default) or the paper's mean log(err^2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    p.add_argument("--share", type=_share, default=None, metavar="I/K",
+                   help="compute only share I of K (1 <= I <= K; job arrays): writes its chunks to "
+                        "--out, combine the shares with `jaxmed merge`")
+
+    m = sub.add_parser("merge", help="combine the stores of the shares of one study",
+                       description="Copy the chunk files of study directories (e.g. the --out of "
+                                   "each `jaxmed study --share I/K` job) into OUT, checking that "
+                                   "they hold the same study; when OUT is complete, write its "
+                                   "summary.json/csv.")
+    m.add_argument("out", metavar="OUT", help="merged study directory (created if missing)")
+    m.add_argument("sources", metavar="DIR", nargs="+", help="study directories to combine")
 
     e = sub.add_parser("estimate", help="estimate dynamic mediation effects on a CSV/parquet file",
                        description="Reads a long-format file (one row per id and time) and prints "
@@ -189,7 +214,12 @@ def _cmd_study(args) -> int:
     result = runner.run(design, spec, grid, args.reps, args.seed, out=out,
                         chunk_size=args.chunk_size, batch_size=args.batch_size,
                         devices=args.devices, progress=not args.no_progress,
-                        dtype=np.float32 if args.float32 else np.float64)
+                        dtype=np.float32 if args.float32 else np.float64, process=args.share or (0, 1))
+    if args.share is not None and args.share[1] > 1:
+        print(f"{result.design} / {result.estimator}: share {args.share[0] + 1}/{args.share[1]}, "
+              f"{result.n_computed} replications computed now, stored in {out}; combine the "
+              f"shares with `jaxmed merge OUT DIR...`")
+        return 0
     summary = summaries.summarize(result)
     paths = summaries.write_summary(result, summary, out)
     figs = []
@@ -206,6 +236,27 @@ def _cmd_study(args) -> int:
           f"total {result.wall_s:.1f} s on {result.device} ({result.dtype})")
     print(summaries.format_table(summary))
     print(f"wrote {paths['json']}, {paths['csv']}" + "".join(f", {f}" for f in figs))
+    return 0
+
+
+def _cmd_merge(args) -> int:
+    from jaxmed._src.study import catalog, chunk_store, runner, summaries
+
+    info = chunk_store.merge_stores(args.out, args.sources)
+    print(f"merged {len(args.sources)} directories into {args.out}: {info['copied']} chunk files "
+          f"copied, {info['skipped']} already there; {info['done']}/{info['total']} replications")
+    if info["done"] < info["total"]:
+        return 0
+    manifest = chunk_store.ChunkStore(args.out).read_manifest()
+    try:
+        truth = catalog.truth_values(catalog.get_design(manifest["design"]))
+    except ValueError:  # not a registered design: summaries without truth
+        truth = {}
+    result = runner.load(args.out, truth=truth)
+    summary = summaries.summarize(result)
+    paths = summaries.write_summary(result, summary, args.out)
+    print(summaries.format_table(summary))
+    print(f"wrote {paths['json']}, {paths['csv']}")
     return 0
 
 
@@ -253,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dtype = np.float32 if getattr(args, "float32", False) else np.float64
         with precision(dtype):
             return {"study": _cmd_study, "estimate": _cmd_estimate,
-                    "designs": _cmd_designs}[args.command](args)
+                    "designs": _cmd_designs, "merge": _cmd_merge}[args.command](args)
     except _UsageError as e:
         print(str(e), file=sys.stderr)
         return 2

@@ -3,9 +3,8 @@
 A ``LongtermDesign`` is a ``Design`` whose ``simulate(key, n, horizon)`` returns a
 ``Panel`` and whose ``truth()`` gives the three long-term effects (``delta`` = the seed's
 unnormalised discounted Δ, ``delta_gamma`` = (1−γ)Δ, ``avg_reward`` = ρ_1 − ρ_0) in closed
-form. ``estimator_spec()`` is the study engine's default: the nonstationary estimator
-(within + BZ + steady0) beside the stationary one and the naive A/B baselines, with a
-within-bucket bootstrap for the SEs and CIs.
+form. Designs describe data only: the study engine's default estimator for them lives with
+the long-term estimators (``jaxmed._src.longterm.design_estimators``).
 """
 
 from __future__ import annotations
@@ -15,17 +14,15 @@ import functools
 
 import jax
 
-from jaxmed._src.longterm.api import longterm_estimator_spec
 from jaxmed._src.longterm.reward import LinearReward
 from jaxmed._src.longterm.simulate import design_params, simulate_longterm
 from jaxmed._src.longterm.truth import longterm_truth
 from jaxmed._src.policies import always_control, always_treat, bernoulli_policy
-from jaxmed._src.sim.designs import Design
+from jaxmed._src.sim.design import Design
 
 __all__ = ["LongtermDesign", "LongtermTruth", "longterm_design"]
 
 GAMMA = 0.99
-N_BOOT = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,17 +39,12 @@ class LongtermDesign(Design):
     """A long-term A/B design: ``simulate`` gives a ``Panel``; ``gamma`` is the discount."""
 
     gamma: float = GAMMA
-    n_boot: int = N_BOOT
 
     @property
     def reward(self) -> LinearReward:
+        """The design's reward metric r_t = θᵀ s_t + c."""
         params = design_params(self.name.rsplit("-", 1)[-1])
         return LinearReward(params.theta, params.c)
-
-    def estimator_spec(self):
-        """Default ``EstimatorSpec`` of the study engine for this design."""
-        return longterm_estimator_spec(self.reward, self.gamma, n_boot=self.n_boot, batch_size=20,
-                                       name=f"{self.name}-default")
 
 
 def _truth(which: str, gamma: float) -> LongtermTruth:

@@ -1,25 +1,27 @@
 """Registry of simulation designs (spec mediation.md §7) and their ground truths.
 
-A ``Design`` bundles a simulator under the behaviour policy, the policies of the
-estimand (target π_e, control π_0, behaviour π_b), rollouts under any policy, the true
-nuisance functions, and its truth. Long-term designs from other modules join the same
-registry through ``register_design``.
+A ``Design`` (``jaxmed._src.sim.design``) describes data only: a simulator under the
+behaviour policy, the policies of the estimand (target π_e, control π_0, behaviour π_b),
+rollouts under any policy, the true nuisance functions, and its truth. Which estimator
+configuration fits a design is decided by the estimator families
+(``jaxmed._src.mediation.design_config``, ``jaxmed._src.longterm.design_estimators``).
+The long-term designs S1/S2 (``jaxmed._src.longterm.designs``, built on ``Design``) are
+registered here too; that module does not import this one, so there is no import cycle.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
-from typing import Callable
 
 import jax
 import numpy as np
 
 from jaxmed._src import policies as P
-from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.precision import precision
+from jaxmed._src.sim.design import Design
+from jaxmed._src.longterm.designs import all_longterm_designs
 from jaxmed._src.sim import multidim as md
 from jaxmed._src.sim import semi_synthetic as ss
 from jaxmed._src.sim import toy
@@ -30,53 +32,6 @@ __all__ = ["Design", "register_design", "get_design", "list_designs", "truth", "
            "TRUTHS_PATH", "load_cached_truths"]
 
 TRUTHS_PATH = os.path.join(os.path.dirname(__file__), "truths.json")
-
-
-@dataclasses.dataclass(frozen=True)
-class Design:
-    """A simulation design.
-
-    Attributes:
-      name: registry name.
-      kind: "mediation" (or "longterm" for designs registered by that module).
-      state_dim, mediator_dim: d_S and d_M.
-      simulate: ``simulate(key, n, horizon) -> Trajectories`` under the behaviour policy.
-      target_policy: π_e (the estimand's policy).
-      control_policy: π_0 (always a0 = 0).
-      behaviour_policy: π_b that generated the data.
-      truth: ``truth() -> MediationTruth`` (cached or exact).
-      default_horizon: T used by the paper's experiments.
-      description: one line.
-      rollout: ``rollout(key, n, horizon, policy=None, mediator_policy=None)`` under any
-        direct-path policy (default π_b) and optional mediator-path policy (G uses
-        ``control_policy`` and ``mediator_policy=target_policy``).
-      nuisances: the true nuisance functions (unbatched; ``vmap`` over rows), e.g.
-        ``mediator_mean(s, a)`` / ``mediator_prob(s, a)``, ``mediator_sd``,
-        ``reward_mean(s, a, m)``, ``next_state_mean(s, a, m)`` / ``next_state_prob``,
-        ``expected_reward(s, a_med, a)`` = E_{m~p_m(·|s,a_med)} r(s, a, m).
-      chain_model: what the truth routes need (``jaxmed._src.sim.truth.ChainModel``).
-      truth_settings: default simulation settings of the truth (chains, steps, burn-in, seed).
-      mediation_config: the ``MediationConfig`` the study engine's default estimator uses for
-        this design (None: ``MediationConfig()``); the binary toy designs use
-        ``MediationConfig.binary()`` (the Gaussian/polynomial defaults are misspecified there).
-    """
-
-    name: str
-    kind: str
-    state_dim: int
-    mediator_dim: int
-    simulate: Callable
-    target_policy: object
-    control_policy: object
-    behaviour_policy: object
-    truth: Callable
-    default_horizon: int
-    description: str
-    rollout: Callable | None = None
-    nuisances: dict = dataclasses.field(default_factory=dict)
-    chain_model: ChainModel | None = None
-    truth_settings: dict = dataclasses.field(default_factory=dict)
-    mediation_config: object = None
 
 
 _REGISTRY: dict[str, Design] = {}
@@ -100,7 +55,6 @@ def get_design(name: str) -> Design:
     """
     if isinstance(name, Design):
         return name
-    _register_builtin_longterm()
     if name not in _REGISTRY:
         raise ValueError(f"name: unknown design {name!r}; registered: {list_designs()}")
     return _REGISTRY[name]
@@ -108,19 +62,7 @@ def get_design(name: str) -> Design:
 
 def list_designs(kind: str | None = None) -> list[str]:
     """Names of the registered designs (optionally of one ``kind``), in registration order."""
-    _register_builtin_longterm()
     return [n for n, d in _REGISTRY.items() if kind is None or d.kind == kind]
-
-
-@functools.lru_cache(maxsize=1)
-def _register_builtin_longterm() -> None:
-    """Registers ``longterm-s1``/``longterm-s2`` (imported lazily: the long-term package
-    builds on this module)."""
-    from jaxmed._src.longterm.designs import all_longterm_designs
-
-    for design in all_longterm_designs():
-        if design.name not in _REGISTRY:
-            register_design(design)
 
 
 @functools.lru_cache(maxsize=1)
@@ -306,7 +248,7 @@ def _toy_design(name, iid, description):
         expected_reward=toy.toy_expected_reward)
     return Design(name, "mediation", 1, 1, simulate, P.toy_target_policy(), P.always_control(),
                   toy.toy_behaviour_policy(), lambda: truth(name), 50, description, rollout,
-                  nuisances, model, {}, MediationConfig.binary())
+                  nuisances, model, {}, support="binary")
 
 
 register_design(_semi_design("semi-synthetic", 2.0,
@@ -318,3 +260,5 @@ register_design(_multidim_design())
 register_design(_toy_design("toy1", False, "Toy I: binary S, A, M; R ∈ {0, 10} (spec §7.4)"))
 register_design(_toy_design("toy2-iid", True, "Toy II iid: S' ~ Bern(0.2) (spec §7.5)"))
 register_design(_toy_design("toy2-state", False, "Toy II with state = Toy I's DGP (spec §7.5)"))
+for _d in all_longterm_designs():
+    register_design(_d)

@@ -83,14 +83,16 @@ def list_designs() -> list:
 
 
 def default_estimator(design) -> EstimatorSpec:
-    """The default ``EstimatorSpec`` for a design.
+    """The default ``EstimatorSpec`` for a design, looked up by ``design.kind``.
 
-    * a design with its own ``estimator_spec()`` method: that;
-    * ``kind == "mediation"``: ``jaxmed._src.mediation.mediation_estimator_spec(
-      design.target_policy, design.control_policy[, design.mediation_config])`` (MR, DM, MIS,
-      baselines × IDE, IME, DDE, DME; the design's ``mediation_config`` when it has one);
-    * ``kind == "longterm"``: ``jaxmed._src.longterm.longterm_estimator_spec(design.reward,
-      design.gamma)``.
+    Designs describe data only; the estimator configuration that fits them lives with the
+    estimator families:
+
+    * ``kind == "mediation"``: ``jaxmed._src.mediation.design_config.default_mediation_estimator``
+      (MR, DM, MIS, baselines × IDE, IME, DDE, DME, ATE, with ``MediationConfig.binary()``
+      for designs whose ``support`` is ``"binary"``);
+    * ``kind == "longterm"``: ``jaxmed._src.longterm.design_estimators.default_longterm_estimator``;
+    * a user's design object may instead provide its own ``estimator_spec()``.
 
     Raises:
       ValueError: unknown ``design.kind``, or the design lacks an attribute the factory needs.
@@ -99,24 +101,15 @@ def default_estimator(design) -> EstimatorSpec:
     if callable(getattr(design, "estimator_spec", None)):
         return design.estimator_spec()
     kind = getattr(design, "kind", None)
-    if kind == "mediation":
-        module, factory, attrs = "jaxmed.mediation", "mediation_estimator_spec", (
-            "target_policy", "control_policy")
-    elif kind == "longterm":
-        module, factory, attrs = "jaxmed._src.longterm", "longterm_estimator_spec", ("reward", "gamma")
-    else:
+    if kind not in _DEFAULTS:
         raise ValueError(f"design: kind must be 'mediation' or 'longterm', got {kind!r}")
+    module, factory = _DEFAULTS[kind]
     mod = _import(module, f"the {kind} estimators")
-    if not hasattr(mod, factory):
-        raise RuntimeError(f"the {kind} estimators: {module} has no {factory}")
-    missing = [a for a in attrs if not hasattr(design, a)]
-    if missing:
-        raise ValueError(f"design: {getattr(design, 'name', design)!r} has no {missing}, needed by "
-                         f"{module}.{factory}")
-    args = [getattr(design, a) for a in attrs]
-    if kind == "mediation" and getattr(design, "mediation_config", None) is not None:
-        args.append(design.mediation_config)  # e.g. MediationConfig.binary() for the toy designs
-    return getattr(mod, factory)(*args)
+    return getattr(mod, factory)(design)
+
+
+_DEFAULTS = {"mediation": ("jaxmed._src.mediation.design_config", "default_mediation_estimator"),
+             "longterm": ("jaxmed._src.longterm.design_estimators", "default_longterm_estimator")}
 
 
 def select_estimators(spec: EstimatorSpec, names: Sequence[str] | None) -> EstimatorSpec:

@@ -1,0 +1,42 @@
+"""Which ``MediationConfig`` fits a design: a lookup by what the design's data are.
+
+Designs describe data only (``Design.support``: ``"continuous"`` or ``"binary"``); the
+estimator configuration that fits them lives here, with the estimators. Binary states and
+mediators get ``MediationConfig.binary()`` (Bernoulli mediator law, saturated models: the
+Gaussian/polynomial defaults are misspecified there); anything else the defaults.
+"""
+
+from __future__ import annotations
+
+from jaxmed._src.effect_table import EstimatorSpec
+from jaxmed._src.mediation.config import MediationConfig
+
+__all__ = ["config_for_design", "default_mediation_estimator", "CONFIG_BY_SUPPORT"]
+
+CONFIG_BY_SUPPORT = {"continuous": MediationConfig, "binary": MediationConfig.binary}
+
+
+def config_for_design(design) -> MediationConfig:
+    """The ``MediationConfig`` for a design's ``support`` (default ``"continuous"``).
+
+    >>> from jaxmed._src.sim.designs import get_design
+    >>> config_for_design(get_design("toy1")) == MediationConfig.binary()
+    True
+    """
+    support = getattr(design, "support", "continuous")
+    if support not in CONFIG_BY_SUPPORT:
+        raise ValueError(f"design: support must be one of {sorted(CONFIG_BY_SUPPORT)}, got "
+                         f"{support!r}")
+    return CONFIG_BY_SUPPORT[support]()
+
+
+def default_mediation_estimator(design) -> EstimatorSpec:
+    """``mediation_estimator_spec(design.target_policy, design.control_policy, config)``."""
+    from jaxmed._src.mediation.effects import mediation_estimator_spec
+
+    missing = [a for a in ("target_policy", "control_policy") if not hasattr(design, a)]
+    if missing:
+        raise ValueError(f"design: {getattr(design, 'name', design)!r} has no {missing}, needed "
+                         f"by the mediation estimators")
+    return mediation_estimator_spec(design.target_policy, design.control_policy,
+                                    config_for_design(design))
