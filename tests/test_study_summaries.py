@@ -130,7 +130,7 @@ def test_figure_is_written_and_plots_the_summary(tmp_path):
     data = study.plot_study(s, path)
     raw = path.read_bytes()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 5000
-    assert set(data) == {(m, e, est) for m in ("bias", "log_mse")
+    assert set(data) == {(m, e, est) for m in ("bias", "log_mse", "coverage")
                          for e, est in (("x", "A"), ("y", "A"), ("x", "B"))}
     for (metric, eff, est), d in data.items():
         sub = s[(s.effect == eff) & (s.estimator == est)].sort_values("n")

@@ -295,7 +295,9 @@ def _check_no_gaps(df, id: str, time: str, order: str) -> None:
     jumps = np.flatnonzero(same_id)[diffs > step]
     if jumps.size:
         row = int(jumps[0]) + 1
-        step_text = _show(step) if order == time else f"{_show(step)} in the integer of the times"
+        converted = not (pd.api.types.is_numeric_dtype(df[time])
+                         or pd.api.types.is_datetime64_any_dtype(df[time]))
+        step_text = f"{_show(step)} in the integer of the times" if converted else _show(step)
         raise ValueError(f"time: id {_plain(df[id].iloc[row])!r} jumps from time "
                          f"{_show(df[time].iloc[row - 1])} to {_show(df[time].iloc[row])} (the "
                          f"data's time step is {step_text}): a step is missing and its transition "
