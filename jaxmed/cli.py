@@ -127,8 +127,13 @@ def _check_out_file(path: str) -> str:
     if not os.path.isdir(parent):
         raise ValueError(f"--out: cannot write {path!r}: the directory {parent!r} does not exist "
                          f"(or is not a directory)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out: cannot write {path!r}: the directory {parent!r} is not writable")
+    probe = path + ".part"
+    try:  # a real write, before the computation (permission bits do not bind root)
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"--out: cannot write {path!r}: {e.strerror or e}") from None
     return fmt
 
 
