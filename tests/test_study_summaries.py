@@ -185,3 +185,21 @@ def test_default_estimator_wiring():
     assert sub.estimators == ("C", "A") and sub.effects == ("x",)
     with pytest.raises(ValueError, match=r"^estimators: \['D'\] not among"):
         study.select_estimators(base, ["D"])
+
+
+def test_format_table_says_why_coverage_is_nan():
+    import pandas as pd
+
+    rows = []
+    for est, cov in (("MR", 0.9), ("DM", np.nan)):
+        for eff in ("IDE", "IME"):
+            rows.append(dict(n=20, horizon=5, estimator=est, effect=eff, bias=0.125, sd=0.5,
+                             rmse=0.5154, coverage=cov, n_used=2, n_failed=0))
+    text = study.format_table(pd.DataFrame(rows))
+    lines = text.splitlines()
+    assert len(lines) == 6
+    assert lines[1].split() == ["20", "5", "MR", "IDE", "0.1250", "0.5000", "0.5154", "0.9000", "2",
+                                "0"]
+    assert lines[3].split()[7] == "NaN"
+    assert lines[5].startswith("coverage NaN for DM: no confidence intervals reported")
+    assert "coverage NaN" not in study.format_table(pd.DataFrame(rows[:2]))
