@@ -41,9 +41,10 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
         appended.
 
     Returns:
-      The plotted data: ``{(metric, effect, estimator): {"x", "y", "yerr"}}`` with metric
-      ``"bias"``, the log-MSE column name or ``"coverage"``, arrays sorted by x (the true x,
-      before the visual dodge); ``yerr`` is 1.96 × MC SE.
+      The plotted data: ``{(metric, effect, estimator): {"x", "y", "yerr", "x_drawn",
+      "marker"}}`` with metric ``"bias"``, the log-MSE column name or ``"coverage"``, arrays
+      sorted by x (``x`` the true values, ``x_drawn`` after the visual dodge); ``yerr`` is
+      1.96 × MC SE. The PNG's text chunks hold the title and the caption.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -91,8 +92,9 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
                 xs = sub[x].to_numpy(np.float64)
                 ys = sub[col].to_numpy(np.float64)
                 yerr = 1.96 * sub[col_se].to_numpy(np.float64)
-                data[(col, eff, est)] = dict(x=xs, y=ys, yerr=yerr)
                 shown = xs * np.exp(offsets[k]) if log_x else xs + offsets[k]
+                data[(col, eff, est)] = dict(x=xs, y=ys, yerr=yerr, x_drawn=shown,
+                                             marker=_MARKERS[k % len(_MARKERS)])
                 ax.errorbar(shown, ys, yerr=np.where(np.isfinite(yerr), yerr, 0.0),
                             marker=_MARKERS[k % len(_MARKERS)], ms=5,
                             mfc="none" if k % 2 else None,
@@ -126,7 +128,8 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
     head = f"{'T' if other == 'horizon' else 'N'} = {fixed_value}"
     if reps is not None:
         head += f", {reps} replications per point"
-    fig.suptitle(f"{title}; {head}" if title else head, y=0.995)
+    suptitle = f"{title}; {head}" if title else head
+    fig.suptitle(suptitle, y=0.995)
     caption = ("Error bars: ±1.96 Monte Carlo SE over the replications (a 95% interval for the "
                "plotted mean). Points of different estimators are shifted slightly along x so "
                "that equal values stay visible.")
@@ -134,5 +137,7 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
         caption += " Coverage: share of the nominal 95% CIs containing the truth (dashed: 0.95)."
     fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=8, wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 0.95 if handles else 0.97))
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    # the PNG also carries its title and caption as text chunks (readable without OCR)
+    fig.savefig(path, dpi=110, bbox_inches="tight",
+                metadata={"Title": suptitle, "Description": caption})
     return data
