@@ -242,3 +242,19 @@ def test_policy_parsing_errors():
         cli.parse_policy("constant:1.5", 1)
     two = cli.parse_policy("logistic:0.5", 2)
     assert float(two.prob_one(np.array([1.0, 2.0]))) == pytest.approx(1 / (1 + np.exp(-1.5)))
+
+
+def test_status_in_words_covers_every_pipeline_bit():
+    from jaxmed._src.mediation import pipeline
+    from jaxmed._src.status_text import mediation_status_text
+
+    assert mediation_status_text(0) == "ok (every solve succeeded)"
+    one = {pipeline.STATUS_NONFINITE: "non-finite estimate",
+           pipeline.STATUS_Q_ILL_CONDITIONED: "LSTD (Q-function) matrix is ill-conditioned",
+           pipeline.STATUS_RATIO_ILL_CONDITIONED: "state-ratio normal matrix is ill-conditioned"}
+    for bit, words in one.items():
+        text = mediation_status_text(bit)
+        assert text.startswith("problem: ") and words in text and text.count(";") == 0
+    both = mediation_status_text(pipeline.STATUS_NONFINITE | pipeline.STATUS_RATIO_ILL_CONDITIONED)
+    assert both.count(";") == 1 and "non-finite" in both and "state-ratio" in both
+    assert mediation_status_text(8 | 1).endswith("; unknown status bits 8")

@@ -44,9 +44,9 @@ REWRITES = [
      f"python3 -m pytest -m \"not slow\" -q --collect-only -p no:cacheprovider {ROOT}/tests"),
     ("*", r"(?m)^jaxmed ", "python3 -m jaxmed "),
     ("README.md", r"jaxmed study semi-synthetic --n 100,200 --horizon 25 --reps 8",
-     "jaxmed study semi-synthetic --n 20 --horizon 5 --reps 2"),
+     "jaxmed study semi-synthetic --n 50 --horizon 10 --reps 2"),
     ("README.md", r"design\.simulate\(jax\.random\.key\(0\), 500, 25\)",
-     "design.simulate(jax.random.key(0), 20, 5)"),
+     "design.simulate(jax.random.key(0), 50, 10)"),
     ("docs/study.md", r"n=\[100, 500, 1500\], horizon=25", "n=[20], horizon=5"),
     ("docs/study.md", r"reps=100", "reps=2"),
     ("docs/study.md", r"--n 100,500,1500 --horizon 25 --reps 100", "--n 20 --horizon 5 --reps 2"),
@@ -146,7 +146,7 @@ def test_readme_python_and_shell_estimates_agree(workdir, namespaces):
     got = pd.DataFrame(doc["effects"])
     ref = scope["result"].to_frame()
     np.testing.assert_allclose(got["estimate"], ref["estimate"], rtol=1e-9)
-    assert doc["horizon"] == scope["data"].horizon == 5
+    assert doc["horizon"] == scope["data"].horizon == 10
     assert (workdir / "runs" / "quickstart" / "figure.png").exists()
 
 
