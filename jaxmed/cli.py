@@ -249,7 +249,7 @@ def _cmd_study(args) -> int:
         for fixed in slices:
             name = "figure.png" if fixed is None else f"figure_T{fixed['horizon']}.png"
             figures.plot_study(summary, os.path.join(out, name), fixed=fixed, log_mse=args.log_mse,
-                               title=f"{result.design}: {result.reps} replications per point")
+                               title=f"{result.design} ({result.estimator})")
             figs.append(os.path.join(out, name))
     print(f"{result.design} / {result.estimator}: {result.reps} replications per cell, "
           f"{result.n_computed} computed now; compile {result.compile_s:.1f} s, "

@@ -105,12 +105,19 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
                 ax.set_title(eff)
             if col == "coverage":
                 ax.axhline(0.95, color="grey", lw=0.8, ls="--")
+                ax.set_ylim(-0.05, 1.05)
+            if log_x:  # every panel spans the same x range, dodge included
+                ax.set_xlim(xs_all[0] * np.exp(-width), xs_all[-1] * np.exp(width))
+            else:
+                ax.set_xlim(xs_all[0] - width, xs_all[-1] + width)
             if log_x:
                 ax.set_xscale("log")
                 want = np.geomspace(xs_all[0], xs_all[-1], min(len(xs_all), 4))
                 ticks = xs_all[np.unique([np.argmin(np.abs(np.log(xs_all / w))) for w in want])]
                 ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
                 ax.minorticks_off()
+            elif len(xs_all) <= 8:
+                ax.set_xticks(xs_all, [f"{v:g}" for v in xs_all])
             ax.set_xlabel("N (trajectories)" if x == "n" else "T (steps per trajectory)")
             if j == 0:
                 ax.set_ylabel(ylabel)
