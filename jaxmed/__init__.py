@@ -9,7 +9,7 @@ from jaxmed._src.trajectories import trajectories_from_arrays as trajectories_fr
 from jaxmed._src.trajectories import trajectories_from_dataframe as trajectories_from_dataframe
 from jaxmed._src.trajectories import trajectories_to_dataframe as trajectories_to_dataframe
 from jaxmed._src.trajectories import validate_trajectories as validate_trajectories
-from jaxmed._src import policies as policies
+from jaxmed import policies as policies
 from jaxmed._src.effect_table import EffectTable as EffectTable
 from jaxmed._src.effect_table import EstimatorSpec as EstimatorSpec
 from jaxmed._src.mediation.config import MediationConfig as MediationConfig

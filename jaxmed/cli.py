@@ -1,14 +1,15 @@
 """The ``jaxmed`` command line: ``jaxmed study``, ``jaxmed merge``, ``jaxmed estimate``, ``jaxmed designs``.
 
-    jaxmed study semi --n 100,500,1500 --horizon 25 --reps 100 --seed 0 --out runs/semi
+    jaxmed study semi-synthetic --n 100,500,1500 --horizon 25 --reps 100 --seed 0 --out runs/semi
     jaxmed estimate data.csv --state s --mediator m1,m2 --action a --reward r --id id --time t \
-        --target-policy logistic:0.7
+        --target-policy logistic:0.7 --out effects.json
     jaxmed designs
     jaxmed study toy1 --n 50 --reps 100 --share 2/4 --out runs/toy1-2   # one job of an array
     jaxmed merge runs/toy1 runs/toy1-1 runs/toy1-2 runs/toy1-3 runs/toy1-4
 
-Every command computes in float64 unless ``--float32`` is given. Bad options print one line
-on stderr and exit with status 2. See ``docs/study.md``.
+Every command computes in float64 unless ``--float32`` is given. Bad options, unreadable
+files and unwritable outputs print one line on stderr and exit with status 2. See
+``docs/study.md``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _names(text: str) -> list[str]:
 
 
 def parse_policy(text: str, state_dim: int):
-    """A policy from its command-line form.
+    """A policy from its command-line form (``jaxmed.policies.parse_policy``).
 
     * ``constant:p``: A = 1 with probability p whatever the state;
     * ``logistic:w`` or ``logistic:w1,...,wd`` or ``logistic:w1,...,wd@b``:
@@ -84,31 +85,18 @@ def parse_policy(text: str, state_dim: int):
     >>> parse_policy("logistic:0.7", 1)
     LogisticPolicy(weights=array([0.7]), intercept=0.0)
     """
-    from jaxmed._src import policies
+    from jaxmed._src.policies import parse_policy as parse
 
-    kind, _, params = text.partition(":")
-    try:
-        if kind == "constant" and params:
-            return policies.bernoulli_policy(float(params))
-        if kind == "logistic" and params:
-            w_text, _, b_text = params.partition("@")
-            weights = [float(v) for v in w_text.split(",")]
-            if len(weights) == 1:
-                weights = weights * state_dim
-            if len(weights) != state_dim:
-                raise ValueError(f"policy: {text!r} has {len(weights)} weights for {state_dim} "
-                                 f"state columns")
-            return policies.LogisticPolicy(np.asarray(weights), float(b_text) if b_text else 0.0)
-    except ValueError as e:
-        if str(e).startswith(("policy:", "p:")):
-            raise
-        raise ValueError(f"policy: cannot read {text!r} (expected constant:p or "
-                         f"logistic:w[,w2,...][@b])") from None
-    raise ValueError(f"policy: cannot read {text!r} (expected constant:p or logistic:w[,w2,...][@b])")
+    return parse(text, state_dim)
 
 
 def read_table(path: str, fmt: str | None = None):
-    """Reads a CSV or parquet file into a pandas DataFrame (format from the extension by default)."""
+    """Reads a CSV or parquet file into a pandas DataFrame (format from the extension by default).
+
+    Raises:
+      ValueError: starting with ``FILE:``, when the format cannot be told, the path does not
+        exist or is a directory, or the file cannot be read.
+    """
     import pandas as pd
 
     if fmt is None:
@@ -119,7 +107,48 @@ def read_table(path: str, fmt: str | None = None):
                              f"--format csv or --format parquet")
     if not os.path.exists(path):
         raise ValueError(f"FILE: {path!r} does not exist")
-    return pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    if os.path.isdir(path):
+        raise ValueError(f"FILE: {path!r} is a directory, not a {fmt} file")
+    try:
+        return pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    except (OSError, ValueError, ImportError) as e:
+        raise ValueError(f"FILE: cannot read {path!r} as {fmt}: {e}") from None
+
+
+def _check_out_dir(out: str) -> None:
+    """Creates the study's output directory or raises a one-line ``--out:`` error."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out: {out!r} exists and is not a directory")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out: cannot create the directory {out!r}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: the directory {out!r} is not writable")
+
+
+_OUT_FORMATS = {".json": "json", ".csv": "csv"}
+
+
+def _check_out_file(path: str) -> str:
+    """The format of ``estimate --out`` (from the extension), after checking it can be written."""
+    fmt = _OUT_FORMATS.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise ValueError(f"--out: expected a path ending in .json or .csv, got {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"--out: {path!r} is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"--out: cannot write {path!r}: the directory {parent!r} does not exist "
+                         f"(or is not a directory)")
+    probe = path + ".part"
+    try:  # a real write, before the computation (permission bits do not bind root)
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"--out: cannot write {path!r}: {e.strerror or e}") from None
+    return fmt
 
 
 def _build_parser() -> _Parser:
@@ -160,9 +189,13 @@ def _build_parser() -> _Parser:
     m.add_argument("out", metavar="OUT", help="merged study directory (created if missing)")
     m.add_argument("sources", metavar="DIR", nargs="+", help="study directories to combine")
 
-    e = sub.add_parser("estimate", help="estimate dynamic mediation effects on a CSV/parquet file",
-                       description="Reads a long-format file (one row per id and time) and prints "
-                                   "the effect table with standard errors and 95%% CIs.")
+    e = sub.add_parser(
+        "estimate", help="estimate dynamic mediation effects on a CSV/parquet file",
+        description="Reads a long-format file (one row per id and time) and prints the effect "
+                    "table (IDE, IME, DDE, DME, ATE: long-run average rewards per step) with "
+                    "standard errors and 95% CIs. Without --next-state, the next state of a row "
+                    "is the state of the same id's next row, so each id's last row gives only "
+                    "that final state: an id with k rows gives k - 1 steps (20 rows: T = 19).")
     e.add_argument("file", metavar="FILE", help="CSV or parquet file")
     e.add_argument("--state", type=_names, required=True, help="state column(s), comma-separated")
     e.add_argument("--mediator", type=_names, required=True,
@@ -170,9 +203,12 @@ def _build_parser() -> _Parser:
     e.add_argument("--action", default="action", help="binary action column (action)")
     e.add_argument("--reward", default="reward", help="reward column (reward)")
     e.add_argument("--id", default="id", help="trajectory id column (id)")
-    e.add_argument("--time", default="time", help="time column (time)")
+    e.add_argument("--time", default="time",
+                   help="time column (time): numbers, datetimes, or text such as t0,t1,...,t10 "
+                        "(ordered by the integer, not alphabetically)")
     e.add_argument("--next-state", type=_names, default=None,
-                   help="next-state column(s); default: the same id's next row")
+                   help="next-state column(s); default: the same id's next row (each id's "
+                        "last row then gives only the final state)")
     e.add_argument("--gaps", choices=("raise", "ignore"), default="raise",
                    help="a jump in an id's time column larger than the data's time step: "
                         "'raise' (default) stops with the id; 'ignore' takes consecutive rows as "
@@ -184,6 +220,9 @@ def _build_parser() -> _Parser:
     e.add_argument("--format", choices=("csv", "parquet"), default=None,
                    help="file format (default: from the extension)")
     e.add_argument("--seed", type=int, default=0, help="seed for the estimator's key (0)")
+    e.add_argument("--out", default=None, metavar="FILE.json|FILE.csv",
+                   help="also write the table, the status (code and words) and the settings to "
+                        "a .json or .csv file")
     e.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
 
     sub.add_parser("designs", help="list the registered designs",
@@ -194,22 +233,33 @@ def _build_parser() -> _Parser:
 def _cmd_designs(args) -> int:
     from jaxmed._src.study import catalog
 
-    for d in catalog.list_designs():
-        print(f"{d.name:<24} {getattr(d, 'kind', ''):<10} T={getattr(d, 'default_horizon', '')!s:<6} "
+    for item in catalog.list_designs():
+        d = catalog.get_design(item) if isinstance(item, str) else item
+        print(f"{d.name:<16} {getattr(d, 'kind', ''):<10} T={getattr(d, 'default_horizon', '')!s:<4} "
               f"{getattr(d, 'description', '')}")
     return 0
+
+
+def _get_design(name: str):
+    from jaxmed._src.study import catalog
+
+    try:
+        return catalog.get_design(name)
+    except (KeyError, ValueError) as e:  # the registry raises ValueError("name: unknown ...")
+        message = str(e.args[0]) if e.args else repr(name)
+        if message.startswith("name: "):
+            message = message[len("name: "):]
+        raise ValueError(f"DESIGN: {message} (see `jaxmed designs`)") from None
 
 
 def _cmd_study(args) -> int:
     from jaxmed._src.study import catalog, figures, runner, summaries
 
-    try:
-        design = catalog.get_design(args.design)
-    except KeyError as e:
-        raise ValueError(f"DESIGN: {e.args[0] if e.args else args.design}") from None
+    design = _get_design(args.design)
     horizons = args.horizon or [int(design.default_horizon)]
     spec = catalog.select_estimators(catalog.default_estimator(design), args.estimators)
     out = args.out or f"jaxmed-study-{design.name}"
+    _check_out_dir(out)
     grid = runner.make_grid(args.n, horizons)
     result = runner.run(design, spec, grid, args.reps, args.seed, out=out,
                         chunk_size=args.chunk_size, batch_size=args.batch_size,
@@ -229,7 +279,7 @@ def _cmd_study(args) -> int:
         for fixed in slices:
             name = "figure.png" if fixed is None else f"figure_T{fixed['horizon']}.png"
             figures.plot_study(summary, os.path.join(out, name), fixed=fixed, log_mse=args.log_mse,
-                               title=f"{result.design}: {result.reps} replications")
+                               title=f"{result.design} ({result.estimator})")
             figs.append(os.path.join(out, name))
     print(f"{result.design} / {result.estimator}: {result.reps} replications per cell, "
           f"{result.n_computed} computed now; compile {result.compile_s:.1f} s, "
@@ -260,34 +310,94 @@ def _cmd_merge(args) -> int:
     return 0
 
 
+def _cli_message(message: str, args) -> str:
+    """A data error of ``trajectories_from_dataframe`` in the command line's words."""
+    if message.startswith("df: "):
+        message = f"FILE: {args.file!r}: " + message[len("df: "):]
+    return (message.replace("gaps='ignore'", "--gaps ignore")
+            .replace("next_state columns", "--next-state columns")
+            .replace("the DataFrame", "the file"))
+
+
 def _load_trajectories(args):
     """The ``Trajectories`` described by the ``estimate`` options."""
     from jaxmed._src.trajectories import trajectories_from_dataframe
 
     df = read_table(args.file, args.format)
-    return trajectories_from_dataframe(df, state=args.state, mediator=args.mediator,
-                                       action=args.action, reward=args.reward, id=args.id,
-                                       time=args.time, next_state=args.next_state,
-                                       gaps=args.gaps, dtype=np.float32 if args.float32 else np.float64)
+    try:
+        return trajectories_from_dataframe(
+            df, state=args.state, mediator=args.mediator, action=args.action, reward=args.reward,
+            id=args.id, time=args.time, next_state=args.next_state, gaps=args.gaps,
+            dtype=np.float32 if args.float32 else np.float64)
+    except ValueError as e:
+        raise ValueError(_cli_message(str(e), args)) from None
+
+
+def _steps_text(data, args) -> str:
+    steps = int(np.asarray(data.mask).sum())
+    if args.next_state is not None:
+        return f"T = {data.horizon} steps ({steps} observed; every row is a step, --next-state given)"
+    return (f"T = {data.horizon} steps ({steps} observed; each id's last row gives only the final "
+            f"next state, so k rows give k - 1 steps; --next-state uses every row)")
+
+
+def _write_estimate(path: str, fmt: str, frame, meta: dict) -> None:
+    """Writes the effect table and its settings to ``path`` (JSON or CSV), atomically."""
+    import json
+
+    tmp = path + ".part"
+    try:
+        if fmt == "json":
+            doc = dict(meta, effects=[{k: (None if isinstance(v, float) and not np.isfinite(v)
+                                           else v) for k, v in rec.items()}
+                                      for rec in frame.to_dict(orient="records")])
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(doc, indent=2, allow_nan=False))
+        else:
+            frame.assign(status=meta["status"], status_text=meta["status_text"]).to_csv(
+                tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise ValueError(f"--out: cannot write {path!r}: {e.strerror or e}") from None
 
 
 def _cmd_estimate(args) -> int:
     import jax
-    import pandas as pd
 
+    from jaxmed._src.effect_report import EFFECTS_MEANING, mediation_report, undefined_cells
     from jaxmed._src.mediation.effects import mediation_effects
 
+    out_fmt = _check_out_file(args.out) if args.out else None
     data = _load_trajectories(args)
     target = parse_policy(args.target_policy, data.state_dim)
     control = parse_policy(args.control_policy, data.state_dim)
     result = mediation_effects(data, target, control, key=jax.random.key(args.seed),
                                dtype=np.float32 if args.float32 else np.float64)
-    frame = result.to_frame()
-    frame = frame[np.isfinite(frame["estimate"].to_numpy(dtype=float))]
-    status = int(np.asarray(result.diagnostics.status))
-    print(f"{data.n_trajectories} trajectories, T = {data.horizon}; target {args.target_policy}, "
-          f"control {args.control_policy}; status {status}")
-    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    frame, status, status_text = mediation_report(result)
+    undefined = undefined_cells(result)
+    print(f"{data.n_trajectories} trajectories, {_steps_text(data, args)}")
+    print(f"target {args.target_policy}, control {args.control_policy}; "
+          f"status {status}: {status_text}")
+    print(EFFECTS_MEANING)
+    notes = list(dict.fromkeys(n for n in frame["note"] if n))
+    shown = frame.assign(note=[f"({chr(97 + notes.index(n))})" if n else "" for n in frame["note"]])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="NaN"))
+    for i, note in enumerate(notes):
+        print(f"({chr(97 + i)}) {note}")
+    if undefined:
+        print("not defined, left out: " + "; ".join(f"{k} {'/'.join(v)}"
+                                                   for k, v in undefined.items()))
+    if out_fmt is not None:
+        meta = dict(file=args.file, n_trajectories=int(data.n_trajectories),
+                    horizon=int(data.horizon), observed_steps=int(np.asarray(data.mask).sum()),
+                    target_policy=args.target_policy, control_policy=args.control_policy,
+                    seed=args.seed, dtype="float32" if args.float32 else "float64",
+                    status=status, status_text=status_text, effects_meaning=EFFECTS_MEANING,
+                    undefined=undefined)
+        _write_estimate(args.out, out_fmt, frame, meta)
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -311,6 +421,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, RuntimeError) as e:
         message = " ".join(str(e).split())
         print(f"jaxmed: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file or directory the command could not read or write
+        where = f"{e.filename!r}: " if e.filename else ""
+        print(f"jaxmed: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jaxmed: interrupted (finished chunks are kept; rerun to resume)", file=sys.stderr)

@@ -1,11 +1,8 @@
-"""The CLI end to end on the real registry and estimators (no monkeypatching)."""
+"""The CLI end to end on the real registry and estimators (no monkeypatching); `jaxmed estimate`
+against the library: test_cli_subprocess.py."""
 
 import json
 
-import jax
-import numpy as np
-
-import jaxmed
 from jaxmed.cli import main
 from jaxmed.sim import get_design
 
@@ -24,26 +21,3 @@ def test_study_longterm_s1_writes_truth_and_unbiased_cells(tmp_path):
     # mean error of an unbiased estimator is well inside 0.05.
     assert abs(cell["bias"]) < 0.05
     assert (out / "figure.png").stat().st_size > 1000
-
-
-def test_estimate_on_a_csv_matches_the_library_call(tmp_path, capsys):
-    design = get_design("semi-synthetic")
-    with jaxmed.precision():
-        data = design.simulate(jax.random.key(0), 40, 8)
-    df = jaxmed.trajectories_to_dataframe(data)
-    path = tmp_path / "d.csv"
-    df.to_csv(path, index=False)
-    rc = main(["estimate", str(path), "--state", "s0", "--mediator", "m0,m1", "--action",
-               "action", "--reward", "reward", "--id", "id", "--time", "time",
-               "--target-policy", "logistic:0.7", "--seed", "0"])
-    assert rc == 0
-    printed = capsys.readouterr().out
-    # Same data as the CLI builds it (next_state from the following row; last row dropped).
-    same = jaxmed.trajectories_from_dataframe(df, state=["s0"], mediator=["m0", "m1"],
-                                              action="action", reward="reward", id="id",
-                                              time="time")
-    ref = jaxmed.mediation_effects(same, design.target_policy, design.control_policy,
-                                   key=jax.random.key(0)).to_frame()
-    mr_ide = float(ref[(ref.estimator == "MR") & (ref.effect == "IDE")].estimate.iloc[0])
-    line = [ln for ln in printed.splitlines() if ln.split()[:2] == ["MR", "IDE"]][0]
-    np.testing.assert_allclose(float(line.split()[2]), mr_ide, atol=5e-5)

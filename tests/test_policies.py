@@ -71,3 +71,25 @@ def test_policy_pytree_vmap_over_parameters():
     s = jnp.asarray(STATES[0])
     p = jax.vmap(lambda w: P.LogisticPolicy(w, 0.0).prob_one(s))(ws)
     np.testing.assert_allclose(np.asarray(p), expit(np.asarray(ws) @ STATES[0]), rtol=1e-14)
+
+
+def test_policies_is_an_importable_module_and_reads_the_cli_spelling():
+    import importlib
+
+    mod = importlib.import_module("jaxmed.policies")
+    from jaxmed.policies import LogisticPolicy, parse_policy  # noqa: F401  (the documented import)
+
+    assert mod.LogisticPolicy is P.LogisticPolicy
+    s = np.array([0.3, -1.2])
+    pol = parse_policy("logistic:0.5,-2@0.25", 2)
+    assert isinstance(pol, LogisticPolicy)
+    assert float(pol.prob_one(s)) == pytest.approx(expit(0.25 + 0.5 * 0.3 + 2.0 * 1.2), rel=1e-14)
+    assert float(parse_policy("logistic:0.7", 2).prob_one(s)) == pytest.approx(
+        expit(0.7 * (0.3 - 1.2)), rel=1e-14)
+    assert float(mod.as_policy("constant:0.25", 2).prob_one(s)) == 0.25
+    same = P.LogisticPolicy(jnp.asarray([1.0]), 0.0)
+    assert mod.as_policy(same, 1) is same
+    with pytest.raises(ValueError, match="^policy: cannot read 'gauss:1'"):
+        parse_policy("gauss:1", 1)
+    with pytest.raises(ValueError, match="^p: expected a probability"):
+        parse_policy("constant:1.5", 1)

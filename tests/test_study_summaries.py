@@ -130,13 +130,30 @@ def test_figure_is_written_and_plots_the_summary(tmp_path):
     data = study.plot_study(s, path)
     raw = path.read_bytes()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 5000
-    assert set(data) == {(m, e, est) for m in ("bias", "log_mse")
+    assert set(data) == {(m, e, est) for m in ("bias", "log_mse", "coverage")
                          for e, est in (("x", "A"), ("y", "A"), ("x", "B"))}
     for (metric, eff, est), d in data.items():
         sub = s[(s.effect == eff) & (s.estimator == est)].sort_values("n")
         np.testing.assert_array_equal(d["x"], sub["n"].to_numpy(float))
         np.testing.assert_array_equal(d["y"], sub[metric].to_numpy(float))
         np.testing.assert_array_equal(d["yerr"], 1.96 * sub[metric + "_se"].to_numpy(float))
+    # the figure explains itself: T and the replications in the title, the error bars in the
+    # caption (PNG text chunks); every estimator has its own marker and its own x offset, so
+    # equal values (A and B overlap when their estimates agree) stay visible
+    from PIL import Image
+
+    with Image.open(path) as img:
+        texts = dict(img.text)
+    assert texts["Title"] == "T = 25, 6 replications per point"
+    assert texts["Description"].startswith("Error bars: ±1.96 Monte Carlo SE over the replications")
+    assert "Coverage: share of the nominal 95% CIs containing the truth" in texts["Description"]
+    a, b = data[("bias", "x", "A")], data[("bias", "x", "B")]
+    assert a["marker"] != b["marker"]
+    assert (a["x_drawn"] < a["x"]).all() and (b["x_drawn"] > b["x"]).all()
+    np.testing.assert_allclose(b["x_drawn"] / a["x_drawn"], np.exp(0.04 * np.log(5.0)), rtol=1e-12)
+    assert study.plot_study(s, tmp_path / "t.png", title="fixed") is not None
+    with Image.open(tmp_path / "t.png") as img:
+        assert img.text["Title"] == "fixed; T = 25, 6 replications per point"
     paper = study.plot_study(s, tmp_path / "paper.png", log_mse="paper")
     np.testing.assert_array_equal(paper[("mean_log_sq_err", "x", "B")]["y"],
                                   s[(s.effect == "x") & (s.estimator == "B")]["mean_log_sq_err"])
@@ -185,3 +202,21 @@ def test_default_estimator_wiring():
     assert sub.estimators == ("C", "A") and sub.effects == ("x",)
     with pytest.raises(ValueError, match=r"^estimators: \['D'\] not among"):
         study.select_estimators(base, ["D"])
+
+
+def test_format_table_says_why_coverage_is_nan():
+    import pandas as pd
+
+    rows = []
+    for est, cov in (("MR", 0.9), ("DM", np.nan)):
+        for eff in ("IDE", "IME"):
+            rows.append(dict(n=20, horizon=5, estimator=est, effect=eff, bias=0.125, sd=0.5,
+                             rmse=0.5154, coverage=cov, n_used=2, n_failed=0))
+    text = study.format_table(pd.DataFrame(rows))
+    lines = text.splitlines()
+    assert len(lines) == 6
+    assert lines[1].split() == ["20", "5", "MR", "IDE", "0.1250", "0.5000", "0.5154", "0.9000", "2",
+                                "0"]
+    assert lines[3].split()[7] == "NaN"
+    assert lines[5].startswith("coverage NaN for DM: no confidence intervals reported")
+    assert "coverage NaN" not in study.format_table(pd.DataFrame(rows[:2]))

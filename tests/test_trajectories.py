@@ -209,3 +209,87 @@ def test_dataframe_time_gaps():
         trajectories_from_dataframe(dates, state=["s"], mediator=["m"])
     with pytest.raises(ValueError, match=r"gaps: expected 'raise' or 'ignore', got 'fill'"):
         trajectories_from_dataframe(df, state=["s"], mediator=["m"], gaps="fill")
+
+
+def _panel(times, ids=None):
+    """Two ids of len(times) rows each; state = the row's position in time order."""
+    k = len(times)
+    ids = [0] * k + [1] * k if ids is None else ids
+    steps = np.arange(k, dtype=float)
+    return pd.DataFrame({"id": ids, "time": list(times) * 2, "s": np.r_[steps, steps + 100.0],
+                         "action": [0, 1] * k, "m": np.r_[steps, steps] * 0.5,
+                         "reward": np.r_[steps, steps] + 1.0})
+
+
+def test_text_times_are_ordered_by_their_integer_not_alphabetically():
+    """t0..t10 must give the same trajectories as the integer times 0..10 (alphabetical order
+    would put t10 before t2); rows are shuffled so the order comes from the time column."""
+    numeric = _panel(range(11))
+    text = numeric.assign(time=[f"t{v}" for v in numeric["time"]])
+    text = text.sample(frac=1.0, random_state=1)
+    ref = trajectories_from_dataframe(numeric, state="s", mediator="m")
+    got = trajectories_from_dataframe(text, state="s", mediator="m")
+    assert got.horizon == 10
+    for name in Trajectories._fields:
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name), err_msg=name)
+    # state = position in time order, so the next state is the state plus one
+    np.testing.assert_array_equal(got.next_state[0, :, 0], np.arange(1.0, 11.0))
+    numbers_as_text = numeric.assign(time=[str(v) for v in numeric["time"]])
+    np.testing.assert_array_equal(
+        trajectories_from_dataframe(numbers_as_text, state="s", mediator="m").state, ref.state)
+    with pytest.raises(ValueError, match=r"^time: cannot order the text times \['a', 'b'"):
+        trajectories_from_dataframe(numeric.assign(time=list("abcdefghijk") * 2), state="s",
+                                    mediator="m")
+    with pytest.raises(ValueError, match=r"^time: id 0 jumps from time t2 to t4"):
+        trajectories_from_dataframe(text[text["time"] != "t3"], state="s", mediator="m")
+
+
+def test_missing_ids_and_times_are_errors_naming_the_rows():
+    df = _panel(range(4))
+    df.loc[[2, 5], "id"] = np.nan
+    with pytest.raises(ValueError, match=r"^id: 2 row\(s\) have no id \(NaN\) in column 'id', "
+                                         r"at rows \[2, 5\]"):
+        trajectories_from_dataframe(df, state="s", mediator="m")
+    df = _panel(range(4)).astype({"time": float})
+    df.loc[6, "time"] = np.nan
+    for gaps in ("raise", "ignore"):
+        with pytest.raises(ValueError, match=r"^time: 1 row\(s\) have no time \(NaN\) in column "
+                                             r"'time', at rows \[6\]"):
+            trajectories_from_dataframe(df, state="s", mediator="m", gaps=gaps)
+
+
+def test_a_string_names_one_column():
+    df = _panel(range(3)).assign(ss=lambda d: d["s"] * 10.0 + 1.0)
+    d = trajectories_from_dataframe(df, state="ss", mediator="m")
+    assert d.state_dim == 1
+    np.testing.assert_array_equal(d.state[0, :, 0], [1.0, 11.0])
+    np.testing.assert_array_equal(d.next_state[1, :, 0], [1011.0, 1021.0])
+
+
+def test_action_error_names_the_id_and_time():
+    df = _panel(range(3), ids=["u1"] * 3 + ["u2"] * 3)
+    df.loc[4, "action"] = 2
+    with pytest.raises(ValueError, match=r"^action: expected binary actions in \{0, 1\} in column "
+                                         r"'action', got 2 at id 'u2', time 1 \(row 4\)"):
+        trajectories_from_dataframe(df, state="s", mediator="m")
+
+
+def test_last_row_of_each_id_gives_only_the_final_state():
+    """20 rows per id give T = 19 steps; with next_state columns every row is a step."""
+    df = _panel(range(20))
+    d = trajectories_from_dataframe(df, state="s", mediator="m")
+    assert d.horizon == 19 and int(d.mask.sum()) == 38
+    np.testing.assert_array_equal(d.reward[0], np.arange(19) + 1.0)
+    full = trajectories_from_dataframe(df.assign(next_s=df["s"] + 1.0), state="s", mediator="m",
+                                       next_state="next_s")
+    assert full.horizon == 20
+
+
+def test_repr_is_a_short_summary():
+    d = make(n=3, t=4, ds=2, dm=1)
+    assert repr(d) == ("Trajectories(N=3, T=4, state_dim=2, mediator_dim=1, observed_steps=12, "
+                       "dtype=float64)")
+    batched = Trajectories(*[np.stack([x, x]) for x in d])
+    assert repr(batched) == ("Trajectories(N=3, T=4, state_dim=2, mediator_dim=1, batch=(2,), "
+                             "observed_steps=24, dtype=float64)")
+    assert repr(Trajectories(0, None, 0, 0, 0, 0)).startswith("Trajectories(state=0, action=None")

@@ -18,7 +18,7 @@ __all__ = [
     "ConstantPolicy", "LogisticPolicy", "CallablePolicy", "always_control", "always_treat",
     "bernoulli_policy", "semi_synthetic_target_policy", "multidim_target_policy",
     "multidim_truth_target_policy", "toy_target_policy", "behaviour_policy_semi_synthetic",
-    "control_policy",
+    "control_policy", "parse_policy", "as_policy",
 ]
 
 
@@ -121,3 +121,62 @@ def multidim_truth_target_policy(dim: int = 2, scale: float = 0.7) -> LogisticPo
 def toy_target_policy() -> LogisticPolicy:
     """Target policy of Toy I and Toy II: expit(1.5 + s)."""
     return LogisticPolicy(jnp.asarray([1.0]), 1.5)
+
+
+_SPELLING = "constant:p or logistic:w[,w2,...][@b]"
+
+
+def parse_policy(text: str, state_dim: int):
+    """A policy from its text form (the command line's spelling).
+
+    * ``constant:p``: A = 1 with probability p whatever the state;
+    * ``logistic:w`` or ``logistic:w1,...,wd`` or ``logistic:w1,...,wd@b``:
+      P(A = 1 | s) = expit(b + Σ_j w_j s_j); a single weight is used for every state
+      coordinate; the intercept b defaults to 0.
+
+    Args:
+      text: the policy's spelling.
+      state_dim: the state dimension dS (the number of weights of a logistic policy).
+
+    Returns:
+      A ``ConstantPolicy`` or a ``LogisticPolicy``.
+
+    >>> parse_policy("logistic:0.7", 1)
+    LogisticPolicy(weights=array([0.7]), intercept=0.0)
+    >>> parse_policy("constant:0", 3)
+    ConstantPolicy(p1=0.0)
+    """
+    import numpy as np
+
+    if not isinstance(text, str):
+        raise ValueError(f"policy: expected a string ({_SPELLING}), got {type(text).__name__}")
+    kind, _, params = text.strip().partition(":")
+    try:
+        if kind == "constant" and params:
+            return bernoulli_policy(float(params))
+        if kind == "logistic" and params:
+            w_text, _, b_text = params.partition("@")
+            weights = [float(v) for v in w_text.split(",")]
+            if len(weights) == 1:
+                weights = weights * int(state_dim)
+            if len(weights) != int(state_dim):
+                raise ValueError(f"policy: {text!r} has {len(weights)} weights for {state_dim} "
+                                 f"state columns")
+            return LogisticPolicy(np.asarray(weights), float(b_text) if b_text else 0.0)
+    except ValueError as e:
+        if str(e).startswith(("policy:", "p:")):
+            raise
+        raise ValueError(f"policy: cannot read {text!r} (expected {_SPELLING})") from None
+    raise ValueError(f"policy: cannot read {text!r} (expected {_SPELLING})")
+
+
+def as_policy(policy, state_dim: int):
+    """``policy`` itself, or the policy its text spelling names (see ``parse_policy``).
+
+    Lets the Python API take the command line's spelling, e.g.
+    ``mediation_effects(data, "logistic:0.7", key=...)``.
+
+    >>> as_policy("constant:1", 1)
+    ConstantPolicy(p1=1.0)
+    """
+    return parse_policy(policy, state_dim) if isinstance(policy, str) else policy

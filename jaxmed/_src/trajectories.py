@@ -18,7 +18,7 @@ from jaxmed._src.validation import (as_float as _as_float, check_finite_where,
                                    check_long_dataframe, check_values_in, plain as _plain)
 
 __all__ = ["Trajectories", "trajectories_from_arrays", "trajectories_from_dataframe",
-           "trajectories_to_dataframe", "validate_trajectories"]
+           "trajectories_to_dataframe", "validate_trajectories", "time_order"]
 
 
 class Trajectories(NamedTuple):
@@ -39,6 +39,24 @@ class Trajectories(NamedTuple):
     reward: object
     next_state: object
     mask: object
+
+    def __repr__(self) -> str:
+        """A short summary (N, T, dimensions, observed steps, dtype), not every array."""
+        try:
+            lead = tuple(self.action.shape[:-2])
+            n, t = self.action.shape[-2:]
+            ds, dm = self.state.shape[-1], self.mediator.shape[-1]
+            text = (f"Trajectories(N={n}, T={t}, state_dim={ds}, mediator_dim={dm}"
+                    + (f", batch={lead}" if lead else ""))
+            try:
+                observed = int(np.asarray(self.mask).sum())
+                text += f", observed_steps={observed}"
+            except Exception:  # a tracer inside jit: no values to count
+                pass
+            return text + f", dtype={np.dtype(self.state.dtype).name})"
+        except Exception:  # a pytree of non-arrays (e.g. vmap axis specs): the plain form
+            fields = ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self))
+            return f"Trajectories({fields})"
 
     @property
     def n_trajectories(self) -> int:
@@ -194,11 +212,78 @@ def _show(v) -> str:
     return str(v)
 
 
-def _check_no_gaps(df, id: str, time: str) -> None:
+def _column_names(name: str, value) -> list:
+    """Column names: a string is one column (``state="ss"`` is the column ``ss``)."""
+    if isinstance(value, str):
+        return [value]
+    names = list(value)
+    if not names:
+        raise ValueError(f"{name}: expected at least one column name, got {value!r}")
+    return names
+
+
+def _rows(mask: np.ndarray, limit: int = 10) -> str:
+    rows = np.flatnonzero(mask)
+    more = f" and {rows.size - limit} more" if rows.size > limit else ""
+    return f"{rows[:limit].tolist()}{more}"
+
+
+def _check_ids_and_times(df, id: str, time: str) -> None:
+    """Raises if an id or a time is missing (NaN) on some row, naming the rows (0-based)."""
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        return  # check_long_dataframe names the problem
+    for arg, col, what in (("id", id, "id"), ("time", time, "time")):
+        if col in df.columns:
+            missing = df[col].isna().to_numpy()
+            if missing.any():
+                raise ValueError(f"{arg}: {int(missing.sum())} row(s) have no {what} (NaN) in "
+                                 f"column {col!r}, at rows {_rows(missing)} (0-based, header not "
+                                 f"counted): drop or fill them")
+
+
+_NATURAL = "numbers, datetimes, or text made of one common prefix and an integer (t0, t1, ..., t10)"
+
+
+def time_order(values, name: str = "time"):
+    """The numbers by which a time column is ordered.
+
+    Numeric, datetime and timedelta columns order as they are; text that parses as
+    numbers orders numerically; text made of one common prefix and a non-negative integer
+    (``t0, t1, ..., t10``, ``week2``) orders by the integer (natural order, not
+    alphabetical: t2 before t10). Any other text is refused.
+
+    >>> import pandas as pd
+    >>> time_order(pd.Series(["t10", "t2", "t0"])).tolist()
+    [10, 2, 0]
+    """
+    import re
+
+    import pandas as pd
+
+    col = pd.Series(values)
+    if (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)
+            or pd.api.types.is_timedelta64_dtype(col)):
+        return col
+    text = col.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        return numbers
+    parts = text.str.extract(r"^(\D*?)(\d+)$")
+    if parts[1].notna().all() and parts[0].nunique() == 1:
+        return parts[1].astype(np.int64)
+    bad = text[parts[1].isna()] if parts[1].isna().any() else text
+    examples = list(dict.fromkeys(bad.tolist()))[:3]
+    raise ValueError(f"{name}: cannot order the text times {examples} (e.g.); expected {_NATURAL}, "
+                     f"ordered by the integer; convert the column first (e.g. pd.to_datetime)")
+
+
+def _check_no_gaps(df, id: str, time: str, order: str) -> None:
     """Raises if an id's times (sorted) jump by more than the data's smallest time step."""
     import pandas as pd
 
-    col = df[time]
+    col = df[order]
     if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)):
         return
     same_id = (df[id].to_numpy()[1:] == df[id].to_numpy()[:-1])
@@ -210,11 +295,27 @@ def _check_no_gaps(df, id: str, time: str) -> None:
     jumps = np.flatnonzero(same_id)[diffs > step]
     if jumps.size:
         row = int(jumps[0]) + 1
+        converted = not (pd.api.types.is_numeric_dtype(df[time])
+                         or pd.api.types.is_datetime64_any_dtype(df[time]))
+        step_text = f"{_show(step)} in the integer of the times" if converted else _show(step)
         raise ValueError(f"time: id {_plain(df[id].iloc[row])!r} jumps from time "
-                         f"{_show(col.iloc[row - 1])} to {_show(col.iloc[row])} (the data's time "
-                         f"step is {_show(step)}): a step is missing and its transition cannot be "
-                         f"formed; fill or split the trajectory, or pass gaps='ignore' to treat "
-                         f"consecutive rows as consecutive steps")
+                         f"{_show(df[time].iloc[row - 1])} to {_show(df[time].iloc[row])} (the "
+                         f"data's time step is {step_text}): a step is missing and its transition "
+                         f"cannot be formed; fill or split the trajectory, or pass gaps='ignore' "
+                         f"to treat consecutive rows as consecutive steps")
+
+
+def _check_binary_actions(df, action: str, id: str, time: str) -> None:
+    """Raises naming the id and time of the first action outside {0, 1}."""
+    import pandas as pd
+
+    values = pd.to_numeric(df[action], errors="coerce").to_numpy(np.float64)
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"action: expected binary actions in {{0, 1}} in column {action!r}, got "
+                         f"{_show(df[action].iloc[row])} at id {_plain(df[id].iloc[row])!r}, time "
+                         f"{_show(df[time].iloc[row])} (row {row})")
 
 
 def trajectories_from_dataframe(df, *, state: Sequence[str], mediator: Sequence[str],
@@ -228,15 +329,21 @@ def trajectories_from_dataframe(df, *, state: Sequence[str], mediator: Sequence[
     next state of a row is the state of the same id's next row, and each id's last row
     supplies only that final state (its action, mediator and reward are dropped).
 
-    Consecutive rows of an id are consecutive decision steps. A numeric or datetime
-    ``time`` column is checked for gaps: the time step is the smallest positive
+    So an id with k rows gives k - 1 steps: 20 rows per id give T = 19 (pass
+    ``next_state`` columns to use every row).
+
+    Consecutive rows of an id are consecutive decision steps. The ``time`` column is
+    ordered by ``time_order``: numbers and datetimes as they are, text such as
+    ``t0, t1, ..., t10`` by its integer (never alphabetically); other text is refused.
+    The time is then checked for gaps: the time step is the smallest positive
     difference between consecutive times of an id (over all ids), and a larger jump
-    within an id means a missing step, whose transition cannot be formed.
+    within an id means a missing step, whose transition cannot be formed. A row with no
+    id or no time (NaN) is an error naming the rows.
 
     Args:
       df: a pandas DataFrame.
-      state: names of the state columns.
-      mediator: names of the mediator columns.
+      state: names of the state columns (a single string is one column name).
+      mediator: names of the mediator columns (a single string is one column name).
       action, reward, id, time: column names.
       next_state: optional names of next-state columns.
       gaps: ``"raise"`` (default): a ``ValueError`` naming the first id with a missing
@@ -256,15 +363,19 @@ def trajectories_from_dataframe(df, *, state: Sequence[str], mediator: Sequence[
     """
     if gaps not in ("raise", "ignore"):
         raise ValueError(f"gaps: expected 'raise' or 'ignore', got {gaps!r}")
-    state, mediator = list(state), list(mediator)
-    next_state = None if next_state is None else list(next_state)
+    state, mediator = _column_names("state", state), _column_names("mediator", mediator)
+    next_state = None if next_state is None else _column_names("next_state", next_state)
+    _check_ids_and_times(df, id, time)
     check_long_dataframe(
         df, {"id/time": [id, time], "state": state, "mediator": mediator,
              "action/reward": [action, reward], "next_state": next_state or []},
         state + mediator + [action, reward] + (next_state or []), id=id, time=time)
-    df = df.sort_values([id, time], kind="stable")
+    _check_binary_actions(df, action, id, time)
+    order = "__jaxmed_time_order__"
+    df = df.assign(**{order: time_order(df[time], "time").to_numpy()})
+    df = df.sort_values([id, order], kind="stable")
     if gaps == "raise":
-        _check_no_gaps(df, id, time)
+        _check_no_gaps(df, id, time, order)
     groups = [g for _, g in df.groupby(id, sort=True)]
     lengths = [len(g) - (0 if next_state is not None else 1) for g in groups]
     if max(lengths) <= 0:

@@ -20,7 +20,7 @@ from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
 from jaxmed._src.mediation.nuisance import NuisancePredictions
 from jaxmed._src.mediation.pipeline import PipelineDiagnostics, estimate_pipeline
 from jaxmed._src.mediation.uncertainty import bootstrap_counts, cluster_influence, cluster_se
-from jaxmed._src.policies import ConstantPolicy
+from jaxmed._src.policies import ConstantPolicy, as_policy
 from jaxmed._src.precision import precision
 from jaxmed._src.trajectories import Trajectories, validate_trajectories
 
@@ -224,8 +224,10 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
     Args:
       data: ``Trajectories`` (one dataset).
       target_policy: a policy with ``prob_one(state)`` (e.g. ``LogisticPolicy``; its numeric
-        parameters are traced, so ``grad`` of ``mediation_core`` works through them).
-      control_policy: always-0 (default) or always-1: ``ConstantPolicy(0.)``/``(1.)`` or 0/1.
+        parameters are traced, so ``grad`` of ``mediation_core`` works through them), or its
+        text spelling as on the command line, e.g. ``"logistic:0.7"``.
+      control_policy: always-0 (default) or always-1: ``ConstantPolicy(0.)``/``(1.)``, 0/1,
+        or ``"constant:0"``/``"constant:1"``.
       key: a ``jax.random`` key (ratio features, bootstrap).
       config: ``MediationConfig`` (default ``MediationConfig()``).
       nuisances: optional injected ``NuisancePredictions`` (spec §13.1).
@@ -248,6 +250,8 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
     config = MediationConfig() if config is None else config
     if not isinstance(config, MediationConfig):
         raise ValueError(f"config: expected a MediationConfig, got {type(config).__name__}")
+    target_policy = as_policy(target_policy, np.shape(data.state)[-1])  # "logistic:0.7" works too
+    control_policy = as_policy(control_policy, np.shape(data.state)[-1])
     a0 = _control_action(control_policy)
     with precision(dtype) as dt:
         _validate(data, target_policy, nuisances, dt, config)

@@ -172,8 +172,19 @@ def write_summary(result, summary, out_dir) -> dict[str, str]:
 
 
 def format_table(summary, columns=("bias", "sd", "rmse", "coverage")) -> str:
-    """A plain-text table: one row per cell × estimator × effect with the given metrics."""
+    """A plain-text table: one row per cell × estimator × effect with the given metrics.
+
+    Below the table, a line names the estimators whose coverage is NaN and why (they report
+    no confidence interval, e.g. DM has no analytic standard error).
+    """
     if not len(summary):
         return "(no estimates)"
     cols = ["n", "horizon", "estimator", "effect", *columns, "n_used", "n_failed"]
-    return summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    text = summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="NaN")
+    if "coverage" in columns and "coverage" in summary:
+        no_ci = summary.groupby("estimator", sort=False)["coverage"].apply(lambda c: c.isna().all())
+        names = [str(e) for e, flag in no_ci.items() if flag]
+        if names:
+            text += (f"\ncoverage NaN for {', '.join(names)}: no confidence intervals reported "
+                     f"(no standard error; DM's needs the bootstrap, MediationConfig(n_boot=B))")
+    return text
