@@ -108,6 +108,12 @@ def read_table(path: str, fmt: str | None = None):
     return pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
 
 
+def _add_no_cache(p) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help="no persistent compilation cache (also: JAXMED_NO_CACHE=1; the cache is in "
+                        "$JAXMED_CACHE_DIR or ~/.cache/jaxmed/xla)")
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog="jaxmed", description="Causal effects in sequential decision problems.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -134,6 +140,7 @@ def _build_parser() -> _Parser:
                    help="figure's second row: log(MSE) (default) or the paper's mean log(err^2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    _add_no_cache(p)
 
     e = sub.add_parser("estimate", help="estimate dynamic mediation effects on a CSV/parquet file",
                        description="Reads a long-format file (one row per id and time) and prints "
@@ -160,6 +167,7 @@ def _build_parser() -> _Parser:
                    help="file format (default: from the extension)")
     e.add_argument("--seed", type=int, default=0, help="seed for the estimator's key (0)")
     e.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    _add_no_cache(e)
 
     sub.add_parser("designs", help="list the registered designs",
                    description="List the registered simulation designs.")
@@ -242,6 +250,9 @@ def _cmd_estimate(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxmed`` console script; returns the exit status."""
+    from jaxmed._src import execution
+
+    execution.configure_host_threads()  # before LAPACK/OpenBLAS is first loaded
     from jaxmed._src.precision import precision
 
     parser = _build_parser()
@@ -250,10 +261,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        dtype = np.float32 if getattr(args, "float32", False) else np.float64
-        with precision(dtype):
-            return {"study": _cmd_study, "estimate": _cmd_estimate,
-                    "designs": _cmd_designs}[args.command](args)
+        saved = os.environ.get("JAXMED_NO_CACHE")
+        if getattr(args, "no_cache", False):
+            os.environ["JAXMED_NO_CACHE"] = "1"  # also seen by study.run; restored below
+        try:
+            execution.enable_compilation_cache()
+            dtype = np.float32 if getattr(args, "float32", False) else np.float64
+            with precision(dtype):
+                return {"study": _cmd_study, "estimate": _cmd_estimate,
+                        "designs": _cmd_designs}[args.command](args)
+        finally:
+            if saved is None:
+                os.environ.pop("JAXMED_NO_CACHE", None)
+            else:
+                os.environ["JAXMED_NO_CACHE"] = saved
     except _UsageError as e:
         print(str(e), file=sys.stderr)
         return 2

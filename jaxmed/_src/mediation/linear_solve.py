@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_factor, cho_solve
+from jaxmed._src.small_linalg import cho_factor, cho_solve
 
 __all__ = ["weighted_ridge"]
 

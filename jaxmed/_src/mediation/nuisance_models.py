@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_factor, cho_solve
+from jaxmed._src.small_linalg import cho_factor, cho_solve
 
 from jaxmed._src.mediation.basis import (StateBasis, Standardizer, fit_standardizer,
                                          fit_state_basis, monomial_exponents, monomials,

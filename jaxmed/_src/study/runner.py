@@ -58,7 +58,6 @@ import importlib.metadata
 import math
 import os
 import time
-import warnings
 from typing import Any, Callable, Sequence
 
 import jax
@@ -66,6 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxmed._src import execution
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.precision import precision
 from jaxmed._src.study.catalog import truth_values
@@ -75,6 +75,7 @@ from jaxmed._src.study.result import StudyResult
 __all__ = ["run", "load", "make_grid", "replication_key", "replication_bytes"]
 
 _DEFAULT_MAX_BATCH = 8
+_MAX_BATCH = 1024  # vmap widths above this gain nothing and multiply memory
 _AXIS = "rep"
 
 
@@ -351,6 +352,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     (2, 4, 1, 1)
     """
     t_start = time.perf_counter()
+    execution.enable_compilation_cache()
     grid = _check_grid(grid)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps: expected a positive integer, got {reps!r}")
@@ -381,19 +383,13 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
                           for n, h in grid)
             free = min(_free_bytes(d) for d in devices)
             batch_size = int(max(1, min(_DEFAULT_MAX_BATCH, memory_fraction * free // max(per_rep, 1))))
-            cap = getattr(estimator, "cpu_max_batch_size", None)
-            if cap is not None and any(d.platform == "cpu" for d in devices):
-                batch_size = min(batch_size, int(cap))
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
-        cap = getattr(estimator, "cpu_max_batch_size", None)
-        if cap is not None and batch_size > cap and any(d.platform == "cpu" for d in devices):
-            warnings.warn(f"batch_size={batch_size} exceeds the estimator's cpu_max_batch_size={cap} "
-                          f"on a CPU device: jaxlib's batched CPU LAPACK kernels can deadlock at such "
-                          f"vmap widths (observed at 4 on the multidim design, at >= 5 on the "
-                          f"semi-synthetic one; see docs/study.md); the study resumes if it must be "
-                          f"killed", RuntimeWarning, stacklevel=2)
+        if batch_size > _MAX_BATCH:
+            raise ValueError(f"batch_size: expected at most {_MAX_BATCH} replications per device "
+                             f"block, got {batch_size} (use a larger chunk_size for more "
+                             f"replications per call)")
         per_call = batch_size * len(devices)
         if chunk_size is None:
             chunk_size = per_call
