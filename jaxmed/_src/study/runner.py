@@ -30,7 +30,8 @@ the stored ``batch_size``.
 Memory. ``batch_size`` replications per device are live at once. Unless given, the
 runner estimates the bytes of one replication from its jaxpr (the sum of the sizes of
 every intermediate array, an upper bound that ignores buffer reuse) and takes
-``batch_size = min(8, fraction × free memory per device / bytes per replication)`` (free
+``batch_size = min(8 on CPU or 256 on accelerators, fraction × free memory per device /
+bytes per replication)`` (free
 memory: ``device.memory_stats()`` on accelerators, ``MemAvailable`` shared among the CPU
 devices otherwise). The default ``chunk_size`` is one block per device per call.
 
@@ -74,7 +75,8 @@ from jaxmed._src.study.result import StudyResult
 
 __all__ = ["run", "load", "make_grid", "replication_key", "replication_bytes"]
 
-_DEFAULT_MAX_BATCH = 8
+_DEFAULT_MAX_BATCH = 8  # CPU: 8 replications per block already amortise the dispatch
+_ACCEL_MAX_BATCH = 256  # GPU/TPU: wide blocks fill the device (memory permitting)
 _MAX_BATCH = 1024  # vmap widths above this gain nothing and multiply memory
 _AXIS = "rep"
 
@@ -319,8 +321,9 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         memory.
       chunk_size: replications per device call and per chunk file; rounded up to a
         multiple of ``batch_size × len(devices)``. Default: one block per device.
-      batch_size: replications vmapped together on one device. Default: from memory, at
-        most 8; a resumed study keeps the stored value.
+      batch_size: replications vmapped together on one device (any width up to 1024
+        runs). Default: from memory, at most 8 on CPU and 256 on accelerators; a resumed
+        study keeps the stored value.
       devices: ``None`` (all local devices), a number of local devices, or a device list.
       progress: ``True`` for a tqdm bar, ``False`` for none, or a callable
         ``progress(cell, reps)`` called on the host after each chunk is finished (and
@@ -382,7 +385,9 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
             per_rep = max(replication_bytes(_replication_fn(design, estimator, n, h), key)
                           for n, h in grid)
             free = min(_free_bytes(d) for d in devices)
-            batch_size = int(max(1, min(_DEFAULT_MAX_BATCH, memory_fraction * free // max(per_rep, 1))))
+            widest = (_DEFAULT_MAX_BATCH if all(d.platform == "cpu" for d in devices)
+                      else _ACCEL_MAX_BATCH)
+            batch_size = int(max(1, min(widest, memory_fraction * free // max(per_rep, 1))))
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
