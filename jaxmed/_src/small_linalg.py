@@ -1,4 +1,9 @@
-"""Small dense solves written in ``lax`` loops: no LAPACK custom call, any vmap width.
+"""Small dense solves that run at any ``vmap`` width on CPU (no batched LAPACK call).
+
+What the pipeline calls: ``spd_solve`` (Cholesky) and ``general_solve`` (pivoted LU), at the
+end of this module: LAPACK on one system per call, systems of a ``vmap`` batch solved one
+after another, derivatives by the loop solves below. The loop solves (``cholesky``,
+``cho_solve``, ``solve``) are LAPACK-free references, also usable directly.
 
 Why. jaxlib 0.10.2 lowers ``cholesky``, ``lu`` and ``triangular_solve`` on CPU to LAPACK
 FFI kernels that split a *batched* call over the XLA CPU intra-op thread pool
@@ -6,9 +11,10 @@ FFI kernels that split a *batched* call over the XLA CPU intra-op thread pool
 same pool, so two batched kernels running concurrently can each hold a pool thread while
 waiting for work queued behind the other: ``jax.vmap`` of the mediation pipeline at width 8
 on 2 cores hung forever (measured; jax 0.11 compiles that path out). The systems jaxmed
-solves are small (p <= ~60 unknowns), so plain loops over columns in ``lax.fori_loop``
-cost little, vectorise under ``vmap`` into ordinary batched XLA ops, and call no external
-kernel, no OpenBLAS threads. They differentiate with ``grad`` (the loops have static trip
+solves are small (p <= ~60 unknowns); plain loops over columns in ``lax.fori_loop``
+vectorise under ``vmap`` into ordinary batched XLA ops and call no external kernel, but
+cost one XLA dispatch per operation and loop step (measured several times slower than LAPACK
+in the whole pipeline), hence their use for derivatives only. They differentiate with ``grad`` (the loops have static trip
 counts) and give the LAPACK results up to rounding (~cond × 1e-16; tested against numpy).
 
 The functions are unbatched and take the signatures of their ``jax.scipy.linalg`` /
@@ -21,7 +27,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["cholesky", "cho_factor", "cho_solve", "solve", "solve_lower", "solve_upper"]
+__all__ = ["spd_solve", "general_solve", "cholesky", "cho_factor", "cho_solve", "solve",
+           "solve_lower", "solve_upper"]
 
 
 def _vecmat(v, m):
@@ -122,3 +129,69 @@ def solve(a, b):
     upper, y = jax.lax.fori_loop(0, p, eliminate, (a, rhs))
     x = solve_upper(upper, y)
     return x[:, 0] if vector else x
+
+
+# --- what the pipeline calls: LAPACK one system at a time, loops for the derivatives ---------
+#
+# Measured: the loop solves above cost one XLA dispatch per operation per loop step, which
+# made a replication at N=100, T=25 several times slower than LAPACK on a loaded machine.
+# The pipeline therefore solves with LAPACK on *one* system per call (the unbatched kernel
+# never enters ParallelBatchMap's pool wait; width 1 never hung), and under ``vmap`` the
+# systems are solved one after another (``sequential_vmap``: a loop of batch-1 LAPACK calls)
+# instead of by one batched LAPACK call. ``custom_vmap`` has no reverse-mode rule, so the
+# derivative is given by ``custom_jvp``: dx = A⁻¹(db − dA x), solved with the loop solves
+# above (linear in the tangents, hence transposable: ``grad`` and ``jacfwd`` both work).
+
+
+@jax.custom_batching.sequential_vmap
+def _lapack_spd_solve(a, b):
+    from jax.scipy.linalg import cho_factor as _cf, cho_solve as _cs
+
+    return _cs(_cf(a), b)
+
+
+@jax.custom_batching.sequential_vmap
+def _lapack_solve(a, b):
+    return jnp.linalg.solve(a, b)
+
+
+@jax.custom_jvp
+def spd_solve(a, b):
+    """x with ``a @ x = b`` for symmetric positive definite ``(p, p)`` ``a`` (Cholesky);
+    ``b`` is ``(p,)`` or ``(p, r)``. Any ``vmap`` width; differentiable (forward and reverse).
+
+    >>> import numpy as np
+    >>> a = np.array([[4.0, 2.0], [2.0, 3.0]]); b = np.array([1.0, 2.0])
+    >>> np.allclose(np.asarray(spd_solve(a, b)), np.linalg.solve(a, b))
+    True
+    """
+    return _lapack_spd_solve(a, b)
+
+
+@spd_solve.defjvp
+def _spd_solve_jvp(primals, tangents):
+    a, b = primals
+    da, db = tangents
+    x = spd_solve(a, b)
+    return x, cho_solve(cho_factor(a), db - da @ x)
+
+
+@jax.custom_jvp
+def general_solve(a, b):
+    """x with ``a @ x = b`` for a square ``(p, p)`` ``a`` (LU with partial pivoting);
+    ``b`` is ``(p,)`` or ``(p, r)``. Any ``vmap`` width; differentiable (forward and reverse).
+
+    >>> import numpy as np
+    >>> a = np.array([[0.0, 2.0], [3.0, 1.0]]); b = np.array([2.0, 5.0])
+    >>> np.allclose(np.asarray(general_solve(a, b)), np.linalg.solve(a, b))
+    True
+    """
+    return _lapack_solve(a, b)
+
+
+@general_solve.defjvp
+def _general_solve_jvp(primals, tangents):
+    a, b = primals
+    da, db = tangents
+    x = general_solve(a, b)
+    return x, solve(a, db - da @ x)

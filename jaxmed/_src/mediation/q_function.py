@@ -125,7 +125,7 @@ def lstd_solve(u, xi, y, w, ridge, penalize):
     uw = u * w[:, None]
     sigma = uw.T @ (u - xi) / total + ridge * jnp.diag(penalize)
     b = uw.T @ y / total
-    beta = small_linalg.solve(sigma, b)
+    beta = small_linalg.general_solve(sigma, b)
     return beta, cond_1norm(sigma)
 
 
@@ -136,7 +136,7 @@ def cond_1norm(a):
     which was measured to stall when vmapped over replications on CPU.
     """
     a = jax.lax.stop_gradient(a)
-    inv = small_linalg.solve(a, jnp.eye(a.shape[0], dtype=a.dtype))
+    inv = small_linalg.general_solve(a, jnp.eye(a.shape[0], dtype=a.dtype))
     norm1 = lambda x: jnp.max(jnp.sum(jnp.abs(x), axis=0))
     return norm1(a) * norm1(inv)
 
