@@ -165,10 +165,50 @@ def tables(rec) -> str:
                          f"{_ms(x['run_s'])} | {_ms(x['numpy_run_s'])} | **{x['numpy_over_jaxmed']:.1f}** | "
                          f"{x['agreement_max_abs']:.1e} |")
         lines.append("")
+    lines += _execution_tables(r)
     if rec.get("loadavg"):
         lines += ["Load average (1-min) after each benchmark: " + ", ".join(
             f"{k} {v[0]:.1f}" for k, v in rec["loadavg"].items()) + ".", ""]
     return "\n".join(lines)
+
+
+def _execution_tables(r) -> list[str]:
+    """Tables of the issue-12 benchmarks (``execution_bench.py``)."""
+    lines = []
+    if "base" in r:
+        b = r["base"]
+        lines += [f"### Per replication: this tree vs main at {b['base_commit']} vs numpy (alternating rounds, "
+                  "medians)", "",
+                  f"| N | T | jaxmed (ms) | {b['base_commit']} (ms) | numpy (ms) | {b['base_commit']} / jaxmed | "
+                  f"numpy / jaxmed | first call jaxmed / {b['base_commit']} (s) | max abs estimate diff |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for x in b["sizes"]:
+            lines.append(f"| {x['n']} | {x['T']} | {_ms(x['new_run_s'])} | {_ms(x['base_run_s'])} | "
+                         f"{_ms(x['numpy_run_s'])} | **{x['base_over_new']:.2f}** | **{x['numpy_over_new']:.2f}** | "
+                         f"{x['new_first_call_s']:.1f} / {x['base_first_call_s']:.1f} | "
+                         f"{x['base_vs_new_max_abs_diff']:.1e} |")
+        lines.append("")
+    if "widths" in r:
+        lines += ["### Study throughput by vmap width (`study.run`, compile excluded)", "",
+                  "| N | T | width | reps | reps/s | compile (s) |", "|---|---|---|---|---|---|"]
+        for x in r["widths"]:
+            lines.append(f"| {x['n']} | {x['T']} | {x['width']} | {x['reps']} | **{x['reps_per_s']:.2f}** | "
+                         f"{x['compile_s']:.1f} |")
+        lines.append("")
+    if "commands" in r:
+        c = r["commands"]
+        lines += ["### Commands, cold (empty compilation cache) and warm (second process)", "",
+                  "| command | cold (s) | warm (s) |", "|---|---|---|",
+                  f"| `jaxmed {c['quickstart_command']}` | {c['quickstart_cold_s']:.1f} | "
+                  f"{c['quickstart_warm_s']:.1f} |",
+                  f"| `jaxmed estimate` on {c['estimate_rows']} rows | {c['estimate_cold_s']:.1f} | "
+                  f"{c['estimate_warm_s']:.1f} |", ""]
+    if "ngrid" in r:
+        g = r["ngrid"]
+        lines += [f"**N-grid** ({len(g['ns'])} cells N={g['ns'][0]}..{g['ns'][-1]}, T={g['T']}, {g['reps']} reps = "
+                  f"{g['fits']} fits, one command, empty cache, batch {g['batch_size']}): "
+                  f"**{g['wall_s']:.0f} s** wall, compilation included.", ""]
+    return lines
 
 
 def ab_table(path) -> str:
@@ -190,7 +230,7 @@ def ab_table(path) -> str:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    runs = [p for p in glob.glob(os.path.join(HERE, "results", "*.json")) if not os.path.basename(p).startswith("ab-")]
+    runs = [p for p in glob.glob(os.path.join(HERE, "results", "*.json")) if not os.path.basename(p).startswith(("ab-", "gpu-"))]
     path = argv[0] if argv else max(runs, key=os.path.getmtime)
     with open(path) as fh:
         rec = json.load(fh)

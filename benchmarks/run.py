@@ -8,7 +8,10 @@ effects + ATE, cluster SEs, no bootstrap; compile separate from run; recompilati
 XLA cost/memory analysis), ``stages`` (mediation pipeline split into its stages), ``basis``
 (scaling with the state-basis size), ``precision`` (float32 vs float64 on CPU, time and
 accuracy), ``study`` (replications per second through ``jaxmed.study.run``), ``longterm``
-(``jaxmed.longterm.longterm_effect`` timings). Run times are medians over repeats of calls
+(``jaxmed.longterm.longterm_effect`` timings), and the execution benchmarks of
+``execution_bench.py``: ``base`` (per replication vs main at fdedcfc and numpy), ``widths``
+(study throughput by vmap width), ``commands`` (cold/warm quickstart and ``jaxmed estimate``),
+``ngrid`` (the paper's N-grid as a whole). Run times are medians over repeats of calls
 that block until the result is ready; compile times are measured on the first call
 (``lower().compile()``).
 """
@@ -516,8 +519,21 @@ def bench_longterm(quick):
     return out
 
 
+def _numpy_call_for(n, t):
+    data, pol = _mediation_setup(n, t)
+    return _numpy_mediation_call(data, pol, jax.random.key(1))
+
+
+def _issue12(name):
+    import execution_bench as eb
+    if name == "base":
+        return lambda quick: eb.bench_base(quick, _numpy_call_for)
+    return getattr(eb, f"bench_{name}")
+
+
 BENCHES = {"peak": bench_peak, "mediation": bench_mediation, "study": bench_study, "stages": bench_stages,
-           "memory": bench_memory, "longterm": bench_longterm, "basis": bench_basis, "precision": bench_precision}
+           "memory": bench_memory, "longterm": bench_longterm, "basis": bench_basis, "precision": bench_precision,
+           **{name: _issue12(name) for name in ("base", "widths", "commands", "ngrid")}}
 
 
 def main(argv=None):

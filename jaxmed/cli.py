@@ -151,6 +151,12 @@ def _check_out_file(path: str) -> str:
     return fmt
 
 
+def _add_no_cache(p) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help="no persistent compilation cache (also: JAXMED_NO_CACHE=1; the cache is in "
+                        "$JAXMED_CACHE_DIR or ~/.cache/jaxmed/xla)")
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog="jaxmed", description="Causal effects in sequential decision problems.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -180,6 +186,7 @@ def _build_parser() -> _Parser:
     p.add_argument("--share", type=_share, default=None, metavar="I/K",
                    help="compute only share I of K (1 <= I <= K; job arrays): writes its chunks to "
                         "--out, combine the shares with `jaxmed merge`")
+    _add_no_cache(p)
 
     m = sub.add_parser("merge", help="combine the stores of the shares of one study",
                        description="Copy the chunk files of study directories (e.g. the --out of "
@@ -224,6 +231,7 @@ def _build_parser() -> _Parser:
                    help="also write the table, the status (code and words) and the settings to "
                         "a .json or .csv file")
     e.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    _add_no_cache(e)
 
     sub.add_parser("designs", help="list the registered designs",
                    description="List the registered simulation designs.")
@@ -403,6 +411,9 @@ def _cmd_estimate(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxmed`` console script; returns the exit status."""
+    from jaxmed._src import execution
+
+    execution.configure_host_threads()  # before LAPACK/OpenBLAS is first loaded
     from jaxmed._src.precision import precision
 
     parser = _build_parser()
@@ -411,10 +422,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        dtype = np.float32 if getattr(args, "float32", False) else np.float64
-        with precision(dtype):
-            return {"study": _cmd_study, "estimate": _cmd_estimate,
-                    "designs": _cmd_designs, "merge": _cmd_merge}[args.command](args)
+        saved = os.environ.get("JAXMED_NO_CACHE")
+        if getattr(args, "no_cache", False):
+            os.environ["JAXMED_NO_CACHE"] = "1"  # also seen by study.run; restored below
+        try:
+            execution.enable_compilation_cache()
+            dtype = np.float32 if getattr(args, "float32", False) else np.float64
+            with precision(dtype):
+                return {"study": _cmd_study, "estimate": _cmd_estimate,
+                        "designs": _cmd_designs, "merge": _cmd_merge}[args.command](args)
+        finally:
+            if saved is None:
+                os.environ.pop("JAXMED_NO_CACHE", None)
+            else:
+                os.environ["JAXMED_NO_CACHE"] = saved
     except _UsageError as e:
         print(str(e), file=sys.stderr)
         return 2

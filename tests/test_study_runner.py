@@ -224,20 +224,8 @@ def test_float32_runs_in_float32_and_agrees_with_float64(reference):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_cpu_batch_cap_is_the_default_and_an_explicit_excess_warns(reference):
-    """The default batch size on CPU respects ``cpu_max_batch_size``; an explicit larger one is
-    honoured with a RuntimeWarning, and both give the same numbers as the uncapped reference
-    computed with the same batch size."""
-    import dataclasses
-    import warnings
-
-    capped = dataclasses.replace(NOISE_SPEC, cpu_max_batch_size=1)
-    res = study.run(ToyDesign(), capped, [(8, 3)], 3, KEY, progress=False)
-    assert res.batch_size == 1
-    with pytest.warns(RuntimeWarning, match="batch_size=2 exceeds the estimator's cpu_max_batch_size=1"):
-        res2 = study.run(ToyDesign(), capped, [(8, 3)], 3, KEY, batch_size=2, progress=False)
-    assert res2.batch_size == 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        res3 = study.run(ToyDesign(), NOISE_SPEC, [(8, 3)], 3, KEY, batch_size=2, progress=False)
-    np.testing.assert_array_equal(res2.estimate, res3.estimate)
+def test_batch_size_above_the_limit_is_refused():
+    """Any vmap width runs on CPU (no LAPACK custom call in the estimators); absurd widths are
+    refused with a clear error before anything is traced."""
+    with pytest.raises(ValueError, match="batch_size: expected at most 1024"):
+        study.run(ToyDesign(), NOISE_SPEC, [(8, 3)], 3, KEY, batch_size=1025, progress=False)

@@ -47,18 +47,9 @@ class EstimatorSpec:
       estimators: static row names, e.g. ``("MR", "DM", "MIS1", ...)``.
       effects: static column names, e.g. ``("IDE", "IME", "DDE", "DME", "ATE")``.
       fn: ``fn(key, data) -> EffectTable``; unbatched and jit/vmap-able.
-      cpu_max_batch_size: the largest number of replications the study engine should
-        ``vmap`` together on a CPU device by default (None: no cap). The mediation
-        pipeline sets 1: jaxlib's CPU LAPACK kernels split a batched LU factorisation
-        over the same small thread pool that runs concurrent XLA thunks, and on a
-        2-core machine two such kernels can wait on each other forever (observed with
-        jaxlib 0.10.2 at vmap widths >= 5 on the semi-synthetic design and 4 on the multidim one;
-        see docs/study.md). Accelerators are not capped; an explicit larger ``batch_size``
-        on CPU is honoured with a ``RuntimeWarning``.
     """
 
     name: str
     estimators: tuple[str, ...]
     effects: tuple[str, ...]
     fn: Callable
-    cpu_max_batch_size: int | None = None

@@ -287,5 +287,4 @@ def mediation_estimator_spec(target_policy, control_policy=None,
 
     name = ("mediation-natural" if config.natural_decomposition
             else "mediation-binary" if config.mediator_law == "bernoulli" else "mediation-default")
-    # cpu_max_batch_size=1: see EstimatorSpec (jaxlib CPU batched-LU thread-pool deadlock).
-    return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, cpu_max_batch_size=1)
+    return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn)

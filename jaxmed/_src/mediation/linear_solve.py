@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_factor, cho_solve
+from jaxmed._src.small_linalg import spd_solve
 
 __all__ = ["weighted_ridge"]
 
@@ -24,7 +24,7 @@ def weighted_ridge(x, y, w, ridge, penalize):
     total = jnp.sum(w)
     gram = (x * w[:, None]).T @ x / total + ridge * jnp.diag(penalize)
     rhs = (x * w[:, None]).T @ y / total
-    beta = cho_solve(cho_factor(gram), rhs)
+    beta = spd_solve(gram, rhs)
     return beta, _cond_spd(gram)
 
 
@@ -36,6 +36,6 @@ def _cond_spd(a):
     import jax
 
     a = jax.lax.stop_gradient(a)
-    inv = cho_solve(cho_factor(a), jnp.eye(a.shape[0], dtype=a.dtype))
+    inv = spd_solve(a, jnp.eye(a.shape[0], dtype=a.dtype))
     norm1 = lambda x: jnp.max(jnp.sum(jnp.abs(x), axis=0))
     return norm1(a) * norm1(inv)

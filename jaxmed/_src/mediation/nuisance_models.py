@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_factor, cho_solve
+from jaxmed._src.small_linalg import spd_solve
 
 from jaxmed._src.mediation.basis import (StateBasis, Standardizer, fit_standardizer,
                                          fit_state_basis, monomial_exponents, monomials,
@@ -82,7 +82,7 @@ class LogisticBehaviourModel:
             p = jax.nn.sigmoid(x @ beta)
             grad = x.T @ (w * (y - p)) / total - self.ridge * pen * beta
             hess = (x * (w * p * (1 - p))[:, None]).T @ x / total + self.ridge * jnp.diag(pen)
-            return beta + cho_solve(cho_factor(hess), grad)
+            return beta + spd_solve(hess, grad)
 
         beta = jax.lax.fori_loop(0, self.iterations, newton, jnp.zeros(x.shape[1], x.dtype))
         p = jax.nn.sigmoid(x @ beta)

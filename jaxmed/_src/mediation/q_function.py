@@ -24,6 +24,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxmed._src import small_linalg
+
 from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit_state_basis,
                                          monomial_exponents, monomials, parity_basis, state_basis)
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
@@ -123,7 +125,7 @@ def lstd_solve(u, xi, y, w, ridge, penalize):
     uw = u * w[:, None]
     sigma = uw.T @ (u - xi) / total + ridge * jnp.diag(penalize)
     b = uw.T @ y / total
-    beta = jnp.linalg.solve(sigma, b)
+    beta = small_linalg.general_solve(sigma, b)
     return beta, cond_1norm(sigma)
 
 
@@ -134,7 +136,7 @@ def cond_1norm(a):
     which was measured to stall when vmapped over replications on CPU.
     """
     a = jax.lax.stop_gradient(a)
-    inv = jnp.linalg.solve(a, jnp.eye(a.shape[0], dtype=a.dtype))
+    inv = small_linalg.general_solve(a, jnp.eye(a.shape[0], dtype=a.dtype))
     norm1 = lambda x: jnp.max(jnp.sum(jnp.abs(x), axis=0))
     return norm1(a) * norm1(inv)
 

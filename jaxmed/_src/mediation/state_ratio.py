@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_factor, cho_solve
+from jaxmed._src.small_linalg import spd_solve
 
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
 from jaxmed._src.mediation.binary import binary_indicator_features
@@ -126,7 +126,7 @@ def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True,
     bottom = weighted_mean(psi, w)
     x = jnp.concatenate([top, bottom[None, :]], axis=0)
     gram = x.T @ x + ridge * jnp.eye(x.shape[1], dtype=x.dtype)
-    coef = cho_solve(cho_factor(gram), bottom)  # Xᵀ e_last = mean ψ
+    coef = spd_solve(gram, bottom)  # Xᵀ e_last = mean ψ
     raw = psi @ coef
     values = clip_range(raw, 1.0 / trunc, trunc, soft_clip)
     clipped = jnp.sum(w * ((raw < 1.0 / trunc) | (raw > trunc)))

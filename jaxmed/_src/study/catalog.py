@@ -9,6 +9,7 @@ the study engine works (with user designs and estimators) even where one of them
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any, Mapping, Sequence
 
@@ -134,4 +135,4 @@ def select_estimators(spec: EstimatorSpec, names: Sequence[str] | None) -> Estim
         t = inner(key, data)
         return EffectTable(t.estimate[rows], t.se[rows], t.ci_low[rows], t.ci_high[rows], t.status)
 
-    return EstimatorSpec(spec.name, names, spec.effects, fn)
+    return dataclasses.replace(spec, estimators=names, fn=fn)

@@ -31,7 +31,8 @@ the stored ``batch_size``.
 Memory. ``batch_size`` replications per device are live at once. Unless given, the
 runner estimates the bytes of one replication from its jaxpr (the sum of the sizes of
 every intermediate array, an upper bound that ignores buffer reuse) and takes
-``batch_size = min(8, fraction × free memory per device / bytes per replication)`` (free
+``batch_size = min(8 on CPU or 256 on accelerators, fraction × free memory per device /
+bytes per replication)`` (free
 memory: ``device.memory_stats()`` on accelerators, ``MemAvailable`` shared among the CPU
 devices otherwise). The default ``chunk_size`` is one block per device per call.
 
@@ -60,7 +61,6 @@ import importlib.metadata
 import math
 import os
 import time
-import warnings
 from typing import Any, Callable, Sequence
 
 import jax
@@ -68,6 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxmed._src import execution
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.precision import precision
 from jaxmed._src.study.catalog import truth_values
@@ -76,7 +77,9 @@ from jaxmed._src.study.result import StudyResult
 
 __all__ = ["run", "load", "make_grid", "replication_key", "replication_bytes"]
 
-_DEFAULT_MAX_BATCH = 8
+_DEFAULT_MAX_BATCH = 8  # CPU: 8 replications per block already amortise the dispatch
+_ACCEL_MAX_BATCH = 256  # GPU/TPU: wide blocks fill the device (memory permitting)
+_MAX_BATCH = 1024  # vmap widths above this gain nothing and multiply memory
 _AXIS = "rep"
 
 
@@ -320,8 +323,9 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         memory.
       chunk_size: replications per device call and per chunk file; rounded up to a
         multiple of ``batch_size × len(devices)``. Default: one block per device.
-      batch_size: replications vmapped together on one device. Default: from memory, at
-        most 8; a resumed study keeps the stored value.
+      batch_size: replications vmapped together on one device (any width up to 1024
+        runs). Default: from memory, at most 8 on CPU and 256 on accelerators; a resumed
+        study keeps the stored value.
       devices: ``None`` (all local devices), a number of local devices, or a device list.
       progress: ``True`` for a tqdm bar, ``False`` for none, or a callable
         ``progress(cell, reps)`` called on the host after each chunk is finished (and
@@ -353,6 +357,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     (2, 4, 1, 1)
     """
     t_start = time.perf_counter()
+    execution.enable_compilation_cache()
     grid = _check_grid(grid)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps: expected a positive integer, got {reps!r}")
@@ -382,20 +387,16 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
             per_rep = max(replication_bytes(_replication_fn(design, estimator, n, h), key)
                           for n, h in grid)
             free = min(_free_bytes(d) for d in devices)
-            batch_size = int(max(1, min(_DEFAULT_MAX_BATCH, memory_fraction * free // max(per_rep, 1))))
-            cap = getattr(estimator, "cpu_max_batch_size", None)
-            if cap is not None and any(d.platform == "cpu" for d in devices):
-                batch_size = min(batch_size, int(cap))
+            widest = (_DEFAULT_MAX_BATCH if all(d.platform == "cpu" for d in devices)
+                      else _ACCEL_MAX_BATCH)
+            batch_size = int(max(1, min(widest, memory_fraction * free // max(per_rep, 1))))
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
-        cap = getattr(estimator, "cpu_max_batch_size", None)
-        if cap is not None and batch_size > cap and any(d.platform == "cpu" for d in devices):
-            warnings.warn(f"batch_size={batch_size} exceeds the estimator's cpu_max_batch_size={cap} "
-                          f"on a CPU device: jaxlib's batched CPU LAPACK kernels can deadlock at such "
-                          f"vmap widths (observed at 4 on the multidim design, at >= 5 on the "
-                          f"semi-synthetic one; see docs/study.md); the study resumes if it must be "
-                          f"killed", RuntimeWarning, stacklevel=2)
+        if batch_size > _MAX_BATCH:
+            raise ValueError(f"batch_size: expected at most {_MAX_BATCH} replications per device "
+                             f"block, got {batch_size} (use a larger chunk_size for more "
+                             f"replications per call)")
         per_call = batch_size * len(devices)
         if chunk_size is None:
             chunk_size = per_call

@@ -1,0 +1,100 @@
+"""How jaxmed runs on the host: thread settings and the persistent compilation cache.
+
+Threads. jaxmed's small linear systems are solved by ``jaxmed._src.small_linalg`` (loops in
+XLA, no LAPACK custom call), so no batched LAPACK kernel shares XLA's CPU thread pool and any
+``vmap`` width runs (jaxlib 0.10.2's batched LAPACK kernels deadlocked at width 8 on 2 cores).
+What LAPACK the rest of JAX still calls goes through OpenBLAS, whose own threads only slow
+down small solves and fight XLA's pool: :func:`configure_host_threads` sets
+``OPENBLAS_NUM_THREADS=1`` (and the OpenMP/MKL equivalents) unless the user set them. It must
+run before OpenBLAS is loaded, i.e. before ``jax`` is imported: the ``jaxmed`` command line
+calls it first thing; library users who care set the variables in their shell.
+
+Compilation cache. :func:`enable_compilation_cache` turns on JAX's persistent compilation
+cache in a per-user directory (``$JAXMED_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxmed/xla``,
+else ``~/.cache/jaxmed/xla``), so that a second process running the same shapes compiles
+nothing. The command line and ``jaxmed.study.run`` call it; ``JAXMED_NO_CACHE=1`` (or the
+CLI's ``--no-cache``) turns it off, and a cache directory the user configured in JAX
+(``jax_compilation_cache_dir``) is left as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+__all__ = ["configure_host_threads", "enable_compilation_cache", "cache_dir", "cache_disabled"]
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_enabled_dir: str | None = None
+
+
+def configure_host_threads() -> None:
+    """Sets single-threaded OpenBLAS/OpenMP/MKL (only variables the user has not set).
+
+    Call before ``import jax`` (the libraries read them when they load).
+    """
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, "1")
+
+
+def cache_disabled() -> bool:
+    """Whether ``JAXMED_NO_CACHE`` asks for no persistent compilation cache."""
+    return os.environ.get("JAXMED_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def cache_dir() -> str:
+    """The per-user cache directory (``$JAXMED_CACHE_DIR`` or ``<user cache>/jaxmed/xla``)."""
+    explicit = os.environ.get("JAXMED_CACHE_DIR")
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxmed", "xla")
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+    """Turns on JAX's persistent compilation cache (idempotent); returns its directory.
+
+    Does nothing and returns ``None`` when ``JAXMED_NO_CACHE`` is set. When JAX already has
+    a ``jax_compilation_cache_dir`` (set by the user), that directory is kept and returned.
+    Entries are written for every compilation that takes at least 0.2 s (JAX's default
+    threshold, 1 s, would skip the small chunk functions of short studies).
+
+    Args:
+      path: the directory; default :func:`cache_dir`.
+    """
+    global _enabled_dir
+    if cache_disabled():
+        return None
+    import jax
+
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        _enabled_dir = current
+        return current
+    path = os.path.abspath(path or cache_dir())
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        warnings.warn(f"jaxmed: no persistent compilation cache ({path}: {e}); set "
+                      f"JAXMED_CACHE_DIR to a writable directory or JAXMED_NO_CACHE=1",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _reset_jax_cache_state()
+    _enabled_dir = path
+    return path
+
+
+def _reset_jax_cache_state() -> None:
+    """JAX decides once per process, at its first compilation, whether the persistent cache is
+    used; a compilation before the directory was set would leave it off for good. Reset that
+    decision (private JAX state; harmless when absent)."""
+    try:
+        from jax._src import compilation_cache
+    except ImportError:  # pragma: no cover - a JAX without the module
+        return
+    if getattr(compilation_cache, "_cache_checked", False) and not getattr(
+            compilation_cache, "_cache_used", True):
+        compilation_cache.reset_cache()
