@@ -11,7 +11,7 @@ from jaxmed._src.mediation.basis import (bspline_basis, deboor_fixed_span, fit_p
                                          fit_state_basis, monomial_exponents, monomials,
                                          parity_basis, state_basis)
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation, gaussian_raw_moments
-from jaxmed._src.mediation.linear_solve import weighted_ridge
+from jaxmed._src.mediation.linear_solve import action_coded_ridge, weighted_ridge
 from jaxmed._src.mediation.nuisance_models import LogisticBehaviourModel
 from jaxmed._src.mediation.q_function import lstd_solve
 from jaxmed._src.mediation.state_ratio import (ORIGINAL_RFF_B, ORIGINAL_RFF_W, RatioFeatures,
@@ -121,6 +121,27 @@ def test_weighted_ridge_and_logistic_fit_match_numpy():
     p = 1 / (1 + np.exp(-xd @ np.asarray(fit.coef)))
     score = xd.T @ (w * (a - p)) / w.sum() - 1e-3 * np.array([0.0, 1.0]) * np.asarray(fit.coef)
     np.testing.assert_allclose(score, 0.0, atol=1e-12)
+
+
+def test_action_coded_ridge_matches_numpy_on_the_explicit_design():
+    # x = [z, a·z] never built by jaxmed; numpy builds it, with zero-weight (masked) rows
+    rng = np.random.default_rng(8)
+    n, p = 250, 4
+    z = np.c_[np.ones(n), rng.normal(size=(n, p - 1))]
+    a = (rng.uniform(size=n) < 0.4).astype(float)
+    y = np.c_[z @ [1.0, -0.5, 0.3, 2.0] + a * 0.7 + rng.normal(size=n), rng.normal(size=n)]
+    w = rng.integers(0, 3, size=n).astype(float)
+    pen = np.r_[0.0, np.ones(2 * p - 1)]
+    x = np.c_[z, a[:, None] * z]
+    ref = np.linalg.solve(x.T @ (w[:, None] * x) / w.sum() + 1e-3 * np.diag(pen), x.T @ (w[:, None] * y) / w.sum())
+    beta, cond = action_coded_ridge(jnp.asarray(z.T), jnp.asarray(a), jnp.asarray(y), jnp.asarray(w), 1e-3,
+                                    jnp.asarray(pen))
+    np.testing.assert_allclose(beta, ref, rtol=1e-10, atol=1e-12)
+    beta1, _ = action_coded_ridge(jnp.asarray(z.T), jnp.asarray(a), jnp.asarray(y[:, 0]), jnp.asarray(w), 1e-3,
+                                  jnp.asarray(pen))
+    np.testing.assert_allclose(beta1, ref[:, 0], rtol=1e-10, atol=1e-12)
+    sig = x.T @ (w[:, None] * x) / w.sum() + 1e-3 * np.diag(pen)
+    np.testing.assert_allclose(cond, np.linalg.cond(sig, 1), rtol=1e-6)
 
 
 def test_lstd_solve_matches_numpy():

@@ -33,7 +33,7 @@ from jaxmed._src.mediation.basis import (StateBasis, Standardizer, fit_standardi
                                          fit_state_basis, monomial_exponents, monomials,
                                          state_basis)
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
-from jaxmed._src.mediation.linear_solve import _cond_spd, weighted_ridge
+from jaxmed._src.mediation.linear_solve import _cond_spd, action_coded_ridge
 
 __all__ = ["LogisticBehaviourModel", "LogisticBehaviourFit", "GaussianMediatorModel",
            "GaussianMediatorFit", "PolynomialRewardModel", "PolynomialRewardFit"]
@@ -78,13 +78,35 @@ class LogisticBehaviourModel:
         total = jnp.sum(w)
         pen = jnp.ones(x.shape[1], x.dtype).at[0].set(0.0)
 
-        def newton(_, beta):
+        def newton_step(beta, x, y, w, total, ridge):
             p = jax.nn.sigmoid(x @ beta)
-            grad = x.T @ (w * (y - p)) / total - self.ridge * pen * beta
-            hess = (x * (w * p * (1 - p))[:, None]).T @ x / total + self.ridge * jnp.diag(pen)
-            return beta + spd_solve(hess, grad)
+            grad = x.T @ (w * (y - p)) / total - ridge * pen * beta
+            hess = (x * (w * p * (1 - p))[:, None]).T @ x / total + ridge * jnp.diag(pen)
+            return spd_solve(hess, grad)
 
-        beta = jax.lax.fori_loop(0, self.iterations, newton, jnp.zeros(x.shape[1], x.dtype))
+        # Newton converges quadratically: iterate (without derivatives) until the step is at
+        # rounding level or ``iterations − 1`` steps are done, then take the last step with
+        # derivatives. Its value equals the fixed-count iteration's to rounding, and its
+        # derivative is the implicit-function derivative of the score equation's root.
+        frozen = jax.lax.stop_gradient((x, y, w, total, self.ridge))
+        beta0 = jnp.zeros(x.shape[1], x.dtype)
+        if self.iterations <= 0:
+            beta = beta0
+        else:
+            def keep_going(carry):
+                k, beta, step = carry
+                big = jnp.max(jnp.abs(step)) > 1e-12 * (1.0 + jnp.max(jnp.abs(beta)))
+                return (k < self.iterations - 1) & big
+
+            def body(carry):
+                k, beta, _ = carry
+                step = newton_step(beta, *frozen)
+                return k + 1, beta + step, step
+
+            inf = jnp.full_like(beta0, jnp.inf)
+            _, beta_hat, _ = jax.lax.while_loop(keep_going, body, (0, beta0, inf))
+            beta_hat = jax.lax.stop_gradient(beta_hat)
+            beta = beta_hat + newton_step(beta_hat, x, y, w, total, self.ridge)
         p = jax.nn.sigmoid(x @ beta)
         hess = (x * (w * p * (1 - p))[:, None]).T @ x / total + self.ridge * jnp.diag(pen)
         return LogisticBehaviourFit(basis, beta, _cond_spd(hess))
@@ -111,20 +133,16 @@ class GaussianMediatorModel:
     ridge: float = 1e-6
     weighted_knots: bool = True
 
-    @staticmethod
-    def _design(basis, state, action):
-        h = state_basis(basis, state)
-        one = jnp.ones_like(h[:, :1])
-        a = jnp.broadcast_to(jnp.asarray(action, h.dtype), h.shape[:1])[:, None]
-        return jnp.concatenate([one, h, a, a * h], axis=1)
-
     def fit(self, key, rows, w) -> GaussianMediatorFit:
         del key
         basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
-        x = self._design(basis, rows["state"], rows["action"])
-        pen = jnp.ones(x.shape[1], x.dtype).at[0].set(0.0)
-        coef, cond = weighted_ridge(x, rows["mediator"], w, self.ridge, pen)
-        resid = rows["mediator"] - x @ coef
+        h = state_basis(basis, rows["state"])
+        # the design [1, h, a, a·h] = [z, a·z] is never built: its normal matrix comes by blocks
+        z = jnp.concatenate([jnp.ones((1, h.shape[0]), h.dtype), h.T], axis=0)
+        pen = jnp.ones(2 * z.shape[0], h.dtype).at[0].set(0.0)
+        coef, cond = action_coded_ridge(z, rows["action"], rows["mediator"], w, self.ridge, pen)
+        fitted = GaussianMediatorFit(basis, coef, None, cond)
+        resid = rows["mediator"] - self.mean(fitted, rows["state"], rows["action"])
         sd = jnp.sqrt(jnp.sum(w[:, None] * resid ** 2, axis=0) / (jnp.sum(w) - 1.0))
         return GaussianMediatorFit(basis, coef, sd, cond)
 
@@ -167,21 +185,17 @@ class PolynomialRewardModel:
         return monomials(params.mediator_scale(mediator),
                          monomial_exponents(mediator.shape[-1], self.degree))
 
-    def _design(self, params, state, action, mediator, h=None, g=None):
-        h = state_basis(params.basis, state) if h is None else h
-        g = self._monomials(params, mediator) if g is None else g
-        one = jnp.ones_like(h[:, :1])
-        a = jnp.broadcast_to(jnp.asarray(action, h.dtype), h.shape[:1])[:, None]
-        return jnp.concatenate([one, h, g, a, a * h, a * g], axis=1)
-
     def fit(self, key, rows, w) -> PolynomialRewardFit:
         del key
         basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
         scale = fit_standardizer(rows["mediator"], w)
         params = PolynomialRewardFit(basis, scale, None, None)
-        x = self._design(params, rows["state"], rows["action"], rows["mediator"])
-        pen = jnp.ones(x.shape[1], x.dtype).at[0].set(0.0)
-        coef, cond = weighted_ridge(x, rows["reward"], w, self.ridge, pen)
+        h = state_basis(basis, rows["state"])
+        g = self._monomials(params, rows["mediator"])
+        # the design [1, h, g, a, a·h, a·g] = [z, a·z] is never built: normal matrix by blocks
+        z = jnp.concatenate([jnp.ones((1, h.shape[0]), h.dtype), h.T, g.T], axis=0)
+        pen = jnp.ones(2 * z.shape[0], h.dtype).at[0].set(0.0)
+        coef, cond = action_coded_ridge(z, rows["action"], rows["reward"], w, self.ridge, pen)
         return PolynomialRewardFit(basis, scale, coef, cond)
 
     @staticmethod

@@ -17,7 +17,7 @@ from jaxmed._src.mediation.estimators import estimator_rows, row_importance_weig
 from jaxmed._src.mediation.nuisance import NuisancePredictions, default_nuisance_models, fit_nuisances
 from jaxmed._src.mediation.q_function import fit_q_basis, fit_q_functions, q_feature_rows
 from jaxmed._src.mediation.state_ratio import (binary_ratio_features, fit_ratio_features,
-                                               fit_state_ratio, ratio_features)
+                                               fit_state_ratios, ratio_features)
 from jaxmed._src.mediation.weighted_stats import row_weights
 
 __all__ = ["PipelineDiagnostics", "PipelineOutput", "PolicyFreeFit", "estimate_pipeline",
@@ -133,9 +133,9 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> Pipeline
     q = fit_q_functions(rows, w, preds, feats, pe_s, pe_next, a0, config.q_ridge, config)
     # state ratios: π_e, G (natural: G'), π_0
     c_g = iw.kappa_e * iw.rho if natural else iw.kappa_0 * iw.rho
-    fits = [fit_state_ratio(psi, psi_next, c, w, config.ratio_ridge, config.ratio_trunc,
-                            config.ratio_normalize, config.soft_clip)
-            for c in (iw.kappa_e, c_g, iw.kappa_0)]
+    fits = fit_state_ratios(psi, psi_next, jnp.stack([iw.kappa_e, c_g, iw.kappa_0], axis=1), w,
+                            config.ratio_ridge, config.ratio_trunc, config.ratio_normalize,
+                            config.soft_clip)
     ratios = jnp.stack([f.values for f in fits], axis=1)
     values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural)
     r = rows["reward"]

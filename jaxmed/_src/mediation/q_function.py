@@ -14,7 +14,7 @@ For a policy ν the LSTD system is (§4.2)
 
 with Ξ^ν_k = [Ē^ν u(S'_k); 0] and weighted means over rows. P is the identity less the η
 coordinate (the identity with ``q_ridge_eta``, bug B2). Σ^ν is not symmetric: it is solved by
-LU (``jnp.linalg.solve``), once per policy with all its targets as right-hand sides.
+LU (``small_linalg.general_solve``), once per policy with all its targets as right-hand sides.
 """
 
 from __future__ import annotations
@@ -61,16 +61,6 @@ def q_features(basis: QBasis, state, mediator, config, h=None):
     h = state_basis(basis.state, state) if h is None else h
     ex = monomial_exponents(mediator.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
     return jnp.concatenate([h, monomials(basis.mediator(mediator), ex)], axis=-1)
-
-
-def _u(phi, a):
-    """u = [(1−a)φ, aφ, a] for ``phi`` ``(n, p)`` and ``a`` ``(n,)`` (or a scalar)."""
-    a = jnp.broadcast_to(jnp.asarray(a, phi.dtype), phi.shape[:1])[:, None]
-    return jnp.concatenate([(1 - a) * phi, a * phi, a], axis=1)
-
-
-def _with(x, last):
-    return jnp.concatenate([x, jnp.full(x.shape[:1] + (1,), last, x.dtype)], axis=1)
 
 
 class QFeatures(NamedTuple):
@@ -157,8 +147,19 @@ class QResult(NamedTuple):
     cond: jax.Array
 
 
+def _u_t(f, a):
+    """u = [(1−a)φ, aφ, a] feature-major: ``f`` ``(p, n)``, ``a`` ``(n,)`` or a scalar -> ``(2p + 1, n)``."""
+    a = jnp.broadcast_to(jnp.asarray(a, f.dtype), f.shape[1:])
+    return jnp.concatenate([(1 - a) * f, a * f, a[None]], axis=0)
+
+
 def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ridge, config):
     """The five Q-fits sharing three Σ matrices, and the per-row temporal differences.
+
+    The three LSTD systems share the left factor U_k w_k: their matrices and every
+    right-hand side come from one product of feature-major blocks,
+    [w U]ᵀ [U − Ξ^{π_e}, U − Ξ^{G}, U − Ξ^{π_0}, Y] (one pass over the rows), and each
+    system is solved by one LU factorisation (which also gives its condition number).
 
     Args:
       rows: flat rows; ``w`` ``(n,)`` row weights; ``preds`` ``NuisancePredictions``.
@@ -172,46 +173,55 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
       ``QResult``.
     """
     a = rows["action"]
-    phi, ephi, ephi_next = feats
-    p = phi.shape[1]
-    big_u = _with(_u(phi, a), 1.0)
-    pen = jnp.ones(2 * p + 2, phi.dtype)
+    natural = config.natural_decomposition
+    phi, _, ephi_next = feats
+    n, p = phi.shape
+    q = 2 * p + 2
+    dt = phi.dtype
+    pen = jnp.ones(q, dt)
     if not config.q_ridge_eta:
         pen = pen.at[-1].set(0.0)
-    xi_pe, xi_g, xi_p0 = _next_regressors(feats, pe_next, a0, config.natural_decomposition)
+    one = jnp.ones((1, n), dt)
+    zero = jnp.zeros((1, n), dt)
+    big_u = jnp.concatenate([_u_t(phi.T, a), one], axis=0)  # (q, n)
+    f0n, f1n = ephi_next[:, 0].T, ephi_next[:, 1].T
+    pn = pe_next[None, :]
+    fan = (f0n, f1n)[a0]
+    xi_pe = jnp.concatenate([(1 - pn) * f0n, pn * f1n, pn, zero], axis=0)
+    xi_p0 = jnp.concatenate([_u_t(fan, float(a0)), zero], axis=0)
+    if not natural:
+        xi_g = jnp.concatenate([_u_t(pn * f1n + (1 - pn) * f0n, float(a0)), zero], axis=0)
+    else:
+        xi_g = jnp.concatenate([(1 - pn) * fan, pn * fan, pn, zero], axis=0)
     r_obs = rows["reward"]
     r_a0_m = preds.reward_at_mediator[:, a0]
-    if not config.natural_decomposition:
+    if not natural:
         y3 = preds.reward_expected[:, a0, a0]
-        beta_e, c_e = lstd_solve(big_u, xi_pe, jnp.stack([r_obs, r_a0_m, y3], 1), w, ridge, pen)
-        beta_g, c_g = lstd_solve(big_u, xi_g, y3[:, None], w, ridge, pen)
-        beta_0, c_0 = lstd_solve(big_u, xi_p0, r_obs[:, None], w, ridge, pen)
-        beta = jnp.stack([beta_e[:, 0], beta_e[:, 1], beta_e[:, 2], beta_g[:, 0], beta_0[:, 0]])
+        ys = jnp.stack([r_obs, r_a0_m, y3])  # targets: e (r, r(a0, M), y3), G (y3), 0 (r)
+        tgt_e, tgt_g, tgt_0 = [0, 1, 2], [2], [0]
     else:
         pe_a = jnp.stack([1 - pe_s, pe_s], 1)
         y2 = jnp.sum(pe_a * preds.reward_at_mediator, 1)
-        y3 = jnp.sum(pe_a * jnp.stack([preds.reward_expected[:, 0, 0], preds.reward_expected[:, 1, 1]], 1), 1)
-        beta_e, c_e = lstd_solve(big_u, xi_pe, r_obs[:, None], w, ridge, pen)
-        beta_g, c_g = lstd_solve(big_u, xi_g, y3[:, None], w, ridge, pen)
-        beta_0, c_0 = lstd_solve(big_u, xi_p0, jnp.stack([y2, y3, r_obs], 1), w, ridge, pen)
-        beta = jnp.stack([beta_e[:, 0], beta_0[:, 0], beta_0[:, 1], beta_g[:, 0], beta_0[:, 2]])
-    delta = q_temporal_differences(a, feats, beta, pe_s, pe_next, a0,
-                                   config.natural_decomposition)
-    return QResult(beta[:, -1], delta, beta, jnp.stack([c_e, c_g, c_0]))
-
-
-def _next_regressors(feats: QFeatures, pe_next, a0: int, natural: bool):
-    """Ξ^{π_e}, Ξ^{G} (natural: Ξ^{G'}), Ξ^{π_0}: expected next regressors [Ē^ν u(S'); 0]."""
-    ephi_next = feats.phi_exp_next
-    xi_pe = _with(pe_next[:, None] * _u(ephi_next[:, 1], 1.0)
-                  + (1 - pe_next[:, None]) * _u(ephi_next[:, 0], 0.0), 0.0)
-    xi_p0 = _with(_u(ephi_next[:, a0], float(a0)), 0.0)
+        y3 = jnp.sum(pe_a * jnp.stack([preds.reward_expected[:, 0, 0],
+                                       preds.reward_expected[:, 1, 1]], 1), 1)
+        ys = jnp.stack([r_obs, y2, y3])  # targets: e (r), G (y3), 0 (y2, y3, r)
+        tgt_e, tgt_g, tgt_0 = [0], [2], [1, 2, 0]
+    left = big_u * w[None, :]
+    right = jnp.concatenate([big_u - xi_pe, big_u - xi_g, big_u - xi_p0, ys], axis=0)
+    gram = jax.lax.dot_general(left, right, (((1,), (1,)), ((), ()))) / jnp.sum(w)
+    reg = ridge * jnp.diag(pen)
+    b_all = gram[:, 3 * q:]
+    solved = []
+    for j, tgt in enumerate((tgt_e, tgt_g, tgt_0)):
+        sigma = gram[:, j * q:(j + 1) * q] + reg
+        solved.append((small_linalg.general_solve(sigma, b_all[:, tgt]), cond_1norm(sigma)))
+    (beta_e, c_e), (beta_g, c_g), (beta_0, c_0) = solved
     if not natural:
-        xi_g = _u(pe_next[:, None] * ephi_next[:, 1] + (1 - pe_next[:, None]) * ephi_next[:, 0],
-                  float(a0))
+        beta = jnp.stack([beta_e[:, 0], beta_e[:, 1], beta_e[:, 2], beta_g[:, 0], beta_0[:, 0]])
     else:
-        xi_g = (1 - pe_next[:, None]) * _u(ephi_next[:, a0], 0.0) + pe_next[:, None] * _u(ephi_next[:, a0], 1.0)
-    return xi_pe, _with(xi_g, 0.0), xi_p0
+        beta = jnp.stack([beta_e[:, 0], beta_0[:, 0], beta_0[:, 1], beta_g[:, 0], beta_0[:, 2]])
+    delta = q_temporal_differences(a, feats, beta, pe_s, pe_next, a0, natural)
+    return QResult(beta[:, -1], delta, beta, jnp.stack([c_e, c_g, c_0]))
 
 
 def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: int,
@@ -239,23 +249,49 @@ def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: in
       ``(n, 6)``.
     """
     a = action
-    phi, ephi, _ = feats
-    u_obs = _u(phi, a)
-    ephi_a = a[:, None] * ephi[:, 1] + (1 - a[:, None]) * ephi[:, 0]
-    ubar = _with(_u(ephi_a, a), 0.0)  # E_{m ~ p̂(·|S,A)} u(S, m, A)
-    xi_pe, xi_g, xi_p0 = _next_regressors(feats, pe_next, a0, natural)
+    phi, ephi, ephi_next = feats
+    p = phi.shape[1]
+    # every Δ is a sum of u(F, a)ᵀβ_k = (1 − a) Fᵀβ_k⁰ + a Fᵀβ_k¹ + a β_k^a over the feature
+    # blocks F ∈ {φ, Ē_0 φ, Ē_1 φ, Ē'_0 φ, Ē'_1 φ}: one product of each block with the
+    # (p, 10) coefficient blocks, never a (n, 2p + 2) action-coded matrix
+    coef = jnp.concatenate([beta[:, :p], beta[:, p:2 * p]], axis=0)  # (10, p)
+    # feature-major products (10, n) of each block: contiguous rows for the per-row sums below
+    prod = [jax.lax.dot_general(coef, f, (((1,), (1,)), ((), ())))
+            for f in (phi, ephi[:, 0], ephi[:, 1], ephi_next[:, 0], ephi_next[:, 1])]
+    ba = beta[:, 2 * p]  # (5,) coefficients of the action indicator
+
+    def u_dot(f, act, k):
+        """u(F_f, act)ᵀ β_k[:-1] per row."""
+        return (1 - act) * prod[f][k] + act * (prod[f][5 + k] + ba[k])
+
+    def ephi_a_dot(act, k):  # u(Ē_A φ, act)ᵀβ_k with Ē_A φ = a Ē_1 φ + (1 − a) Ē_0 φ
+        return (1 - act) * (a * prod[2][k] + (1 - a) * prod[1][k]) + act * (
+            a * prod[2][5 + k] + (1 - a) * prod[1][5 + k] + ba[k])
+
+    def xi_pe_dot(k):  # Ξ^{π_e}ᵀβ_k = π_e' u(Ē'_1 φ, 1) + (1 − π_e') u(Ē'_0 φ, 0)
+        return pe_next * u_dot(4, 1.0, k) + (1 - pe_next) * u_dot(3, 0.0, k)
+
+    def xi_p0_dot(k):
+        return u_dot(3 + a0, float(a0), k)
+
+    def xi_g_dot(k):
+        if natural:
+            return (1 - pe_next) * u_dot(3 + a0, 0.0, k) + pe_next * u_dot(3 + a0, 1.0, k)
+        # u(π_e' Ē'_1 φ + (1 − π_e') Ē'_0 φ, a0)
+        if a0 == 0:
+            return pe_next * prod[4][k] + (1 - pe_next) * prod[3][k]
+        return pe_next * prod[4][5 + k] + (1 - pe_next) * prod[3][5 + k] + ba[k]
+
     if natural:
-        xi_23 = xi_p0
+        xi_23 = xi_p0_dot
         direct = [(1 - pe_s, 0.0), (pe_s, 1.0)]  # Δ4b: Σ_a π_e(a|S)[...]
     else:
-        xi_23 = xi_pe
+        xi_23 = xi_pe_dot
         direct = [(1.0, float(a0))]  # Δ4b: Σ_a π_0(a|S)[...]
-    qbar = ubar @ beta.T  # (n, 5)
-    d1 = xi_pe @ beta[0] - qbar[:, 0]
-    d2 = xi_23 @ beta[1] - qbar[:, 1]
-    d3 = xi_23 @ beta[2] - qbar[:, 2]
-    d5 = xi_p0 @ beta[4] - qbar[:, 4]
-    b4 = beta[3, :-1]
-    d4a = xi_g @ beta[3] - u_obs @ b4
-    d4b = sum(prob * (_u(phi, act) @ b4 - _u(ephi_a, act) @ b4) for prob, act in direct)
+    d1 = xi_pe_dot(0) - ephi_a_dot(a, 0)
+    d2 = xi_23(1) - ephi_a_dot(a, 1)
+    d3 = xi_23(2) - ephi_a_dot(a, 2)
+    d5 = xi_p0_dot(4) - ephi_a_dot(a, 4)
+    d4a = xi_g_dot(3) - u_dot(0, a, 3)
+    d4b = sum(prob * (u_dot(0, act, 3) - ephi_a_dot(act, 3)) for prob, act in direct)
     return jnp.stack([d1, d2, d3, d4a, d4b, d5], axis=1)

@@ -31,7 +31,8 @@ from jaxmed._src.mediation.q_function import cond_1norm
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
 __all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
-           "ratio_features", "binary_ratio_features", "StateRatio", "fit_state_ratio"]
+           "ratio_features", "binary_ratio_features", "StateRatio", "fit_state_ratio",
+           "fit_state_ratios"]
 
 # scikit-learn RBFSampler(gamma=1, n_components=15, random_state=1) for d_S = 1 (spec §5.1).
 ORIGINAL_RFF_W = np.array([
@@ -121,16 +122,47 @@ def fit_state_ratio(psi, psi_next, c, w, ridge, trunc, normalize: bool = True,
     Returns:
       ``StateRatio``.
     """
+    return fit_state_ratios(psi, psi_next, c[:, None], w, ridge, trunc, normalize, soft_clip)[0]
+
+
+def fit_state_ratios(psi, psi_next, cs, w, ridge, trunc, normalize: bool = True,
+                     soft_clip: float = 0.0) -> list:
+    """:func:`fit_state_ratio` for several policies sharing ψ: one pass over the rows.
+
+    The stationarity blocks mean_k (ψ(S_k) − c_k ψ(S'_k)) ψ(S_k)ᵀ of every policy and the
+    normalisation row mean_k ψ(S_k) come from one product of feature-major blocks.
+
+    Args:
+      psi, psi_next: ``(n, D + 1)`` ψ(S_k) and ψ(S'_k).
+      cs: ``(n, J)`` per-row weights of J policies.
+      w, ridge, trunc, normalize, soft_clip: as in :func:`fit_state_ratio`.
+
+    Returns:
+      a list of J ``StateRatio``.
+    """
     total = jnp.sum(w)
-    top = ((psi - c[:, None] * psi_next) * w[:, None]).T @ psi / total
-    bottom = weighted_mean(psi, w)
-    x = jnp.concatenate([top, bottom[None, :]], axis=0)
-    gram = x.T @ x + ridge * jnp.eye(x.shape[1], dtype=x.dtype)
-    coef = spd_solve(gram, bottom)  # Xᵀ e_last = mean ψ
-    raw = psi @ coef
-    values = clip_range(raw, 1.0 / trunc, trunc, soft_clip)
-    clipped = jnp.sum(w * ((raw < 1.0 / trunc) | (raw > trunc)))
-    if normalize:
-        values = values / weighted_mean(values, w)
-    ess = jnp.sum(w * values) ** 2 / jnp.sum(w * values ** 2)
-    return StateRatio(values, coef, cond_1norm(gram), clipped, ess)
+    d = psi.shape[1]
+    j = cs.shape[1]
+    pt, pnt = psi.T, psi_next.T  # feature-major (d, n)
+    right = jnp.concatenate([(pt - cs[:, k][None, :] * pnt) * w[None, :] for k in range(j)]
+                            + [w[None, :]], axis=0)  # (J d + 1, n)
+    prod = jax.lax.dot_general(right, pt, (((1,), (1,)), ((), ()))) / total  # (J d + 1, d)
+    bottom = prod[j * d]  # mean ψ
+    eye = jnp.eye(d, dtype=psi.dtype)
+    grams, coefs = [], []
+    for k in range(j):
+        x = jnp.concatenate([prod[k * d:(k + 1) * d], bottom[None, :]], axis=0)
+        grams.append(x.T @ x + ridge * eye)
+        coefs.append(spd_solve(grams[k], bottom))  # Xᵀ e_last = mean ψ
+    coefs = jnp.stack(coefs, axis=1)  # (d, J)
+    raws = psi @ coefs  # (n, J): ψ(S_k)ᵀβ of every policy in one product
+    fits = []
+    for k, gram in enumerate(grams):
+        raw = raws[:, k]
+        values = clip_range(raw, 1.0 / trunc, trunc, soft_clip)
+        clipped = jnp.sum(w * ((raw < 1.0 / trunc) | (raw > trunc)))
+        if normalize:
+            values = values / weighted_mean(values, w)
+        ess = jnp.sum(w * values) ** 2 / jnp.sum(w * values ** 2)
+        fits.append(StateRatio(values, coefs[:, k], cond_1norm(gram), clipped, ess))
+    return fits

@@ -60,8 +60,8 @@ def weighted_quantile(x, w, q):
     x = jax.lax.stop_gradient(jnp.asarray(x))
     w = jax.lax.stop_gradient(jnp.asarray(w, dtype=x.dtype))
     q = jnp.asarray(q, dtype=x.dtype)
-    order = jnp.argsort(x)
-    xs, ws = x[order], w[order]
+    # one stable sort carrying the weights along (no argsort + gathers)
+    xs, ws = jax.lax.sort((x, w), dimension=0, is_stable=True, num_keys=1)
     cum = jnp.cumsum(ws)
     total = cum[-1]
     rank = q * (total - 1.0)
