@@ -102,3 +102,23 @@ def test_ij_se_under_vmap_equals_one_dataset_at_a_time():
         one = jax.jit(core)(keys[j], d)
         np.testing.assert_allclose(vm.se[j], one.se, rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose(vm.influence[j], one.influence, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_ij_se_agrees_with_the_bootstrap_within_its_monte_carlo_error_at_n200():
+    """Default configuration, one fixed semi-synthetic dataset (N = 200, T = 10), 200
+    bootstrap resamples: the relative Monte Carlo SD of a bootstrap SE is about
+    1/sqrt(2(B − 1)) = 0.05, so IJ SE / bootstrap SE must lie within 1 ± 3·0.05 for every
+    effect of MR, DM and MIS1. Measured (2026-11-30): 0.905..1.035; the naive cluster SE
+    gives 0.72..0.98 for MR (DME 0.72, 5.5 Monte Carlo SDs low)."""
+    b = 200
+    cfg = MediationConfig(se_method="ij", n_boot=b)
+    data = jaxmed.Trajectories(*(np.asarray(x) for x in simulate_semi_synthetic(jax.random.key(0), 200, 10)))
+    res = mediation_effects(data, POL, key=KEY, config=cfg)
+    boot = np.asarray(res.boot_estimates)
+    keep = np.isfinite(boot[:, :3, :4]).all(axis=(1, 2))
+    assert keep.sum() >= 0.98 * b
+    sd = boot[keep].std(axis=0, ddof=1)
+    mc = 1.0 / np.sqrt(2 * (keep.sum() - 1))
+    ratio = np.asarray(res.se[:3]) / sd[:3]
+    assert np.all(np.abs(ratio - 1) < 3 * mc), ratio

@@ -27,6 +27,12 @@ do not depend on v at all), the random Fourier feature draws (they depend on the
 and hard clips (π̂_b clipped to [1e-6, 0.9999], ρ̃ = min(ρ, rho_trunc), ω̂ clipped to
 [1/ratio_trunc, ratio_trunc]) have zero derivative on the clipped rows. The uncertainty of
 those choices is not in the SE (the bootstrap, ``n_boot``, refits them).
+
+Checked (tests/test_mediation_influence.py): IF_i equals N times a central finite difference
+of the whole pipeline in v_i (relative error < 1e-5; smooth configuration); on one fixed
+semi-synthetic dataset (N = 200, T = 10, default configuration) IJ SE / bootstrap SE (200
+resamples) is 0.905..1.035 over MR, DM and MIS1, within the bootstrap's Monte Carlo error,
+where the naive cluster SE gives 0.72..0.98 for MR. At N = 40 the bootstrap is heavy-tailed.
 """
 
 from __future__ import annotations
