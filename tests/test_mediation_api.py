@@ -32,7 +32,8 @@ def small():
 def test_result_table_and_uncertainty(small):
     data, cfg, pol, res = small
     df = res.to_frame()
-    assert list(df.columns) == ["estimator", "effect", "estimate", "se", "ci_low", "ci_high"]
+    assert list(df.columns) == ["estimator", "effect", "estimate", "se", "ci_low", "ci_high", "status"]
+    assert set(df.status) == {"ok"}
     assert len(df) == 3 * 5 + 4 * 2  # MR, DM, MIS1 all effects; the others IDE/IME only
     row = df[(df.estimator == "MR") & (df.effect == "IME")].iloc[0]
     assert row.estimate == pytest.approx(res.estimate[0, 1])
@@ -73,7 +74,7 @@ def test_validation_errors(small):
         mediation_effects(data, CallablePolicy(lambda s: 1.5 + 0 * s[0]), key=key)
     bad = data._replace(mediator=np.asarray(data.mediator).copy())
     bad.mediator[..., 1] = 3.0
-    with pytest.raises(ValueError, match="^data: mediator column 1"):
+    with pytest.raises(ValueError, match="^data.mediator: column 1 is constant"):
         mediation_effects(bad, pol, key=key)
     with pytest.raises(ValueError, match="^data: both actions"):
         mediation_effects(data._replace(action=np.zeros_like(data.action)), pol, key=key)

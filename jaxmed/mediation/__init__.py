@@ -20,6 +20,8 @@ from jaxmed._src.mediation.effects import mediation_estimator_spec as mediation_
 from jaxmed._src.mediation.estimators import estimator_rows as estimator_rows
 from jaxmed._src.mediation.estimators import row_importance_weights as row_importance_weights
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation as gaussian_expectation
+from jaxmed._src.mediation.influence import ij_influence as ij_influence
+from jaxmed._src.mediation.influence import influence_se as influence_se
 from jaxmed._src.mediation.gaussian_expectation import gaussian_raw_moments as gaussian_raw_moments
 from jaxmed._src.mediation.nuisance import NuisanceModels as NuisanceModels
 from jaxmed._src.mediation.nuisance import NuisancePredictions as NuisancePredictions
@@ -40,6 +42,7 @@ from jaxmed._src.mediation.tabular_models import TabularBehaviourModel as Tabula
 from jaxmed._src.mediation.tabular_models import TabularMediatorModel as TabularMediatorModel
 from jaxmed._src.mediation.tabular_models import TabularRewardModel as TabularRewardModel
 from jaxmed._src.mediation.uncertainty import bootstrap_counts as bootstrap_counts
+from jaxmed._src.status import MediationStatus as MediationStatus
 from jaxmed._src.mediation.uncertainty import cluster_influence as cluster_influence
 from jaxmed._src.mediation.uncertainty import cluster_se as cluster_se
 
@@ -53,4 +56,5 @@ __all__ = [
     "state_basis", "fit_state_basis", "deboor_fixed_span", "cluster_influence", "cluster_se",
     "bootstrap_counts", "TabularBehaviourModel", "TabularMediatorModel", "TabularRewardModel",
     "q_temporal_differences", "bernoulli_expectation", "binary_indicator_features",
+    "ij_influence", "influence_se", "MediationStatus",
 ]

@@ -146,8 +146,10 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
                          dtype=np.float64) -> Panel:
     """Builds a ``Panel`` from a long-format DataFrame, one row per (id, time).
 
-    Times are the sorted distinct values of the ``time`` column; individuals are the
-    sorted distinct ids. Missing (id, time) pairs are masked.
+    Times are the sorted distinct values of the ``time`` column, with the gaps of a regular
+    grid filled in (integer times: every integer from the first to the last; datetimes: every
+    multiple of the smallest spacing), so a day missing for everyone is a masked time point;
+    individuals are the sorted distinct ids. Missing (id, time) pairs are masked.
 
     Args:
       df: a pandas DataFrame.
@@ -177,7 +179,7 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
         raise ValueError(f"{bucket}: the bucket changes within id {_py(bad_id)!r}; each individual must stay "
                          f"in one bucket")
     ids = np.sort(df[id].unique())
-    times = np.sort(df[time].unique())
+    times = _time_grid(np.sort(df[time].unique()))
     row_of = np.searchsorted(ids, df[id].to_numpy())
     col_of = np.searchsorted(times, df[time].to_numpy())
     n, tp1, d = len(ids), len(times), len(metrics)
@@ -192,6 +194,26 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
     b = np.zeros(n)
     b[row_of] = df[bucket].to_numpy(np.float64)
     return panel_from_arrays(obs, b, mask, rewards, dtype=dtype)
+
+
+def _time_grid(times):
+    """The distinct times with the gaps of a regular grid filled in.
+
+    Integer-valued numeric times become every integer from the first to the last, and
+    datetimes every multiple of the smallest spacing, so a day missing for everyone is a
+    masked time point (as in ``panel_from_arrays``), not two days merged into one step.
+    Other times (strings, irregular floats) are kept as given.
+    """
+    if times.size < 2:
+        return times
+    if np.issubdtype(times.dtype, np.datetime64):
+        step = np.diff(times).min()
+        if np.all((times - times[0]) % step == np.timedelta64(0)):
+            return np.arange(times[0], times[-1] + step, step)
+        return times
+    if np.issubdtype(times.dtype, np.number) and np.all(np.mod(times, 1) == 0):
+        return np.arange(times[0], times[-1] + 1).astype(times.dtype)
+    return times
 
 
 def panel_to_dataframe(panel: Panel, *, metric_names: Sequence[str] | None = None):

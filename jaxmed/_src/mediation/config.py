@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import numpy as np
 
 __all__ = ["MediationConfig"]
 
@@ -71,7 +72,14 @@ class MediationConfig:
         (the temperature is relative to each bound). The estimate is then differentiable in
         ``rho_trunc`` and ``ratio_trunc`` everywhere; values far inside the bounds move by
         about τc·exp(−(c − x)/(τc)).
-      n_boot: trajectory-bootstrap replicates (0: none; the DM standard error is then NaN).
+      se_method: ``"cluster"`` (default): ``se`` is the naive trajectory-cluster SE
+        (nuisances, Q-functions and ratios treated as known; for DM the bootstrap SE, NaN
+        without ``n_boot``). ``"ij"``: the infinitesimal-jackknife sandwich SE through the whole
+        pipeline, for every estimator, DM included (``jaxmed._src.mediation.influence``; one
+        reverse-mode product per defined cell, 20 in all: measured about 60x the point
+        estimate's time and 3.5x its compile time, see ``benchmarks/ij_se_cost.py``, which is
+        why it is not yet the default).
+      n_boot: trajectory-bootstrap replicates (0: none; ``boot_se`` is then NaN).
       boot_batch_size: bootstrap replicates evaluated at once (``lax.map`` batch size). Default 1
         (sequential): on CPU, vmapping the pipeline over bootstrap weights was measured to be
         pathologically slow (see the report).
@@ -103,6 +111,7 @@ class MediationConfig:
     behaviour_basis: str = "linear"
     weighted_knots: bool = True
     soft_clip: float = 0.0
+    se_method: str = "cluster"
     n_boot: int = 0
     boot_batch_size: int = 1
     q_ridge: float = 1e-4
@@ -134,6 +143,8 @@ class MediationConfig:
             raise ValueError(f"config.q_mediator_degree: expected 1, 2 or 3, got {self.q_mediator_degree}")
         if not 1 <= int(self.reward_degree) <= 3:
             raise ValueError(f"config.reward_degree: expected 1, 2 or 3, got {self.reward_degree}")
+        if self.se_method not in ("ij", "cluster"):
+            raise ValueError(f"config.se_method: expected 'ij' or 'cluster', got {self.se_method!r}")
         if not float(self.soft_clip) >= 0.0:
             raise ValueError(f"config.soft_clip: expected a temperature >= 0, got {self.soft_clip}")
         for name in ("state_knots", "n_boot"):
@@ -142,6 +153,30 @@ class MediationConfig:
         for name in ("ratio_features", "behaviour_iterations", "boot_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"config.{name}: expected a positive int, got {getattr(self, name)}")
+        self._check_traced()
+
+    def _check_traced(self):
+        """Ranges of the traced hyper-parameters, checked when they are concrete numbers
+        (under ``jit`` the dataclass is rebuilt from tracers, which are not checked)."""
+        def concrete(name):
+            v = getattr(self, name)
+            if isinstance(v, (bool, int, float, np.generic)) or (
+                    isinstance(v, np.ndarray) and v.ndim == 0):
+                return float(v)
+            return None
+
+        for name in ("q_ridge", "ratio_ridge", "reward_ridge", "mediator_ridge", "behaviour_ridge"):
+            v = concrete(name)
+            if v is not None and not (np.isfinite(v) and v >= 0.0):
+                raise ValueError(f"config.{name}: expected a finite ridge >= 0, got {v}")
+        v = concrete("rho_trunc")
+        if v is not None and not v > 0.0:
+            raise ValueError(f"config.rho_trunc: expected a truncation level > 0 (ρ̃ = min(ρ, "
+                             f"rho_trunc)), got {v}")
+        v = concrete("ratio_trunc")
+        if v is not None and not v >= 1.0:
+            raise ValueError(f"config.ratio_trunc: expected a truncation level >= 1 (ω̂ is clipped "
+                             f"to [1/ratio_trunc, ratio_trunc]), got {v}")
 
     @classmethod
     def parity(cls, **overrides) -> "MediationConfig":

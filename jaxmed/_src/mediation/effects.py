@@ -17,17 +17,24 @@ import numpy as np
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
+from jaxmed._src.mediation.influence import ij_influence, influence_se
 from jaxmed._src.mediation.nuisance import NuisancePredictions
 from jaxmed._src.mediation.pipeline import PipelineDiagnostics, estimate_pipeline
 from jaxmed._src.mediation.uncertainty import bootstrap_counts, cluster_influence, cluster_se
 from jaxmed._src.policies import ConstantPolicy, as_policy
 from jaxmed._src.precision import precision
+from jaxmed._src.status import MediationStatus, status_text
 from jaxmed._src.trajectories import Trajectories, validate_trajectories
 
 __all__ = ["MediationResult", "mediation_effects", "mediation_estimator_spec", "ESTIMATORS",
            "EFFECTS"]
 
 Z95 = 1.959963984540054
+OVERLAP_LIMIT = 1e-3  # π̂_b(A|S) outside [1e-3, 1 − 1e-3] on an observed step: poor overlap
+HUGE_FACTOR = 1e6  # |estimate| > 1e6 · max|R|: nonsense (a true effect is at most 2 max|R|)
+ESS_FRACTION, ESS_FLOOR = 0.01, 10.0  # ratio ESS below max(10, 1% of observed steps): low
+MIN_TRAJECTORIES, MIN_HORIZON = 10, 2
+VARIANCE_RTOL = 1e-10  # a column with std <= 1e-10 · max|x| is constant up to rounding
 
 
 class MediationResult(NamedTuple):
@@ -35,15 +42,22 @@ class MediationResult(NamedTuple):
 
     Attributes:
       estimate: ``(7, 5)`` point estimates (NaN where an estimator does not define an effect).
-      se: ``(7, 5)`` standard errors used for the intervals: the trajectory-cluster SE, except
-        for DM, whose per-row values are constant (cluster SE 0): DM uses the bootstrap SE
-        (NaN when ``n_boot = 0``).
+      se: ``(7, 5)`` standard errors used for the intervals. ``config.se_method="cluster"``
+        (default): the naive ``cluster_se``, and for DM the bootstrap SE (NaN when
+        ``n_boot = 0``). ``se_method="ij"``: the infinitesimal-jackknife sandwich SE
+        sqrt(Σ_i (IF_i − mean IF)² / (N (N − 1))), IF_i = N ∂θ̂/∂v_i by reverse-mode autodiff
+        through the whole pipeline (nuisances, Q-functions, ratios; knots, Fourier draws and
+        hard clips held fixed; see ``jaxmed._src.mediation.influence``), for every
+        estimator, DM included.
       ci_low, ci_high: ``(7, 5)`` normal 95% intervals estimate ∓ 1.96 se.
-      cluster_se: ``(7, 5)`` trajectory-cluster SEs (§6.7, ddof = 1; NaN for DM).
+      cluster_se: ``(7, 5)`` naive trajectory-cluster SEs (§6.7, ddof = 1; nuisances, Q and
+        ratios treated as known; NaN for DM), for comparison.
       boot_se: ``(7, 5)`` trajectory-bootstrap SEs (NaN when ``n_boot = 0``).
       boot_estimates: ``(n_boot, 7, 5)`` bootstrap replicates.
       eta: ``(5,)`` η̂1..η̂5 (natural decomposition: η̂1, η̂6, η̂7, η̂8, η̂5).
-      influence: ``(N, 7, 5)`` per-trajectory influence values ψ_i (``uncertainty``).
+      influence: ``(N, 7, 5)`` per-trajectory influence values: IF_i = N ∂θ̂/∂v_i
+        (``se_method="ij"``) or the naive cluster values ψ_i (``"cluster"``, ``uncertainty``);
+        NaN on undefined cells.
       diagnostics: ``PipelineDiagnostics`` of the full-data fit (incl. ``status``).
     """
 
@@ -66,23 +80,62 @@ class MediationResult(NamedTuple):
         return EffectTable(self.estimate, self.se, self.ci_low, self.ci_high, self.diagnostics.status)
 
     def to_frame(self):
-        """Long-format pandas DataFrame: estimator, effect, estimate, se, ci_low, ci_high.
+        """Long-format pandas DataFrame: estimator, effect, estimate, se, ci_low, ci_high, status.
 
-        Undefined (estimator, effect) pairs (e.g. MIS2 DDE) are left out.
+        ``status`` is the fit's status in words (``jaxmed.status.status_text``: ``"ok"`` or
+        the names of the set bits, e.g. ``"poor_overlap"``). Undefined (estimator, effect)
+        pairs (e.g. MIS2 DDE) are left out; pairs that could not be estimated (NaN with a
+        non-zero status) are kept, with NaN values.
         """
         import pandas as pd
 
         est = np.asarray(self.estimate)
+        code = int(np.asarray(self.diagnostics.status))
+        words = status_text(code)
+        # undefined by design: the per-row values are NaN for every trajectory (e.g. MIS2 DDE)
+        undefined = np.isnan(np.asarray(self.influence)).all(axis=0)
         recs = []
         for i, e in enumerate(ESTIMATORS):
             for j, k in enumerate(EFFECTS):
-                if np.isnan(est[i, j]):
+                if undefined[i, j] or (np.isnan(est[i, j]) and code == 0):
                     continue
                 recs.append(dict(estimator=e, effect=k, estimate=float(est[i, j]),
                                  se=float(self.se[i, j]), ci_low=float(self.ci_low[i, j]),
-                                 ci_high=float(self.ci_high[i, j])))
+                                 ci_high=float(self.ci_high[i, j]), status=words))
         return pd.DataFrame.from_records(
-            recs, columns=["estimator", "effect", "estimate", "se", "ci_low", "ci_high"])
+            recs, columns=["estimator", "effect", "estimate", "se", "ci_low", "ci_high", "status"])
+
+
+def guard_estimates(estimate, diagnostics, data: Trajectories):
+    """Named status bits for what cannot be estimated, and NaN for its estimates (in jit).
+
+    Adds to ``diagnostics.status`` (bits of :class:`jaxmed.status.MediationStatus`):
+    POOR_OVERLAP when π̂_b(A|S) leaves [1e-3, 1 − 1e-3] on an observed step (every estimate
+    NaN: the effects are not identified from the data); LOW_RATIO_ESS when a ratio weight
+    vector has effective sample size below max(10, 1% of the observed steps) (flag only);
+    HUGE_ESTIMATE when an estimate is infinite or exceeds 1e6 · max|R| in magnitude (that
+    entry NaN). Entries NaN by design (e.g. MIS2 DDE) stay NaN and flag nothing.
+
+    Returns:
+      ``(estimate, diagnostics)`` with the NaNs and bits applied.
+    """
+    mask = data.mask > 0
+    n_obs = jnp.sum(mask)
+    r_max = jnp.max(jnp.where(mask, jnp.abs(data.reward), 0.0))
+    bound = HUGE_FACTOR * jnp.maximum(r_max, jnp.finfo(estimate.dtype).tiny)
+    d = diagnostics
+    poor = ((d.behaviour_prob_min < OVERLAP_LIMIT) | (d.behaviour_prob_max > 1.0 - OVERLAP_LIMIT)
+            | ~jnp.isfinite(d.behaviour_prob_min) | ~jnp.isfinite(d.behaviour_prob_max))
+    ess = d.ratio_ess
+    low_ess = jnp.any(~(ess >= jnp.maximum(ESS_FLOOR, ESS_FRACTION * n_obs)))
+    defined = ~jnp.isnan(estimate)
+    huge = defined & (jnp.isinf(estimate) | (jnp.abs(estimate) > bound))
+    status = (d.status
+              | jnp.where(poor, int(MediationStatus.POOR_OVERLAP), 0)
+              | jnp.where(low_ess, int(MediationStatus.LOW_RATIO_ESS), 0)
+              | jnp.where(jnp.any(huge), int(MediationStatus.HUGE_ESTIMATE), 0))
+    estimate = jnp.where(huge | poor, jnp.nan, estimate)
+    return estimate, d._replace(status=status.astype(jnp.int32))
 
 
 def mediation_core(key, data: Trajectories, target_policy, a0: int, config: MediationConfig,
@@ -94,12 +147,15 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
     """
     n = data.action.shape[-2]
     k_fit, k_boot = jax.random.split(key)
-    ones = jnp.ones(n, data.reward.dtype)
-    out = estimate_pipeline(k_fit, data, ones, target_policy, a0, config, nuisances)
     mask = data.mask
-    _, infl = cluster_influence(out.rows, mask)
-    cse = cluster_se(out.rows, mask)
     dm = ESTIMATORS.index("DM")
+    if config.se_method == "ij":
+        out, infl = ij_influence(k_fit, data, target_policy, a0, config, nuisances)
+    else:
+        ones = jnp.ones(n, data.reward.dtype)
+        out = estimate_pipeline(k_fit, data, ones, target_policy, a0, config, nuisances)
+        _, infl = cluster_influence(out.rows, mask)
+    cse = cluster_se(out.rows, mask)
     cse = cse.at[dm].set(jnp.nan)
     if config.n_boot > 0:
         def one(k):
@@ -112,10 +168,11 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
     else:
         boot = jnp.zeros((0,) + cse.shape, cse.dtype)
         bse = jnp.full_like(cse, jnp.nan)
-    se = cse.at[dm].set(bse[dm])
-    se = jnp.where(jnp.isnan(out.estimate), jnp.nan, se)
-    return MediationResult(out.estimate, se, out.estimate - Z95 * se, out.estimate + Z95 * se,
-                           cse, bse, boot, out.eta, infl, out.diagnostics)
+    estimate, diagnostics = guard_estimates(out.estimate, out.diagnostics, data)
+    se = influence_se(infl) if config.se_method == "ij" else cse.at[dm].set(bse[dm])
+    se = jnp.where(jnp.isnan(estimate), jnp.nan, se)
+    return MediationResult(estimate, se, estimate - Z95 * se, estimate + Z95 * se,
+                           cse, bse, boot, out.eta, infl, diagnostics)
 
 
 _core_jit = jax.jit(mediation_core, static_argnames=("a0",))
@@ -142,6 +199,48 @@ def _check_binary(name, values):
                          f"{values.reshape(-1)[k]} at flat observed index {k}")
 
 
+def _constant_columns(x):
+    """Indices of the columns of ``x`` ``(rows, d)`` that are constant up to rounding."""
+    scale = np.abs(x).max(axis=0)
+    return np.nonzero(x.std(axis=0) <= VARIANCE_RTOL * scale)[0]
+
+
+def _check_sizes_and_scales(data, mask, dtype):
+    """Minimum N and T, variation of S, M and R, and magnitudes float arithmetic can square."""
+    n, t = mask.shape
+    if n < MIN_TRAJECTORIES:
+        raise ValueError(f"data: expected at least {MIN_TRAJECTORIES} trajectories (the "
+                         f"trajectory-cluster standard errors and the nuisance fits need them), got N = {n}")
+    lengths = mask.sum(axis=1)
+    if lengths.max() < MIN_HORIZON:
+        raise ValueError(f"data: expected trajectories of at least {MIN_HORIZON} observed steps "
+                         f"(transitions S -> S' of one trajectory), the longest has {int(lengths.max())}")
+    n_obs = int(mask.sum())
+    limit = float(np.sqrt(np.finfo(dtype).max)) / max(n_obs, 1)
+    fields = (("data.state", data.state), ("data.next_state", data.next_state),
+              ("data.mediator", data.mediator), ("data.reward", data.reward))
+    for name, arr in fields:
+        x = np.asarray(arr, np.float64)
+        big = np.abs(x) > limit
+        if big.ndim == 3:
+            big = big.any(axis=-1)
+        big &= mask
+        if big.any():
+            i, k = np.argwhere(big)[0]
+            raise ValueError(f"{name}: magnitude {np.abs(x[i, k]).max():.3g} at trajectory {i}, time "
+                             f"{k} exceeds {limit:.3g} = sqrt(largest {np.dtype(dtype).name}) / "
+                             f"{n_obs} observed steps (its sums of squares would overflow); rescale it")
+    for name, arr in (("data.state", data.state), ("data.mediator", data.mediator),
+                      ("data.reward", np.asarray(data.reward)[..., None])):
+        x = np.asarray(arr, np.float64)[mask]
+        flat = _constant_columns(x)
+        if flat.size:
+            j = int(flat[0])
+            raise ValueError(f"{name}: column {j} is constant (std {x[:, j].std():.3g} <= "
+                             f"{VARIANCE_RTOL:g} * max|x|) over the observed steps; the models "
+                             f"need variation")
+
+
 def _validate(data, target_policy, nuisances, dtype, config=None):
     if not isinstance(data, Trajectories):
         raise ValueError(f"data: expected a jaxmed Trajectories, got {type(data).__name__}")
@@ -150,6 +249,7 @@ def _validate(data, target_policy, nuisances, dtype, config=None):
     except ValueError as e:
         raise ValueError(f"data: {e}") from None
     mask = np.asarray(data.mask, bool)
+    _check_sizes_and_scales(data, mask, dtype)
     act = np.asarray(data.action)[mask]
     if act.min() == act.max():
         raise ValueError(f"data: both actions must be observed to estimate the behaviour policy; "
@@ -162,10 +262,6 @@ def _validate(data, target_policy, nuisances, dtype, config=None):
                                or config.ratio_basis == "binary"):
         _check_binary("data.state", np.asarray(data.state)[mask])
         _check_binary("data.next_state", np.asarray(data.next_state)[mask])
-    flat = np.nonzero(med.std(axis=0) == 0)[0]
-    if flat.size:
-        raise ValueError(f"data: mediator column {int(flat[0])} is constant over the observed steps; "
-                         f"the mediator model needs variation")
     if not hasattr(target_policy, "prob_one"):
         raise ValueError(f"target_policy: expected a policy with prob_one(state), got "
                          f"{type(target_policy).__name__}")
@@ -233,7 +329,14 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
       nuisances: optional injected ``NuisancePredictions`` (spec §13.1).
       dtype: float64 (default) or float32.
       check: raise ``ValueError`` when the fitted behaviour policy lacks overlap
-        (π̂_b(A|S) < 1e-3) or a non-finite estimate is produced.
+        (π̂_b(A|S) outside [1e-3, 1 − 1e-3] on an observed step) or the MR estimate is not
+        finite. With ``check=False`` these come back as NaN estimates with named status bits
+        (``jaxmed.status.MediationStatus``; ``to_frame()`` prints them in words).
+
+    Before anything is traced, ``data`` must have at least 10 trajectories, a trajectory of at
+    least 2 observed steps, both actions, states, mediators and rewards that vary (std above
+    1e-10 · max|x| per column) and magnitudes below sqrt(largest float) / (observed steps);
+    otherwise a ``ValueError`` names the argument.
 
     Returns:
       ``MediationResult`` (use ``.to_frame()`` for a pandas table).
@@ -245,7 +348,7 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
     >>> res = mediation_effects(data, jaxmed.policies.semi_synthetic_target_policy(),
     ...                         key=jax.random.key(1))
     >>> list(res.to_frame().columns)
-    ['estimator', 'effect', 'estimate', 'se', 'ci_low', 'ci_high']
+    ['estimator', 'effect', 'estimate', 'se', 'ci_low', 'ci_high', 'status']
     """
     config = MediationConfig() if config is None else config
     if not isinstance(config, MediationConfig):
@@ -262,12 +365,15 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
         res = jax.tree_util.tree_map(np.asarray, res)
     if check:
         d = res.diagnostics
-        if float(d.behaviour_prob_min) < 1e-3:
-            raise ValueError(f"data: no overlap: the fitted behaviour policy gives π̂_b(A|S) = "
-                             f"{float(d.behaviour_prob_min):.3g} on an observed step (< 1e-3)")
+        lo, hi = float(d.behaviour_prob_min), float(d.behaviour_prob_max)
+        if int(d.status) & MediationStatus.POOR_OVERLAP:
+            raise ValueError(f"data: no overlap: the fitted behaviour policy gives π̂_b(A|S) in "
+                             f"[{lo:.6g}, {hi:.6g}] on the observed steps, outside "
+                             f"[{OVERLAP_LIMIT:g}, 1 - {OVERLAP_LIMIT:g}]: an action is (almost) never "
+                             f"taken in some states, so its effects are not identified")
         if not np.isfinite(res.estimate[0]).all():
-            raise ValueError(f"data: the MR estimate is not finite (status {int(d.status)}); "
-                             f"diagnostics: {d}")
+            raise ValueError(f"data: the MR estimate is not finite (status {int(d.status)}: "
+                             f"{status_text(d.status)}); diagnostics: {d}")
     return res
 
 

@@ -1,0 +1,113 @@
+"""Infinitesimal-jackknife (sandwich) standard errors of every mediation estimate (issue 13).
+
+Every estimate θ̂ is a smooth function θ̂(v) of the trajectory weights v (``estimate_pipeline``:
+row weights w_it = mask_it · v_i enter every fit: the nuisance models, the LSTD systems of the
+Q-functions, the state-ratio least squares and the final weighted means). The infinitesimal
+jackknife influence of trajectory i is
+
+    IF_i = N · ∂θ̂/∂v_i  at v = 1,
+
+computed here by reverse-mode autodiff through the whole pipeline: one forward pass and one
+vector–Jacobian product per defined (estimator, effect) cell (``vmap`` over the cotangents).
+The standard error is
+
+    se = sqrt( Σ_i (IF_i − mean IF)² / (N (N − 1)) ),
+
+the trajectory-cluster sandwich of the stacked estimating equations (nuisance scores, LSTD
+and ratio equations, each estimator's own equation): for an M-estimator, ∂θ̂/∂v_i is
+−(∂θ/∂φ) H⁻¹ ψ_i(φ̂) plus the direct term, i.e. the sandwich. The factor N/(N − 1) (instead of
+the jackknife's 1) is the usual small-sample correction; with every fitted piece (nuisances,
+Q-functions, ratios) held fixed IF_i is the trajectory-cluster influence value ψ_i and se
+equals the naive ``cluster_se``. (Σ_i IF_i is
+not exactly 0: the ridges are not scaled with Σ v, so θ̂(c v) ≠ θ̂(v); the SE centres IF.)
+
+What is held fixed (not differentiated): data-dependent choices that are not smooth in v —
+the quantile knots of the spline bases (``stop_gradient``; with ``weighted_knots=False`` they
+do not depend on v at all), the random Fourier feature draws (they depend on the key only) —
+and hard clips (π̂_b clipped to [1e-6, 0.9999], ρ̃ = min(ρ, rho_trunc), ω̂ clipped to
+[1/ratio_trunc, ratio_trunc]) have zero derivative on the clipped rows. The uncertainty of
+those choices is not in the SE (the bootstrap, ``n_boot``, refits them).
+
+Checked (tests/test_mediation_influence.py): IF_i equals N times a central finite difference
+of the whole pipeline in v_i (relative error < 1e-5; smooth configuration); on one fixed
+semi-synthetic dataset (N = 200, T = 10, default configuration) IJ SE / bootstrap SE (200
+resamples) is 0.905..1.035 over MR, DM and MIS1, within the bootstrap's Monte Carlo error,
+where the naive cluster SE gives 0.72..0.98 for MR. At N = 40 the bootstrap is heavy-tailed.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
+from jaxmed._src.mediation.pipeline import PipelineOutput, estimate_pipeline
+from jaxmed._src.mediation.weighted_stats import row_weights
+
+__all__ = ["defined_effect_cells", "InfluenceFit", "ij_influence", "influence_se"]
+
+
+def defined_effect_cells(natural: bool = False) -> np.ndarray:
+    """``(C, 2)`` (estimator, effect) indices that the pipeline defines, without ATE.
+
+    ATE = IDE + IME + DDE + DME per row, so its influence is the sum of the four and needs no
+    product of its own. Default decomposition: MR, DM, MIS1 all four effects, MIS2 and the
+    baselines IDE and IME (C = 20); natural: MR and DM (C = 8).
+    """
+    n_e = 2 if natural else len(ESTIMATORS)
+    return np.array([[e, k] for e in range(n_e) for k in range(4) if natural or e < 3 or k < 2])
+
+
+class InfluenceFit(NamedTuple):
+    """The pipeline's output at unit weights and the IJ influence of every estimate.
+
+    Attributes:
+      output: ``PipelineOutput`` of the full-data fit (same as ``estimate_pipeline`` at v = 1).
+      influence: ``(N, 7, 5)`` IF_i = N ∂θ̂/∂v_i (NaN on undefined cells).
+    """
+
+    output: PipelineOutput
+    influence: jax.Array
+
+
+def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> InfluenceFit:
+    """Infinitesimal-jackknife influence of every estimate (see module doc), unbatched.
+
+    Args:
+      key: the pipeline's ``jax.random`` key (the one passed to ``estimate_pipeline``).
+      data: ``Trajectories`` (one dataset).
+      target_policy: a policy with ``prob_one``.
+      a0: control action, static 0 or 1.
+      config: ``MediationConfig``.
+      nuisances: injected ``NuisancePredictions`` (held fixed: then the SE treats them as
+        known).
+
+    Returns:
+      ``InfluenceFit``.
+    """
+    n = data.action.shape[-2]
+    ones = jnp.ones(n, data.reward.dtype)
+    cells = defined_effect_cells(config.natural_decomposition)
+
+    def cell_estimates(v):
+        out = estimate_pipeline(key, data, v, target_policy, a0, config, nuisances)
+        w = row_weights(data.mask, v)
+        vals = out.rows[:, cells[:, 0], cells[:, 1]]
+        return jnp.sum(w[:, None] * vals, axis=0) / jnp.sum(w), out
+
+    est, pullback, out = jax.vjp(cell_estimates, ones, has_aux=True)
+    (jac,) = jax.vmap(pullback)(jnp.eye(len(cells), dtype=est.dtype))  # (C, N)
+    infl4 = jnp.full((n, len(ESTIMATORS), 4), jnp.nan, est.dtype)
+    infl4 = infl4.at[:, cells[:, 0], cells[:, 1]].set(n * jac.T)
+    infl = jnp.concatenate([infl4, jnp.sum(infl4, axis=2, keepdims=True)], axis=2)
+    return InfluenceFit(out, infl)
+
+
+def influence_se(influence):
+    """sqrt(Σ_i (IF_i − mean IF)² / (N (N − 1))) over the leading (trajectory) axis."""
+    n = influence.shape[0]
+    dev = influence - jnp.mean(influence, axis=0)
+    return jnp.sqrt(jnp.sum(dev ** 2, axis=0) / (n * (n - 1.0)))
