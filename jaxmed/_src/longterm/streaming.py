@@ -38,6 +38,7 @@ from jaxmed._src.longterm.hash_bootstrap import hash_poisson_weights
 from jaxmed._src.longterm.panel import Panel
 from jaxmed._src.longterm.stats import PanelStats, panel_stats_many
 from jaxmed._src.precision import precision
+from jaxmed._src.validation import plain as _py
 
 __all__ = ["StreamColumns", "StreamedStats", "is_stream_source", "stream_stats", "time_grid"]
 
@@ -138,32 +139,32 @@ def _frame_partial(pdf, cols: StreamColumns, times, key, n_boot: int, label: str
     off = times[tidx_c] != tvals
     if off.any():
         r = int(np.argmax(off))
-        raise ValueError(f"{cols.time}: value {tvals[r]!r} (id {ids[r]!r}, {label}) is not on the time grid")
+        raise ValueError(f"{cols.time}: value {_py(tvals[r])!r} (id {_py(ids[r])!r}, {label}) is not on the time grid")
     numeric = {}
     for c in list(cols.metrics) + [cols.bucket] + ([cols.reward] if cols.reward else []):
         v = pd.to_numeric(pdf[c], errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(v)
         if bad.any():
             r = int(np.argmax(bad))
-            raise ValueError(f"{c}: non-finite or non-numeric value {pdf[c].iloc[r]!r} at id {ids[r]!r}, "
-                             f"time {tvals[r]!r} ({label})")
+            raise ValueError(f"{c}: non-finite or non-numeric value {_py(pdf[c].iloc[r])!r} at id {_py(ids[r])!r}, "
+                             f"time {_py(tvals[r])!r} ({label})")
         numeric[c] = v
     b = numeric[cols.bucket]
     if not np.isin(b, (0.0, 1.0)).all():
         r = int(np.argmax(~np.isin(b, (0.0, 1.0))))
-        raise ValueError(f"{cols.bucket}: expected 0 or 1, got {b[r]} at id {ids[r]!r} ({label})")
+        raise ValueError(f"{cols.bucket}: expected 0 or 1, got {b[r]} at id {_py(ids[r])!r} ({label})")
     codes, uniq = pd.factorize(ids, sort=False)
     n_ids, tp1 = len(uniq), len(times)
     cell = codes.astype(np.int64) * tp1 + tidx
     if np.unique(cell).size < cell.size:
         _, first = np.unique(cell, return_index=True)
         r = int(np.setdiff1d(np.arange(cell.size), first)[0])
-        raise ValueError(f"df: duplicate (id, time) = ({ids[r]!r}, {tvals[r]!r}) in {label}")
+        raise ValueError(f"df: duplicate (id, time) = ({_py(ids[r])!r}, {_py(tvals[r])!r}) in {label}")
     cnt = np.bincount(codes, minlength=n_ids)
     s = np.bincount(codes, weights=b, minlength=n_ids)
     changes = (s != 0) & (s != cnt)
     if changes.any():
-        raise ValueError(f"{cols.bucket}: the bucket changes within id {uniq[int(np.argmax(changes))]!r}; each "
+        raise ValueError(f"{cols.bucket}: the bucket changes within id {_py(uniq[int(np.argmax(changes))])!r}; each "
                          f"individual must stay in one bucket")
     cap = _capacity(n_ids)
     d = len(cols.metrics)
@@ -202,6 +203,7 @@ def _check_disjoint(ranges, id_col: str, unit: str):
     ranges = sorted(ranges, key=lambda r: r[0])
     for (lo0, hi0, l0), (lo1, hi1, l1) in zip(ranges, ranges[1:]):
         if not hi0 < lo1:
+            lo0, hi0, lo1, hi1 = (_py(v) for v in (lo0, hi0, lo1, hi1))
             raise ValueError(f"{id_col}: {l0} (ids {lo0!r}..{hi0!r}) and {l1} (ids {lo1!r}..{hi1!r}) overlap; "
                              f"each individual's rows must lie in one {unit}, with disjoint id ranges "
                              f"(sort by id / set_index(id))")
