@@ -48,19 +48,19 @@ def test_weights_are_poisson1_and_uncorrelated():
 
 @pytest.mark.slow
 def test_hash_bootstrap_se_matches_monte_carlo_sd():
-    """S2, n = 1000, T = 14, R = 150 replications with B = 100 hash-Poisson replicates each: the
-    mean bootstrap SE of ρ_1 − ρ_0 (Alg. N) is within 20% of the Monte Carlo SD (the SD's own
-    relative SE is 1/sqrt(2(R−1)) ≈ 0.058; 20% ≈ 3.5 of those)."""
+    """S2, n = 1000, T = 14, R = 100 replications with B = 60 hash-Poisson replicates each: the
+    mean bootstrap SE of ρ_1 − ρ_0 (Alg. N) is within 25% of the Monte Carlo SD (the SD's own
+    relative SE is 1/sqrt(2(R−1)) ≈ 0.071; 25% ≈ 3.5 of those)."""
     prm = design_params("s2")
     rw = LinearReward(prm.theta, prm.c)
-    n, B, R = 1000, 100, 150
+    n, B, R = 1000, 60, 100
 
     @jax.jit
     def one(key, w):
         panel = simulate_longterm(key, n, 14, design="s2")
         est = effects_from_stats(panel_stats(panel), rw, 0.99)[0][2]
         reps = jax.lax.map(lambda wb: effects_from_stats(panel_stats(panel, wb), rw, 0.99)[0][2], w,
-                           batch_size=25)
+                           batch_size=20)
         return est, jnp.std(reps, ddof=1)
 
     ests, ses = [], []
@@ -70,4 +70,4 @@ def test_hash_bootstrap_se_matches_monte_carlo_sd():
         ests.append(float(e))
         ses.append(float(s))
     sd = np.std(ests, ddof=1)
-    assert abs(np.mean(ses) / sd - 1.0) < 0.2, (np.mean(ses), sd)
+    assert abs(np.mean(ses) / sd - 1.0) < 0.25, (np.mean(ses), sd)
