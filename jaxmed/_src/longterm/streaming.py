@@ -322,6 +322,14 @@ def stream_stats(source, *, metrics: Sequence[str], id: str = "id", time: str = 
 
     Returns:
       ``StreamedStats``.
+
+    >>> import os, tempfile, pandas as pd
+    >>> df = pd.DataFrame(dict(id=[1, 1, 2, 2, 3, 3, 4, 4], time=[0, 1] * 4,
+    ...                        bucket=[0, 0, 1, 1, 0, 0, 1, 1], x=[1.0, 2.0, 3.0, 5.0, 2.0, 1.0, 1.0, 1.0]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "ab.parquet"); df.to_parquet(path)
+    >>> ss = stream_stats(path, metrics=["x"])
+    >>> ss.stats.sum_yx[:, 0, 0, 0].tolist(), ss.n_individuals
+    ([4.0, 16.0], 4)
     """
     cols = StreamColumns(tuple(metrics), id, time, bucket, reward)
     if not cols.metrics:
