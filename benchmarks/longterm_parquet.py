@@ -74,7 +74,7 @@ def _worker(mode, path, warm, d, n_boot=0, timeout=1800):
     return out
 
 
-def parquet_section(users_list, days, d, budget_gb, tmp):
+def parquet_section(users_list, days, d, budget_gb, tmp, save=lambda rows: None):
     from make_ab_parquet import write_dataset
 
     warm = os.path.join(tmp, "warm")
@@ -113,6 +113,7 @@ def parquet_section(users_list, days, d, budget_gb, tmp):
             entry["stream_hash_bootstrap_20"] = bs
         shutil.rmtree(path, ignore_errors=True)
         rows_out.append(entry)
+        save(rows_out)
         print(json.dumps(entry), flush=True)
     return rows_out
 
@@ -208,19 +209,25 @@ def main():
               "rss_after_warmup_mb is that baseline after compiling on a 2000-user dataset). "
               "wall_s excludes compilation (warm-up). The machine is shared (see load averages).")
     tmp = tempfile.mkdtemp(prefix="jaxmed_ab_", dir=a.tmp)
-    try:
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+
+    def save(**parts):
+        record.update(parts)
+        record["environment"]["load_avg_last"] = os.getloadavg()
+        with open(a.out, "w") as f:
+            json.dump(record, f, indent=1)
+
+    try:                                   # the JSON is rewritten after every step (partial runs kept)
+        t_list = [int(t) for t in a.t_list.split(",")]
+        scaling, big = solver_section(t_list, 10, a.dense_max, (365, 30))
+        save(bz_solver_scaling=scaling, alg_n_T365_d30_banded=big)
         if not a.skip_parquet:
             users = [int(u) for u in a.users.split(",")]
-            record["parquet"] = parquet_section(users, a.days, a.metrics, a.pandas_budget_gb, tmp)
-        record["environment"]["load_avg_mid"] = os.getloadavg()
-        t_list = [int(t) for t in a.t_list.split(",")]
-        record["bz_solver_scaling"], record["alg_n_T365_d30_banded"] = solver_section(t_list, 10, a.dense_max, (365, 30))
+            parquet_section(users, a.days, a.metrics, a.pandas_budget_gb, tmp,
+                            save=lambda rows: save(parquet=rows))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    record["environment"]["load_avg_end"] = os.getloadavg()
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(record, f, indent=1)
+    save(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     print("wrote", a.out)
 
 

@@ -121,7 +121,10 @@ _kernel = jax.jit(panel_stats_many)
 
 
 def _capacity(n: int) -> int:
-    return max(64, 1 << (int(n) - 1).bit_length())
+    """Padded number of individuals of a chunk: powers of two up to 512, then multiples of 512
+    (few distinct shapes, hence few compilations, and little padding)."""
+    n = int(n)
+    return max(64, 1 << (n - 1).bit_length()) if n <= 512 else -(-n // 512) * 512
 
 
 def _frame_partial(pdf, cols: StreamColumns, times, key, n_boot: int, label: str) -> _Partial:
