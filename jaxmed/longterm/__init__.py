@@ -7,6 +7,8 @@ average-reward effect ρ_1 − ρ_0.
 
 from jaxmed._src.longterm.api import EFFECTS as EFFECTS
 from jaxmed._src.longterm.api import METHODS as METHODS
+from jaxmed._src.longterm.api import STATS_METHODS as STATS_METHODS
+from jaxmed._src.longterm.api import effects_from_stats as effects_from_stats
 from jaxmed._src.longterm.api import LongtermDiagnostics as LongtermDiagnostics
 from jaxmed._src.longterm.api import LongtermFit as LongtermFit
 from jaxmed._src.longterm.api import LongtermResult as LongtermResult
@@ -26,6 +28,11 @@ from jaxmed._src.longterm.baselines import surrogate_index as surrogate_index
 from jaxmed._src.longterm.bootstrap import BootstrapResult as BootstrapResult
 from jaxmed._src.longterm.bootstrap import bootstrap as bootstrap
 from jaxmed._src.longterm.bootstrap import bootstrap_weights as bootstrap_weights
+from jaxmed._src.longterm.hash_bootstrap import hash_poisson_weights as hash_poisson_weights
+from jaxmed._src.longterm.n2 import N2Fit as N2Fit
+from jaxmed._src.longterm.n2 import n2_dynamics as n2_dynamics
+from jaxmed._src.longterm.n2 import n2_estimate as n2_estimate
+from jaxmed._src.longterm.nonstationary import BZ_SOLVERS as BZ_SOLVERS
 from jaxmed._src.longterm.nonstationary import NonstationaryFit as NonstationaryFit
 from jaxmed._src.longterm.nonstationary import nonstationary_estimate as nonstationary_estimate
 from jaxmed._src.longterm.nonstationary import nonstationary_objective as nonstationary_objective
@@ -53,6 +60,9 @@ from jaxmed._src.longterm.stationary import lstd_values as lstd_values
 from jaxmed._src.longterm.stationary import stationary_estimate as stationary_estimate
 from jaxmed._src.longterm.stats import PanelStats as PanelStats
 from jaxmed._src.longterm.stats import panel_stats as panel_stats
+from jaxmed._src.longterm.stats import panel_stats_many as panel_stats_many
+from jaxmed._src.longterm.streaming import StreamedStats as StreamedStats
+from jaxmed._src.longterm.streaming import stream_stats as stream_stats
 from jaxmed._src.longterm.truth import longterm_truth as longterm_truth
 from jaxmed._src.longterm.truth import longterm_truth_recursion as longterm_truth_recursion
 from jaxmed._src.longterm.values import EffectValues as EffectValues
@@ -71,4 +81,6 @@ __all__ = [
     "simulate_surrogate_data", "steady_state_cov", "StationaryFit", "fit_linear_dynamics",
     "lstd_values", "stationary_estimate", "PanelStats", "panel_stats", "longterm_truth",
     "longterm_truth_recursion", "EffectValues", "longterm_values", "mean_path",
+    "STATS_METHODS", "effects_from_stats", "hash_poisson_weights", "N2Fit", "n2_dynamics", "n2_estimate",
+    "BZ_SOLVERS", "panel_stats_many", "StreamedStats", "stream_stats",
 ]

@@ -16,21 +16,25 @@ import numpy as np
 
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.longterm import baselines as _bl
-from jaxmed._src.longterm.bootstrap import BOOTSTRAP_KINDS, bootstrap
-from jaxmed._src.longterm.nonstationary import ANCHORS, Z_PENALTIES, nonstationary_estimate
+from jaxmed._src.longterm.bootstrap import BOOTSTRAP_KINDS, bootstrap, summarize_replicates
+from jaxmed._src.longterm.n2 import n2_estimate
+from jaxmed._src.longterm.nonstationary import ANCHORS, BZ_SOLVERS, Z_PENALTIES, nonstationary_estimate
 from jaxmed._src.longterm.panel import Panel, panel_from_arrays, panel_from_dataframe, validate_panel
 from jaxmed._src.longterm.reward import LinearReward
 from jaxmed._src.longterm.stationary import stationary_estimate
 from jaxmed._src.longterm.stats import panel_stats
+from jaxmed._src.longterm.streaming import is_stream_source, stream_stats
 from jaxmed._src.longterm.values import STATUS_NAMES
 from jaxmed._src.precision import precision
 
-__all__ = ["EFFECTS", "METHODS", "LongtermFit", "LongtermDiagnostics", "LongtermResult",
+__all__ = ["EFFECTS", "METHODS", "STATS_METHODS", "effects_from_stats", "LongtermFit", "LongtermDiagnostics", "LongtermResult",
            "longterm_effect", "longterm_estimator_spec", "estimate_effects"]
 
 EFFECTS = ("delta", "delta_gamma", "avg_reward")
 METHODS = ("nonstationary", "stationary", "naive-window", "naive-last", "naive-scaling",
-           "detrended", "sieve-lstd", "surrogate-index")
+           "detrended", "sieve-lstd", "surrogate-index", "n2")
+#: methods that are functions of the sufficient statistics only (these also run on parquet data)
+STATS_METHODS = ("nonstationary", "stationary", "n2")
 
 
 class LongtermFit(NamedTuple):
@@ -120,10 +124,41 @@ def _nan(shape, dtype):
     return jnp.full(shape, jnp.nan, dtype)
 
 
+def effects_from_stats(stats, reward, gamma, *, method: str = "nonstationary", anchor: str = "steady0",
+                       anchor_mean=None, ridge=0.0, lambda_z=0.0, z_penalty: str = "smooth",
+                       n_iter: int = 0, tol=0.0, bz_solver: str = "auto"):
+    """Effects ``(3,)``, status, ``LongtermFit`` and diagnostics of a method in ``STATS_METHODS``
+    from ``PanelStats`` (unbatched, jit/vmap/grad-able). For ``"n2"`` the ``z`` field holds the
+    exogenous input path u (u_0 = 0) and ``bz_condition`` the condition number of its normal matrix.
+    """
+    dt = stats.sum_x.dtype
+    nan_obj = _nan((n_iter + 1,), dt)
+    if method == "nonstationary":
+        f = nonstationary_estimate(stats, reward, gamma, anchor=anchor, anchor_mean=anchor_mean,
+                                   ridge=ridge, lambda_z=lambda_z, z_penalty=z_penalty,
+                                   n_iter=n_iter, tol=tol, bz_solver=bz_solver)
+        fit = LongtermFit(f.M, f.b, f.z, f.reward.theta, jnp.asarray(f.reward.c, dt), f.m0)
+        diag = (f.spectral_radius, f.objective, f.bz_condition)
+    elif method == "stationary":
+        f = stationary_estimate(stats, reward, gamma, ridge=ridge)
+        z0 = jnp.zeros((stats.sum_o.shape[1], stats.sum_o.shape[2]), dt)
+        fit = LongtermFit(f.M, f.b, z0, f.reward.theta, jnp.asarray(f.reward.c, dt), f.m0)
+        diag = (f.spectral_radius, nan_obj, _nan((), dt))
+    elif method == "n2":
+        f = n2_estimate(stats, reward, gamma, ridge=ridge)
+        fit = LongtermFit(f.M, f.b, f.u, f.reward.theta, jnp.asarray(f.reward.c, dt), f.m0)
+        diag = (f.spectral_radius, nan_obj, f.condition)
+    else:
+        raise ValueError(f"method: expected one of {STATS_METHODS}, got {method!r}")
+    values = f.values
+    eff = jnp.stack([values.delta, values.delta_gamma, values.avg_reward]).astype(dt)
+    return eff, f.status, fit, diag
+
+
 def estimate_effects(panel, weights, reward, gamma, *, method: str = "nonstationary",
                      anchor: str = "steady0", anchor_mean=None, ridge=0.0, lambda_z=0.0,
                      z_penalty: str = "smooth", n_iter: int = 0, tol=0.0, surrogate=None,
-                     sieve_degree: int = 2):
+                     sieve_degree: int = 2, bz_solver: str = "auto"):
     """Unbatched, jit/vmap/grad-able core: effects ``(3,)``, status, ``LongtermFit``, diagnostics.
 
     ``panel`` is a (validated) ``Panel`` of arrays; ``weights`` per-individual weights or
@@ -135,49 +170,39 @@ def estimate_effects(panel, weights, reward, gamma, *, method: str = "nonstation
     nanfit = LongtermFit(_nan((2, d, d), dt), _nan((2, d), dt), jnp.zeros((n_t, d), dt), _nan((d,), dt),
                          _nan((), dt), _nan((d,), dt))
     nandiag = (_nan((2,), dt), _nan((n_iter + 1,), dt), _nan((), dt))
-    if method in ("nonstationary", "stationary"):
-        stats = panel_stats(panel, weights)
-        if method == "nonstationary":
-            f = nonstationary_estimate(stats, reward, gamma, anchor=anchor, anchor_mean=anchor_mean,
-                                       ridge=ridge, lambda_z=lambda_z, z_penalty=z_penalty,
-                                       n_iter=n_iter, tol=tol)
-            fit = LongtermFit(f.M, f.b, f.z, f.reward.theta, jnp.asarray(f.reward.c, dt), f.m0)
-            diag = (f.spectral_radius, f.objective, f.bz_condition)
-        else:
-            f = stationary_estimate(stats, reward, gamma, ridge=ridge)
-            fit = LongtermFit(f.M, f.b, jnp.zeros((n_t, d), dt), f.reward.theta,
-                              jnp.asarray(f.reward.c, dt), f.m0)
-            diag = (f.spectral_radius, nandiag[1], nandiag[2])
-        values, status = f.values, f.status
+    if method in STATS_METHODS:
+        return effects_from_stats(panel_stats(panel, weights), reward, gamma, method=method, anchor=anchor,
+                                  anchor_mean=anchor_mean, ridge=ridge, lambda_z=lambda_z,
+                                  z_penalty=z_penalty, n_iter=n_iter, tol=tol, bz_solver=bz_solver)
+    if method == "naive-window":
+        bf = _bl.naive_window(panel, reward, gamma, weights=weights)
+    elif method == "naive-last":
+        bf = _bl.naive_last(panel, reward, gamma, weights=weights)
+    elif method == "naive-scaling":
+        bf = _bl.naive_scaling(panel, reward, gamma, weights=weights)
+    elif method == "detrended":
+        bf = _bl.detrended_stationary(panel, reward, gamma, weights=weights, ridge=ridge)
+    elif method == "sieve-lstd":
+        bf = _bl.sieve_lstd(panel, reward, gamma, weights=weights, degree=sieve_degree)
+    elif method == "surrogate-index":
+        bf = _bl.surrogate_index(panel, reward, gamma, surrogate=surrogate, weights=weights)
     else:
-        if method == "naive-window":
-            bf = _bl.naive_window(panel, reward, gamma, weights=weights)
-        elif method == "naive-last":
-            bf = _bl.naive_last(panel, reward, gamma, weights=weights)
-        elif method == "naive-scaling":
-            bf = _bl.naive_scaling(panel, reward, gamma, weights=weights)
-        elif method == "detrended":
-            bf = _bl.detrended_stationary(panel, reward, gamma, weights=weights, ridge=ridge)
-        elif method == "sieve-lstd":
-            bf = _bl.sieve_lstd(panel, reward, gamma, weights=weights, degree=sieve_degree)
-        elif method == "surrogate-index":
-            bf = _bl.surrogate_index(panel, reward, gamma, surrogate=surrogate, weights=weights)
-        else:
-            raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-        values, status, fit, diag = bf.values, bf.status, nanfit, nandiag
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    values, status, fit, diag = bf.values, bf.status, nanfit, nandiag
     eff = jnp.stack([values.delta, values.delta_gamma, values.avg_reward]).astype(dt)
     return eff, status, fit, diag
 
 
-_STATIC = ("method", "anchor", "z_penalty", "n_iter", "n_boot", "kind", "batch_size", "sieve_degree")
+_STATIC = ("method", "anchor", "z_penalty", "n_iter", "n_boot", "kind", "batch_size", "sieve_degree",
+           "bz_solver")
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
 def _run(key, panel, reward, gamma, anchor_mean, ridge, lambda_z, tol, surrogate, *, method, anchor,
-         z_penalty, n_iter, n_boot, kind, batch_size, sieve_degree):
+         z_penalty, n_iter, n_boot, kind, batch_size, sieve_degree, bz_solver):
     opts = dict(method=method, anchor=anchor, anchor_mean=anchor_mean, ridge=ridge, lambda_z=lambda_z,
                 z_penalty=z_penalty, n_iter=n_iter, tol=tol, surrogate=surrogate,
-                sieve_degree=sieve_degree)
+                sieve_degree=sieve_degree, bz_solver=bz_solver)
     eff, status, fit, diag = estimate_effects(panel, None, reward, gamma, **opts)
     if n_boot > 0:
         def fn(w):
@@ -191,6 +216,63 @@ def _run(key, panel, reward, gamma, anchor_mean, ridge, lambda_z, tol, surrogate
         ci_n = ci_p = _nan((3, 2), eff.dtype)
         failed = jnp.zeros((), jnp.int32)
     return eff, se, ci_n, ci_p, fit, LongtermDiagnostics(*diag, status, failed)
+
+
+_STATS_STATIC = ("method", "anchor", "z_penalty", "n_iter", "batch_size", "bz_solver")
+
+
+@functools.partial(jax.jit, static_argnames=_STATS_STATIC)
+def _run_stats(stats, boot, reward, gamma, anchor_mean, ridge, lambda_z, tol, *, method, anchor, z_penalty,
+               n_iter, batch_size, bz_solver):
+    """Estimate from ``PanelStats`` and, if ``boot`` (stats with a leading replicate axis) is
+    given, the bootstrap summary of the replicate estimates."""
+    opts = dict(method=method, anchor=anchor, anchor_mean=anchor_mean, ridge=ridge, lambda_z=lambda_z,
+                z_penalty=z_penalty, n_iter=n_iter, tol=tol, bz_solver=bz_solver)
+    eff, status, fit, diag = effects_from_stats(stats, reward, gamma, **opts)
+    if boot is None:
+        se = _nan((3,), eff.dtype)
+        return eff, se, _nan((3, 2), eff.dtype), _nan((3, 2), eff.dtype), fit, \
+            LongtermDiagnostics(*diag, status, jnp.zeros((), jnp.int32)), None
+
+    def one(st):
+        e, s, _, _ = effects_from_stats(st, reward, gamma, **opts)
+        ok = (s == 0) & jnp.all(jnp.isfinite(e))
+        return jnp.where(ok, e, jnp.nan), ~ok
+
+    n_boot = boot.n_tr.shape[0]
+    reps, failed = jax.lax.map(one, boot, batch_size=batch_size or min(n_boot, 64))
+    bs = summarize_replicates(eff, reps, failed)
+    return eff, bs.se, bs.ci_normal, bs.ci_percentile, fit, LongtermDiagnostics(*diag, status, bs.n_failed), \
+        reps
+
+
+def _longterm_effect_stream(source, *, reward, gamma, method, anchor, key, n_boot, bootstrap_kind, ridge,
+                            lambda_z, z_penalty, n_iter, tol, pre_period, metrics, id, time, bucket,
+                            reward_col, batch_size, bz_solver, client, batch_rows, dtype):
+    if method not in STATS_METHODS:
+        raise ValueError(f"method: a parquet / dask source supports the sufficient-statistics methods "
+                         f"{STATS_METHODS}, got {method!r}")
+    if metrics is None:
+        raise ValueError("metrics: a parquet / dask source needs the metric column names")
+    if bootstrap_kind not in (None, "hash-poisson", "poisson"):
+        raise ValueError(f"bootstrap: a parquet / dask source uses the hash-Poisson bootstrap "
+                         f"('hash-poisson'), got {bootstrap_kind!r}")
+    key = jax.random.key(0) if key is None else key
+    names = list(metrics)
+    ss = stream_stats(source, metrics=names, id=id, time=time, bucket="bucket" if bucket is None else bucket,
+                      reward=reward_col, key=key, n_boot=int(n_boot), client=client, batch_rows=batch_rows)
+    with precision(dtype) as dt:
+        d = len(names)
+        r = _to_reward(reward, d, names, reward_col is not None, dt)
+        anchor_mean = (jnp.asarray(_pre_mean(pre_period, d), dt) if anchor == "preperiod"
+                       else jnp.zeros((d,), dt))
+        cast = lambda tree: None if tree is None else jax.tree.map(lambda x: jnp.asarray(x, dt), tree)  # noqa: E731
+        out = _run_stats(cast(ss.stats), cast(ss.boot), r, jnp.asarray(gamma, dt), anchor_mean,
+                         jnp.asarray(ridge, dt), jnp.asarray(lambda_z, dt), jnp.asarray(tol, dt), method=method,
+                         anchor=anchor, z_penalty=z_penalty, n_iter=int(n_iter), batch_size=batch_size,
+                         bz_solver=bz_solver)
+        eff, se, ci_n, ci_p, fit, diag, _ = jax.device_get(out)
+    return eff, se, ci_n, ci_p, fit, diag
 
 
 def _to_panel(panel, bucket, *, metrics, id, time, reward_col, mask, dtype):
@@ -263,11 +345,12 @@ def _pre_mean(pre_period, d):
 
 def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "nonstationary",
                     anchor: str = "steady0", key=None, n_boot: int = 200,
-                    bootstrap: str = "multinomial", ridge=0.0, lambda_z=0.0, z_penalty: str = "smooth",
+                    bootstrap: str | None = None, ridge=0.0, lambda_z=0.0, z_penalty: str = "smooth",
                     n_iter: int = 0, tol=0.0, pre_period=None, surrogate=None, sieve_degree: int = 2,
                     metrics: Sequence[str] | None = None, id: str = "id", time: str = "time",
                     reward_col: str | None = None, mask=None, batch_size: int | None = None,
-                    check: bool = False, dtype=np.float64) -> LongtermResult:
+                    check: bool = False, dtype=np.float64, bz_solver: str = "auto", client=None,
+                    batch_rows: int = 1 << 15) -> LongtermResult:
     """Long-term treatment effect of a short A/B test (spec longterm.md).
 
     Estimand (primary): Δ = E[Σ_{t≥0} γ^t R_t | D=1] − E[Σ_{t≥0} γ^t R_t | D=0] (the seed's,
@@ -276,8 +359,11 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
     cancels; ``"stationary"`` is Alg. S (§3); the others are the baselines of §5.
 
     Args:
-      panel: a ``Panel``; an array ``(n, T+1, d)`` with ``bucket`` given; or a long
-        DataFrame (columns id, time, bucket, metrics; pass ``metrics``).
+      panel: a ``Panel``; an array ``(n, T+1, d)`` with ``bucket`` given; a long
+        DataFrame (columns id, time, bucket, metrics; pass ``metrics``); or, out of core, a
+        parquet file or directory path or a ``dask.dataframe`` in the same long format
+        (``streaming.py``: sufficient statistics accumulated chunk by chunk, memory independent
+        of the number of individuals; methods in ``STATS_METHODS``; hash-Poisson bootstrap).
       bucket: ``(n,)`` buckets for an array panel; for a DataFrame, the bucket column name
         (default ``"bucket"``).
       reward: the reward r(o) = θᵀ o + c: an int (metric index, θ = e_k), a metric name, an
@@ -287,7 +373,9 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
       anchor: ``"steady0"`` (default), ``"none"`` or ``"preperiod"`` (with ``pre_period``).
       key: ``jax.random`` key for the bootstrap (default ``key(0)``).
       n_boot: bootstrap replicates (0 disables; then se and CIs are NaN).
-      bootstrap: ``"multinomial"`` (within bucket) or ``"poisson"``.
+      bootstrap: ``"multinomial"`` (within bucket; the in-memory default) or ``"poisson"``;
+        parquet / dask sources use ``"hash-poisson"`` (Poisson(1) weights from a keyed hash of
+        the id, identical wherever a partition is processed; their default).
       ridge: λ_M; lambda_z: λ_z with ``z_penalty`` ``"smooth"`` or ``"ridge"``.
       n_iter: ALS refinement sweeps (0 = within + BZ); tol: early stop of the sweeps.
       pre_period: ``(m, T_pre, d)`` A/A pre-period observations (or a ``Panel``) for
@@ -299,6 +387,9 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
       check: if True, raise ``ValueError`` when the fit's status is non-zero (unstable
         dynamics or a singular system) instead of returning it in ``diagnostics.status``.
       dtype: float64 (default) or float32.
+      bz_solver: Step BZ solver of Alg. N: ``"auto"``, ``"dense"`` or ``"banded"`` (linear in T).
+      client: a ``distributed.Client`` for a dask source (default: the active scheduler).
+      batch_rows: rows per record batch when streaming parquet (bounds the memory).
 
     Returns:
       ``LongtermResult`` (``.delta``, ``.delta_gamma``, ``.avg_reward``, ``.to_frame()``).
@@ -317,7 +408,10 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
         raise ValueError(f"anchor: expected one of {ANCHORS}, got {anchor!r}")
     if z_penalty not in Z_PENALTIES:
         raise ValueError(f"z_penalty: expected one of {Z_PENALTIES}, got {z_penalty!r}")
-    if bootstrap not in BOOTSTRAP_KINDS:
+    if bz_solver not in BZ_SOLVERS:
+        raise ValueError(f"bz_solver: expected one of {BZ_SOLVERS}, got {bz_solver!r}")
+    stream = is_stream_source(panel)
+    if not stream and bootstrap is not None and bootstrap not in BOOTSTRAP_KINDS:
         raise ValueError(f"bootstrap: expected one of {BOOTSTRAP_KINDS}, got {bootstrap!r}")
     if not np.isfinite(gamma) or not 0.0 < float(gamma) < 1.0:
         raise ValueError(f"gamma: expected a discount in (0, 1), got {gamma}")
@@ -333,6 +427,15 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
                          "(see fit_surrogate_index)")
     if anchor == "preperiod" and pre_period is None:
         raise ValueError("pre_period: anchor 'preperiod' needs pre-period observations")
+    if stream:
+        out = _longterm_effect_stream(
+            panel, reward=reward, gamma=gamma, method=method, anchor=anchor, key=key, n_boot=n_boot,
+            bootstrap_kind=bootstrap, ridge=ridge, lambda_z=lambda_z, z_penalty=z_penalty, n_iter=n_iter,
+            tol=tol, pre_period=pre_period, metrics=metrics, id=id, time=time, bucket=bucket,
+            reward_col=reward_col, batch_size=batch_size, bz_solver=bz_solver, client=client,
+            batch_rows=batch_rows, dtype=dtype)
+        return _finish(out, method, anchor, gamma, n_boot, check)
+    bootstrap = "multinomial" if bootstrap is None else bootstrap
     with precision(dtype) as dt:
         p, names = _to_panel(panel, bucket, metrics=metrics, id=id, time=time, reward_col=reward_col,
                              mask=mask, dtype=dt)
@@ -349,8 +452,13 @@ def longterm_effect(panel, bucket=None, *, reward, gamma=0.99, method: str = "no
         out = _run(key, jp, r, jnp.asarray(gamma, dt), anchor_mean, jnp.asarray(ridge, dt),
                    jnp.asarray(lambda_z, dt), jnp.asarray(tol, dt), surrogate, method=method,
                    anchor=anchor, z_penalty=z_penalty, n_iter=int(n_iter), n_boot=int(n_boot),
-                   kind=bootstrap, batch_size=batch_size, sieve_degree=int(sieve_degree))
-        eff, se, ci_n, ci_p, fit, diag = jax.device_get(out)
+                   kind=bootstrap, batch_size=batch_size, sieve_degree=int(sieve_degree), bz_solver=bz_solver)
+        out = jax.device_get(out)
+    return _finish(out, method, anchor, gamma, n_boot, check)
+
+
+def _finish(out, method, anchor, gamma, n_boot, check) -> LongtermResult:
+    eff, se, ci_n, ci_p, fit, diag = out
     if check and int(diag.status) != 0:
         raise ValueError(f"panel: the {method} fit failed with status {int(diag.status)} "
                          f"({STATUS_NAMES.get(int(diag.status), 'combined failure bits')}); spectral "

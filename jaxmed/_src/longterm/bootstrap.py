@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["BootstrapResult", "bootstrap_weights", "bootstrap", "BOOTSTRAP_KINDS"]
+__all__ = ["BootstrapResult", "bootstrap_weights", "bootstrap", "summarize_replicates", "BOOTSTRAP_KINDS"]
 
 BOOTSTRAP_KINDS = ("multinomial", "poisson")
 
@@ -89,6 +89,11 @@ def bootstrap(key, estimate_fn: Callable, bucket, *, n_boot: int, kind: str = "m
         return jnp.where(ok, e, jnp.nan), ~ok
 
     reps, failed = jax.lax.map(one, jnp.arange(n_boot), batch_size=batch_size or min(n_boot, 64))
+    return summarize_replicates(est, reps, failed)
+
+
+def summarize_replicates(est, reps, failed) -> BootstrapResult:
+    """SEs and 95% intervals from replicate estimates ``(B, K)`` (NaN rows = failed replicates)."""
     se = jnp.nanstd(reps, axis=0, ddof=1)
     z = 1.959963984540054
     ci_normal = jnp.stack([est - z * se, est + z * se], axis=-1)

@@ -28,14 +28,17 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
 
+from jaxmed._src.longterm.banded import solve_bz_banded
 from jaxmed._src.longterm.reward import LinearReward, fit_reward
 from jaxmed._src.longterm.stationary import initial_mean, ls_with_intercept
 from jaxmed._src.longterm.values import EffectValues, longterm_values, value_status
 
-__all__ = ["NonstationaryFit", "ANCHORS", "Z_PENALTIES", "within_dynamics", "solve_bz",
+__all__ = ["NonstationaryFit", "ANCHORS", "BZ_SOLVERS", "Z_PENALTIES", "within_dynamics", "solve_bz",
            "nonstationary_objective", "step_m", "nonstationary_estimate"]
 
 ANCHORS = ("none", "steady0", "preperiod")
+BZ_SOLVERS = ("auto", "dense", "banded")
+BANDED_ABOVE = 240   # "auto" switches to the banded BZ solve above this many unknowns
 Z_PENALTIES = ("smooth", "ridge")
 
 
@@ -103,7 +106,7 @@ def _z_penalty(T: int, d: int, kind: str, dtype):
 
 
 def solve_bz(stats, M, *, anchor: str = "steady0", anchor_mean=None, lambda_z=0.0,
-             z_penalty: str = "smooth"):
+             z_penalty: str = "smooth", solver: str = "auto"):
     """Step BZ: joint weighted LS for (b_0, b_1, z_1..z_T) given M.
 
     Args:
@@ -112,14 +115,22 @@ def solve_bz(stats, M, *, anchor: str = "steady0", anchor_mean=None, lambda_z=0.
       anchor_mean: ``(d,)`` level for the anchor (``"steady0"``: the pooled ō_{·,0};
         ``"preperiod"``: the pre-period mean). Ignored for ``"none"``.
       lambda_z: penalty weight (traced); z_penalty: ``"smooth"`` or ``"ridge"`` (static).
+      solver: ``"dense"`` (Cholesky of the ((T+2)d)² normal matrix, exact condition number),
+        ``"banded"`` (block-tridiagonal elimination, O(T d³), estimated condition number; see
+        ``banded``) or ``"auto"`` (banded when (T+2) d > ``BANDED_ABOVE``) (static).
 
     Returns:
       (b ``(2, d)``, z ``(T+1, d)`` with z_0 = 0, condition number of the normal matrix).
     """
+    if solver not in BZ_SOLVERS:
+        raise ValueError(f"solver: expected one of {BZ_SOLVERS}, got {solver!r}")
     n = stats.n_tr                                            # (2, T)
     T, d = stats.sum_x.shape[1], stats.sum_x.shape[2]
     ns = _safe(n)[..., None]
     w = stats.sum_y / ns - jnp.einsum("iab,itb->ita", M, stats.sum_x / ns)
+    if solver == "banded" or (solver == "auto" and (T + 2) * d > BANDED_ABOVE):
+        b0 = None if anchor == "none" else anchor_mean - M[0] @ anchor_mean
+        return solve_bz_banded(n, w, M, b0=b0, lambda_z=lambda_z, z_penalty=z_penalty)
     A = _design(M, T)
     y = w.reshape(-1)
     rw = jnp.repeat(n.reshape(-1), d)
@@ -151,9 +162,8 @@ def nonstationary_objective(stats, M, b, z, *, ridge=0.0, lambda_z=0.0, z_penalt
             + jnp.einsum("iab,itbc,iac->", M, stats.sum_xx, M))
     lin = stats.sum_y - jnp.einsum("iab,itb->ita", M, stats.sum_x)
     loss = quad - 2.0 * jnp.sum(g * lin) + jnp.sum(stats.n_tr[..., None] * g * g)
-    T, d = z.shape[0] - 1, z.shape[1]
-    zf = z[1:].reshape(-1)
-    return loss + ridge * jnp.sum(M * M) + lambda_z * zf @ _z_penalty(T, d, z_penalty, z.dtype) @ zf
+    pen = jnp.sum(z[1:] ** 2) if z_penalty == "ridge" else jnp.sum(jnp.diff(z, axis=0) ** 2)
+    return loss + ridge * jnp.sum(M * M) + lambda_z * pen
 
 
 def _shifted_moments(n, sx, sy, sxx, syx, a, c):
@@ -187,7 +197,7 @@ def step_m(stats, z, *, anchor: str = "steady0", anchor_mean=None, ridge=0.0):
 
 def nonstationary_estimate(stats, reward: LinearReward | None, gamma, *, anchor: str = "steady0",
                            anchor_mean=None, ridge=0.0, lambda_z=0.0, z_penalty: str = "smooth",
-                           n_iter: int = 0, tol=0.0) -> NonstationaryFit:
+                           n_iter: int = 0, tol=0.0, bz_solver: str = "auto") -> NonstationaryFit:
     """Alg. N (§4.6): Step W, Step BZ, optional ``n_iter`` ALS sweeps, closed-form effects.
 
     Args:
@@ -199,6 +209,7 @@ def nonstationary_estimate(stats, reward: LinearReward | None, gamma, *, anchor:
       ridge: λ_M (traced); lambda_z: λ_z (traced); z_penalty: ``"smooth"``/``"ridge"`` (static).
       n_iter: number of ALS sweeps (static; 0 = within + BZ, the recommended default).
       tol: sweeps stop changing the estimate once |L_k − L_{k−1}| ≤ tol · L_{k−1} (traced).
+      bz_solver: Step BZ solver, ``"auto"``, ``"dense"`` or ``"banded"`` (static; ``solve_bz``).
 
     Returns:
       ``NonstationaryFit``.
@@ -214,7 +225,8 @@ def nonstationary_estimate(stats, reward: LinearReward | None, gamma, *, anchor:
     elif anchor == "preperiod" and anchor_mean is None:
         raise ValueError("anchor_mean: the 'preperiod' anchor needs the pre-period mean")
     opts = dict(ridge=ridge, lambda_z=lambda_z, z_penalty=z_penalty)
-    bz = dict(anchor=anchor, anchor_mean=anchor_mean, lambda_z=lambda_z, z_penalty=z_penalty)
+    bz = dict(anchor=anchor, anchor_mean=anchor_mean, lambda_z=lambda_z, z_penalty=z_penalty,
+              solver=bz_solver)
     M = within_dynamics(stats, ridge)
     b, z, cond = solve_bz(stats, M, **bz)
     loss = nonstationary_objective(stats, M, b, z, **opts)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-__all__ = ["PanelStats", "panel_stats"]
+__all__ = ["PanelStats", "panel_stats", "panel_stats_many"]
 
 
 class PanelStats(NamedTuple):
@@ -92,3 +92,45 @@ def panel_stats(panel, weights=None) -> PanelStats:
         sum_xr=jnp.einsum("ijt,jtk,jt->itk", a_tr, x, r_tr),
         sum_r_tr=jnp.einsum("ijt,jt->it", a_tr, r_tr),
     )
+
+
+def panel_stats_many(panel, weights) -> PanelStats:
+    """Sufficient statistics for several weightings at once: ``PanelStats`` with a leading axis B.
+
+    Equals ``jax.vmap(lambda w: panel_stats(panel, w))(weights)``, computed as per-individual
+    products (formed once) contracted with the ``(B, n)`` weights in one matrix product per
+    field, so that B bootstrap weightings of a chunk cost one pass over its products (the
+    streaming path, ``streaming.py``).
+
+    Args:
+      panel: a ``Panel`` (masked entries zero-filled).
+      weights: ``(B, n)`` non-negative weights.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxmed._src.longterm.panel import Panel
+    >>> p = Panel(jnp.arange(6.0).reshape(2, 3, 1), jnp.array([0.0, 1.0]), jnp.ones((2, 3)))
+    >>> panel_stats_many(p, jnp.array([[1.0, 1.0], [0.0, 2.0]])).sum_y[:, 1, :, 0].tolist()
+    [[4.0, 5.0], [8.0, 10.0]]
+    """
+    obs = jnp.asarray(panel.obs)
+    mask = jnp.asarray(panel.mask, obs.dtype)
+    d1 = jnp.asarray(panel.bucket, obs.dtype)
+    w = jnp.asarray(weights, obs.dtype)
+    onehot = jnp.stack([w * (1.0 - d1), w * d1], axis=1)               # (B, 2, n)
+    m_tr = mask[:, :-1] * mask[:, 1:]
+    o = obs * mask[..., None]
+    x, y = obs[:, :-1] * m_tr[..., None], obs[:, 1:]
+    r = (jnp.zeros(obs.shape[:2], obs.dtype) if panel.rewards is None
+         else jnp.asarray(panel.rewards, obs.dtype) * mask)
+    r_tr = r[:, :-1] * m_tr
+
+    def red(term):                                                     # Σ_j onehot_{b,i,j} term_j
+        return jnp.einsum("bij,j...->bi...", onehot, term)
+
+    return PanelStats(
+        n_obs=red(mask), sum_o=red(o), sum_oo=red(o[..., :, None] * obs[..., None, :]),
+        sum_r=red(r), sum_or=red(o * r[..., None]),
+        n_tr=red(m_tr), sum_x=red(x), sum_y=red(y * m_tr[..., None]),
+        sum_xx=red(x[..., :, None] * x[..., None, :]), sum_yx=red(y[..., :, None] * x[..., None, :]),
+        sum_yy=red((y * m_tr[..., None])[..., :, None] * y[..., None, :]),
+        sum_xr=red(x * r[:, :-1, None]), sum_r_tr=red(r_tr))
