@@ -17,7 +17,7 @@ import pytest
 
 import jaxmed
 from jaxmed import cli, study
-from jaxmed._src.status_text import mediation_status_text
+from jaxmed._src.status import mediation_status_text
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _cli_run import run_jaxmed  # noqa: E402

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxmed._src.status_text import mediation_status_text
+from jaxmed._src.status import mediation_status_text
 
 __all__ = ["EFFECTS_MEANING", "mediation_report", "undefined_cells"]
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["MediationStatus", "LongtermStatus", "describe", "status_text", "STATUS_KINDS"]
+__all__ = ["MediationStatus", "LongtermStatus", "describe", "status_text", "STATUS_KINDS",
+           "MEDIATION_STATUS_BITS", "mediation_status_text"]
 
 
 class MediationStatus(enum.IntFlag):
@@ -99,3 +100,41 @@ def describe(code, kind: str = "mediation") -> list[str]:
 def status_text(code, kind: str = "mediation") -> str:
     """:func:`describe` joined with ``", "`` (one cell of a table)."""
     return ", ".join(describe(code, kind))
+
+
+# bit -> a sentence for people (CLI output, ``estimate --out``); the names are in describe().
+MEDIATION_STATUS_BITS = {
+    MediationStatus.NONFINITE: "a non-finite estimate (NaN or inf)",
+    MediationStatus.Q_ILL_CONDITIONED:
+        "an LSTD (Q-function) matrix is ill-conditioned (condition number > 1e12)",
+    MediationStatus.RATIO_ILL_CONDITIONED:
+        "a state-ratio normal matrix is ill-conditioned (condition number > 1e12)",
+    MediationStatus.POOR_OVERLAP:
+        "poor overlap: the fitted behaviour policy gives an action probability below 1e-3 "
+        "on an observed step, so the effects are not identified (estimates are NaN)",
+    MediationStatus.LOW_RATIO_ESS:
+        "a state-ratio weight vector has a low effective sample size "
+        "(below max(10, 1% of the steps))",
+    MediationStatus.HUGE_ESTIMATE:
+        "an estimate exceeded 1e6 x max|reward| and was set to NaN",
+}
+
+
+def mediation_status_text(status) -> str:
+    """The mediation status code as a sentence (the CLI's wording of :func:`describe`).
+
+    >>> mediation_status_text(0)
+    'ok (every solve succeeded)'
+    >>> mediation_status_text(5)
+    'problem: a non-finite estimate (NaN or inf); a state-ratio normal matrix is ill-conditioned (condition number > 1e12)'
+    """
+    status = int(status)
+    if status == 0:
+        return "ok (every solve succeeded)"
+    if status == -1:
+        return "missing (not computed)"
+    words = [text for bit, text in MEDIATION_STATUS_BITS.items() if status & bit]
+    unknown = status & ~sum(int(b) for b in MEDIATION_STATUS_BITS)
+    if unknown:
+        words.append(f"unknown status bits {unknown}")
+    return "problem: " + "; ".join(words)
