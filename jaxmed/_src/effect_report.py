@@ -1,7 +1,7 @@
 """A mediation result as a table that explains itself: what the effects are, why a cell is NaN.
 
 Used by ``jaxmed estimate`` (printed table, ``--out`` JSON/CSV); the status in words comes
-from ``jaxmed._src.status_text``.
+from ``jaxmed._src.status``.
 """
 
 from __future__ import annotations
