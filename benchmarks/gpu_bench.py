@@ -120,7 +120,11 @@ def ngrid(smoke, design, spec, deadline):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes (runs on CPU)")
-    p.add_argument("--budget-s", type=float, default=420.0, help="stop the N-grid after this (420)")
+    p.add_argument("--budget-s", type=float, default=420.0,
+                   help="stop the N-grid between cells after this many seconds from the start (420; "
+                        "no limit with --smoke)")
+    p.add_argument("--parts", nargs="+", choices=("throughput", "precision", "ngrid"),
+                   default=("throughput", "precision", "ngrid"), help="run only these parts")
     p.add_argument("--out", help="output JSON")
     a = p.parse_args(argv)
     t_start = time.perf_counter()
@@ -138,8 +142,11 @@ def main(argv=None):
 
     parts = (("throughput", lambda: throughput(a.smoke, design, spec)),
              ("precision", lambda: precision(a.smoke, design)),
-             ("ngrid", lambda: ngrid(a.smoke, design, spec, t_start + a.budget_s)))
+             ("ngrid", lambda: ngrid(a.smoke, design, spec,
+                                     float("inf") if a.smoke else t_start + a.budget_s)))
     for name, fn in parts:
+        if name not in a.parts:
+            continue
         print(f"[{name}]", flush=True)
         try:
             rec["results"][name] = fn()
