@@ -160,6 +160,10 @@ def _build_parser() -> _Parser:
                    help="file format (default: from the extension)")
     e.add_argument("--seed", type=int, default=0, help="seed for the estimator's key (0)")
     e.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    e.add_argument("--time-effects", choices=("none", "spline"), default="none",
+                   help="calendar-time terms for a drifting environment, calendar time from the "
+                        "--time column (integers): 'none' (default) or 'spline' "
+                        "(docs/nonstationary_mediation.md)")
 
     sub.add_parser("designs", help="list the registered designs",
                    description="List the registered simulation designs.")
@@ -229,8 +233,17 @@ def _cmd_estimate(args) -> int:
     data = _load_trajectories(args)
     target = parse_policy(args.target_policy, data.state_dim)
     control = parse_policy(args.control_policy, data.state_dim)
-    result = mediation_effects(data, target, control, key=jax.random.key(args.seed),
-                               dtype=np.float32 if args.float32 else np.float64)
+    if args.time_effects != "none":
+        from jaxmed._src.mediation import time_effects as te
+
+        calendar = te.calendar_time_from_dataframe(read_table(args.file, args.format), data,
+                                                   id=args.id, time=args.time, next_state=args.next_state)
+        result = te.mediation_effects_time(data, target, control, key=jax.random.key(args.seed),
+                                           calendar_time=calendar, time_effects=args.time_effects,
+                                           dtype=np.float32 if args.float32 else np.float64)
+    else:
+        result = mediation_effects(data, target, control, key=jax.random.key(args.seed),
+                                   dtype=np.float32 if args.float32 else np.float64)
     frame = result.to_frame()
     frame = frame[np.isfinite(frame["estimate"].to_numpy(dtype=float))]
     status = int(np.asarray(result.diagnostics.status))
