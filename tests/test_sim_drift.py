@@ -84,3 +84,19 @@ def test_truth_at_strength_zero_is_the_stationary_truth():
     stat = truth("semi-synthetic")
     for k in ("IDE", "IME", "DDE", "DME", "ATE"):
         assert abs(t.effects[k] - stat.effects[k]) < 4 * np.hypot(t.se[k], stat.se[k]), k
+
+
+def test_registered_design_reaches_the_study_engine():
+    from jaxmed._src.mediation.time_effects import COMPARISON_ESTIMATORS
+    from jaxmed._src.study import catalog
+
+    design = catalog.get_design("semi-synthetic-drift")
+    spec = catalog.default_estimator(design)
+    assert spec.estimators == COMPARISON_ESTIMATORS
+    assert design.strength == D.DRIFT_STRENGTHS["large"] and design.default_horizon == 25
+    cached = D.cached_drift_truth(design.strength, 25)
+    assert catalog.truth_values(design) == {k: cached.effects[k] for k in cached.effects}
+    # the drift moves every effect by more than 10 Monte Carlo SEs of the truths
+    stat = truth("semi-synthetic")
+    for k in ("IDE", "IME", "DDE", "DME", "ATE"):
+        assert abs(cached.effects[k] - stat.effects[k]) > 10 * np.hypot(cached.se[k], stat.se[k]), k
