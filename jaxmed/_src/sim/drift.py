@@ -55,8 +55,8 @@ def exogenous_path(strength, horizon: int, dtype=np.float64):
     """(z, u) ``(T,)`` each: the exogenous state and reward terms of the module docstring.
 
     >>> z, u = exogenous_path(1.0, 4)
-    >>> np.round(z, 6).tolist(), np.round(u, 6).tolist()
-    ([-3.0, 1.5, 0.0, 4.5], [0.0, -1.0, -2.0, 1.0])
+    >>> (np.round(z, 6) + 0.0).tolist(), (np.round(u, 6) + 0.0).tolist()
+    ([-3.0, -1.5, 0.0, 1.5], [0.0, -3.0, 2.0, -1.0])
     """
     horizon = int(horizon)
     if horizon < 1:
