@@ -232,6 +232,10 @@ def _build_parser() -> _Parser:
                         "a .json or .csv file")
     e.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     _add_no_cache(e)
+    e.add_argument("--time-effects", choices=("none", "spline"), default="none",
+                   help="calendar-time terms for a drifting environment, calendar time from the "
+                        "--time column (integers): 'none' (default) or 'spline' "
+                        "(docs/nonstationary_mediation.md)")
 
     sub.add_parser("designs", help="list the registered designs",
                    description="List the registered simulation designs.")
@@ -241,9 +245,11 @@ def _build_parser() -> _Parser:
 def _cmd_designs(args) -> int:
     from jaxmed._src.study import catalog
 
-    for item in catalog.list_designs():
-        d = catalog.get_design(item) if isinstance(item, str) else item
-        print(f"{d.name:<16} {getattr(d, 'kind', ''):<10} T={getattr(d, 'default_horizon', '')!s:<4} "
+    designs = [catalog.get_design(item) if isinstance(item, str) else item
+               for item in catalog.list_designs()]
+    width = max(len(d.name) for d in designs)
+    for d in designs:
+        print(f"{d.name:<{width}} {getattr(d, 'kind', ''):<10} T={getattr(d, 'default_horizon', '')!s:<4} "
               f"{getattr(d, 'description', '')}")
     return 0
 
@@ -381,8 +387,17 @@ def _cmd_estimate(args) -> int:
     data = _load_trajectories(args)
     target = parse_policy(args.target_policy, data.state_dim)
     control = parse_policy(args.control_policy, data.state_dim)
-    result = mediation_effects(data, target, control, key=jax.random.key(args.seed),
-                               dtype=np.float32 if args.float32 else np.float64)
+    if args.time_effects != "none":
+        from jaxmed._src.mediation import time_effects as te
+
+        calendar = te.calendar_time_from_dataframe(read_table(args.file, args.format), data,
+                                                   id=args.id, time=args.time, next_state=args.next_state)
+        result = te.mediation_effects_time(data, target, control, key=jax.random.key(args.seed),
+                                           calendar_time=calendar, time_effects=args.time_effects,
+                                           dtype=np.float32 if args.float32 else np.float64)
+    else:
+        result = mediation_effects(data, target, control, key=jax.random.key(args.seed),
+                                   dtype=np.float32 if args.float32 else np.float64)
     frame, status, status_text = mediation_report(result)
     undefined = undefined_cells(result)
     print(f"{data.n_trajectories} trajectories, {_steps_text(data, args)}")
@@ -402,6 +417,7 @@ def _cmd_estimate(args) -> int:
                     horizon=int(data.horizon), observed_steps=int(np.asarray(data.mask).sum()),
                     target_policy=args.target_policy, control_policy=args.control_policy,
                     seed=args.seed, dtype="float32" if args.float32 else "float64",
+                    time_effects=args.time_effects,
                     status=status, status_text=status_text, effects_meaning=EFFECTS_MEANING,
                     undefined=undefined)
         _write_estimate(args.out, out_fmt, frame, meta)

@@ -193,8 +193,8 @@ def test_jit_and_vmap_match_unbatched(name, n, horizon):
 def test_registry():
     from jaxmed.sim import Design, list_designs, register_design
     assert list_designs(kind="mediation") == ["semi-synthetic", "variance-1", "variance-2",
-                                              "variance-3", "multidim", "toy1", "toy2-iid",
-                                              "toy2-state"]
+                                              "variance-3", "multidim", "semi-synthetic-drift",
+                                              "toy1", "toy2-iid", "toy2-state"]
     assert list_designs() == list_designs(kind="mediation") + ["longterm-s1", "longterm-s2"]
     d = get_design("variance-3")
     assert d.nuisances["mediator_sd"] == 3.0 and d.state_dim == 1 and d.mediator_dim == 2

@@ -41,12 +41,16 @@ from jaxmed._src.mediation.state_ratio import fit_state_ratio as fit_state_ratio
 from jaxmed._src.mediation.tabular_models import TabularBehaviourModel as TabularBehaviourModel
 from jaxmed._src.mediation.tabular_models import TabularMediatorModel as TabularMediatorModel
 from jaxmed._src.mediation.tabular_models import TabularRewardModel as TabularRewardModel
+from jaxmed._src.mediation.time_effects import mediation_effects_time as mediation_effects_time
+from jaxmed._src.mediation.time_effects import (
+    time_effects_estimator_spec as time_effects_estimator_spec)
 from jaxmed._src.mediation.uncertainty import bootstrap_counts as bootstrap_counts
 from jaxmed._src.status import MediationStatus as MediationStatus
 from jaxmed._src.mediation.uncertainty import cluster_influence as cluster_influence
 from jaxmed._src.mediation.uncertainty import cluster_se as cluster_se
 
 __all__ = [
+    "mediation_effects_time", "time_effects_estimator_spec",
     "MediationConfig", "MediationResult", "mediation_effects", "mediation_core",
     "mediation_estimator_spec", "ESTIMATORS", "EFFECTS", "NuisancePredictions", "NuisanceModels",
     "default_nuisance_models", "fit_nuisances", "nuisance_predictions_from_functions",

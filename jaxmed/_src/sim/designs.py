@@ -11,6 +11,7 @@ registered here too; that module does not import this one, so there is no import
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -22,6 +23,7 @@ from jaxmed._src import policies as P
 from jaxmed._src.precision import precision
 from jaxmed._src.sim.design import Design
 from jaxmed._src.longterm.designs import all_longterm_designs
+from jaxmed._src.sim import drift as dr
 from jaxmed._src.sim import multidim as md
 from jaxmed._src.sim import semi_synthetic as ss
 from jaxmed._src.sim import toy
@@ -29,7 +31,7 @@ from jaxmed._src.sim.truth import (ChainModel, MediationTruth, exact_binary_trut
                                    simulated_truth)
 
 __all__ = ["Design", "register_design", "get_design", "list_designs", "truth", "policy_value",
-           "TRUTHS_PATH", "load_cached_truths"]
+           "TRUTHS_PATH", "load_cached_truths", "DriftDesign", "drift_design"]
 
 TRUTHS_PATH = os.path.join(os.path.dirname(__file__), "truths.json")
 
@@ -204,6 +206,42 @@ def _semi_design(name, sigma, description):
                   dict(_TRUTH_SETTINGS))
 
 
+@dataclasses.dataclass(frozen=True)
+class DriftDesign(Design):
+    """A ``Design`` with exogenous drift (``jaxmed._src.sim.drift``) of strength κ.
+
+    Data only: ``exogenous_drift`` says the environment moves over calendar time; the
+    estimator families choose what fits (``mediation.design_config``: the stationary and the
+    calendar-time pipelines on the same data).
+    """
+
+    strength: float = 1.0
+    exogenous_drift: bool = True
+
+
+def drift_design(strength: float = 1.0, name: str = "semi-synthetic-drift") -> DriftDesign:
+    """The semi-synthetic design with exogenous drift of strength κ (issue 15; ``sim.drift``).
+
+    ``truth()`` is for the default window T = 25 (``sim.drift.cached_drift_truth``; other T:
+    ``cached_drift_truth(strength, T)``); ``rollout`` repeats the window's path with period
+    ``horizon``.
+    """
+    sigma = 2.0
+
+    def simulate(key, n, horizon):
+        return dr.simulate_semi_synthetic_drift(key, n, horizon, strength=strength, sigma=sigma)
+
+    def rollout(key, n, horizon, policy=None, mediator_policy=None):
+        return dr.simulate_semi_synthetic_drift(key, n, horizon, strength=strength, sigma=sigma,
+                                                policy=policy, mediator_policy=mediator_policy)
+
+    return DriftDesign(name, "mediation", 1, 2, simulate, P.semi_synthetic_target_policy(),
+                       P.always_control(), P.behaviour_policy_semi_synthetic(),
+                       lambda: dr.cached_drift_truth(strength, 25), 25,
+                       f"Semi-synthetic with exogenous drift, strength {strength:g} (issue 15)",
+                       rollout, strength=float(strength))
+
+
 def _multidim_design():
     sigma = 1.0
 
@@ -257,6 +295,7 @@ for _s in (1, 2, 3):
     register_design(_semi_design(f"variance-{_s}", float(_s),
                                  f"Variance impact: semi-synthetic with σ_M = σ_S = {_s} (spec §7.2)"))
 register_design(_multidim_design())
+register_design(drift_design(dr.DRIFT_STRENGTHS["large"]))
 register_design(_toy_design("toy1", False, "Toy I: binary S, A, M; R ∈ {0, 10} (spec §7.4)"))
 register_design(_toy_design("toy2-iid", True, "Toy II iid: S' ~ Bern(0.2) (spec §7.5)"))
 register_design(_toy_design("toy2-state", False, "Toy II with state = Toy I's DGP (spec §7.5)"))

@@ -1,0 +1,179 @@
+"""Issue 15: the stationary pipeline vs the calendar-time pipeline under exogenous drift.
+
+Usage:
+  PYTHONPATH=. python3 experiments/mediation_drift.py run STRENGTH N T REPS   # one cell
+  PYTHONPATH=. python3 experiments/mediation_drift.py summary                 # results
+
+``run`` simulates ``semi-synthetic-drift`` with strength STRENGTH (``none``/``small``/``large``
+or a number) and estimates with ``time_effects_estimator_spec`` (both pipelines on the same
+data and key: rows MR, DM, MIS1, MIS2 and the same with ``-time``), storing chunks of 10
+replications under runs/drift/<strength>_<N>_<T> (``jaxmed.study.run`` resumes a store).
+``summary`` reads every store, compares with the cached truth of (strength, T)
+(``jaxmed/_src/sim/drift_truths.json``) and writes experiments/results/mediation_drift.csv,
+.json and .png: bias, its Monte Carlo SE, SD, RMSE, MSE and 95% coverage (Wald intervals
+with the cluster SEs; DM has no SE without a bootstrap) per estimator × effect × cell,
+with the number of replications that ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+from jaxmed._src import policies as P
+from jaxmed._src.mediation.time_effects import time_effects_estimator_spec
+from jaxmed._src.sim import drift as D
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = os.path.join(ROOT, "runs", "drift")
+RESULTS = os.path.join(ROOT, "experiments", "results")
+SEED = 15
+EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
+
+
+class CellDesign:
+    """The drift design for one strength, without a truth (the runner would compute it)."""
+
+    def __init__(self, strength: float):
+        self.strength = float(strength)
+        self.name = f"semi-synthetic-drift-{self.strength:g}"
+
+    def simulate(self, key, n, horizon):
+        return D.simulate_semi_synthetic_drift(key, n, horizon, strength=self.strength)
+
+
+def _strength(s: str) -> float:
+    return D.DRIFT_STRENGTHS[s] if s in D.DRIFT_STRENGTHS else float(s)
+
+
+def store_path(strength: float, n: int, horizon: int) -> str:
+    return os.path.join(RUNS, f"{strength:g}_{n}_{horizon}")
+
+
+def run_cell(strength: float, n: int, horizon: int, reps: int) -> None:
+    from jaxmed._src.study.runner import run
+
+    spec = time_effects_estimator_spec(P.semi_synthetic_target_policy())
+    t0 = time.time()
+    done = []
+    run(CellDesign(strength), spec, [(n, horizon)], reps, SEED, out=store_path(strength, n, horizon),
+        chunk_size=10, batch_size=1, progress=lambda c, r: done.append(len(r)) or print(
+            f"{strength:g} N={n} T={horizon}: {sum(done)} new reps, {time.time() - t0:.0f} s",
+            flush=True))
+
+
+def cell_summary(strength: float, n: int, horizon: int) -> list[dict]:
+    from jaxmed._src.study.runner import load
+
+    res = load(store_path(strength, n, horizon))
+    truth = D.cached_drift_truth(strength, horizon)
+    ok = np.asarray(res.status[0]) == 0
+    recs = []
+    for i, est in enumerate(res.estimators):
+        for j, eff in enumerate(EFFECTS):
+            x = np.asarray(res.estimate[0, ok, i, j])
+            if x.size == 0 or np.isnan(x).all():
+                continue
+            t = truth.effects[eff]
+            err = x - t
+            se = np.asarray(res.se[0, ok, i, j])
+            lo, hi = np.asarray(res.ci_low[0, ok, i, j]), np.asarray(res.ci_high[0, ok, i, j])
+            cover = float(np.mean((lo <= t) & (t <= hi))) if np.isfinite(se).all() else float("nan")
+            recs.append(dict(
+                strength=strength, n=n, horizon=horizon, estimator=est, effect=eff,
+                reps=int(x.size), failed=int((~ok & (np.asarray(res.status[0]) != -1)).sum()),
+                truth=t, truth_se=truth.se[eff], mean=float(x.mean()), bias=float(err.mean()),
+                bias_mcse=float(x.std(ddof=1) / np.sqrt(x.size)), sd=float(x.std(ddof=1)),
+                rmse=float(np.sqrt(np.mean(err ** 2))), mse=float(np.mean(err ** 2)),
+                mean_se=float(np.mean(se)) if np.isfinite(se).all() else float("nan"),
+                coverage=cover))
+    return recs
+
+
+def summary() -> list[dict]:
+    import pandas as pd
+
+    with open(D.DRIFT_TRUTHS_PATH) as f:
+        cached = json.load(f)
+    recs = []
+    for entry in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
+        strength, n, horizon = entry.split("_")
+        if D.drift_truth_name(float(strength), int(horizon)) not in cached:
+            print(f"{entry}: no cached truth, skipped (run experiments/drift_truths.py)")
+            continue
+        recs += cell_summary(float(strength), int(n), int(horizon))
+    df = pd.DataFrame.from_records(recs)
+    os.makedirs(RESULTS, exist_ok=True)
+    df.to_csv(os.path.join(RESULTS, "mediation_drift.csv"), index=False, float_format="%.5g")
+    with open(os.path.join(RESULTS, "mediation_drift.json"), "w") as f:
+        json.dump(dict(seed=SEED, jax_version=jax.__version__,
+                       estimand="window average at the periodic steady state "
+                                "(docs/nonstationary_mediation.md)",
+                       records=recs), f, indent=1)
+    plot(df)
+    return recs
+
+
+def plot(df) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mr = df[df.estimator.isin(["MR", "MR-time"])]
+    cells = mr[["n", "horizon"]].drop_duplicates().sort_values(["n", "horizon"]).values.tolist()
+    fig, axes = plt.subplots(2, len(EFFECTS), figsize=(3.2 * len(EFFECTS), 6.4), squeeze=False)
+    for j, eff in enumerate(EFFECTS):
+        for (n, h), marker in zip(cells, "osD^v"):
+            for est, color in (("MR", "tab:red"), ("MR-time", "tab:blue")):
+                d = mr[(mr.effect == eff) & (mr.estimator == est) & (mr.n == n) & (mr.horizon == h)]
+                d = d.sort_values("strength")
+                if d.empty:
+                    continue
+                label = f"{est} N={n} T={h}"
+                axes[0, j].errorbar(d.strength, d.bias, yerr=2 * d.bias_mcse, color=color,
+                                    marker=marker, capsize=2, label=label)
+                axes[1, j].plot(d.strength, d.coverage, color=color, marker=marker, label=label)
+        axes[0, j].axhline(0, color="k", lw=0.5)
+        axes[1, j].axhline(0.95, color="k", lw=0.5)
+        axes[0, j].set_title(eff)
+        axes[1, j].set_xlabel("drift strength κ")
+        axes[1, j].set_ylim(0, 1)
+    axes[0, 0].set_ylabel("bias (± 2 MC SE)")
+    axes[1, 0].set_ylabel("95% coverage")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle("semi-synthetic-drift: stationary MR (red) vs calendar-time MR (blue)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, "mediation_drift.png"), dpi=110)
+
+
+def markdown(recs, estimators=("MR", "MR-time")) -> str:
+    """Table rows: cell, estimator, then bias ± MC SE (coverage) per effect."""
+    lines = ["| κ | N | T | reps | estimator | " + " | ".join(EFFECTS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(EFFECTS)]
+    cells = sorted({(r["strength"], r["n"], r["horizon"]) for r in recs})
+    for cell in cells:
+        for est in estimators:
+            rs = {r["effect"]: r for r in recs if (r["strength"], r["n"], r["horizon"]) == cell
+                  and r["estimator"] == est}
+            if not rs:
+                continue
+            reps = next(iter(rs.values()))["reps"]
+            vals = [f"{rs[k]['bias']:+.3f} ± {rs[k]['bias_mcse']:.3f} ({rs[k]['coverage']:.2f})"
+                    for k in EFFECTS]
+            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {est} | "
+                         + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    jax.config.update("jax_enable_x64", True)
+    if sys.argv[1] == "run":
+        run_cell(_strength(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        print(markdown(summary()))
