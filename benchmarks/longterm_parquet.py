@@ -193,6 +193,7 @@ def main():
     ap.add_argument("--t-list", default="14,28,56,112,224,365")
     ap.add_argument("--dense-max", type=int, default=1200, help="largest (T+2) d solved densely")
     ap.add_argument("--skip-parquet", action="store_true")
+    ap.add_argument("--skip-solver", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "longterm_parquet.json"))
     a = ap.parse_args()
     import jax
@@ -218,9 +219,10 @@ def main():
             json.dump(record, f, indent=1)
 
     try:                                   # the JSON is rewritten after every step (partial runs kept)
-        t_list = [int(t) for t in a.t_list.split(",")]
-        scaling, big = solver_section(t_list, 10, a.dense_max, (365, 30))
-        save(bz_solver_scaling=scaling, alg_n_T365_d30_banded=big)
+        if not a.skip_solver:
+            t_list = [int(t) for t in a.t_list.split(",")]
+            scaling, big = solver_section(t_list, 10, a.dense_max, (365, 30))
+            save(bz_solver_scaling=scaling, alg_n_T365_d30_banded=big)
         if not a.skip_parquet:
             users = [int(u) for u in a.users.split(",")]
             parquet_section(users, a.days, a.metrics, a.pandas_budget_gb, tmp,
