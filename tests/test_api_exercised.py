@@ -50,11 +50,11 @@ def test_a_user_registered_design_runs_through_the_study_engine(reference):
     assert res.design == "user-semi-sigma1" and res.truth == {"s0_mean": 0.0, "m1_noise_var": 1.0}
     # the same simulator and keys as the fixture design: the same numbers
     assert _identical(res, reference)
-    # and the estimates agree with the registered truth within their standard errors
+    # and the mean estimate agrees with the registered truth within its Monte Carlo SE
     ok = res.status == 0
     for j, name in enumerate(res.effects):
-        z = (res.estimate[:, :, 0, j][ok] - res.truth[name]) / res.se[:, :, 0, j][ok]
-        assert np.abs(z).max() < 5, (name, z)
+        est = res.estimate[:, :, 0, j][ok]
+        assert abs(est.mean() - res.truth[name]) < 4 * est.std(ddof=1) / np.sqrt(est.size), name
 
 
 def test_devices_and_memory_fraction(reference):
