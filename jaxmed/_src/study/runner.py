@@ -20,9 +20,9 @@ Never are all replications materialised at once.
 
 Bit-for-bit reproducibility. Replication ``r`` is always computed in vmap block
 ``r // batch_size``, slot ``r % batch_size``, by the same compiled program whatever the
-chunk size (when the chunk size was part of the compiled program, a one-block chunk compiled
-to a differently fused program than a several-block one: the long-term estimates moved by up to 1e-13 and
-the mediation CIs by 1.8e-15 between chunk sizes). Hence results are **identical whatever
+chunk size (when the chunk size was part of the compiled program, a one-block chunk
+compiled to a differently fused program than a several-block one: the long-term estimates
+moved by up to 1e-13, and the issue reported mediation CIs moving by 1.8e-15). Hence results are **identical whatever
 the chunk size** (tested on a toy and on the long-term design) **and the number of
 devices** on the toy design (on the long-term design 2 devices were observed to differ from 1
 in the last digits). They do depend on ``batch_size`` (XLA may order floating
