@@ -50,11 +50,11 @@ def test_a_user_registered_design_runs_through_the_study_engine(reference):
     assert res.design == "user-semi-sigma1" and res.truth == {"s0_mean": 0.0, "m1_noise_var": 1.0}
     # the same simulator and keys as the fixture design: the same numbers
     assert _identical(res, reference)
-    # and the estimates agree with the registered truth within their standard errors
+    # and the mean estimate agrees with the registered truth within its Monte Carlo SE
     ok = res.status == 0
     for j, name in enumerate(res.effects):
-        z = (res.estimate[:, :, 0, j][ok] - res.truth[name]) / res.se[:, :, 0, j][ok]
-        assert np.abs(z).max() < 5, (name, z)
+        est = res.estimate[:, :, 0, j][ok]
+        assert abs(est.mean() - res.truth[name]) < 4 * est.std(ddof=1) / np.sqrt(est.size), name
 
 
 def test_devices_and_memory_fraction(reference):
@@ -90,6 +90,7 @@ def test_cached_truths_agree_with_independent_rollouts(name):
         assert se < 0.05  # the check has power: SE well below the effects (~1 to 8)
 
 
+@pytest.mark.slow  # two compilations of the mediation pipeline; its tolerance is not yet measured
 def test_mediation_effects_in_float32_agree_with_float64():
     from jaxmed.mediation import mediation_effects
 
@@ -102,8 +103,8 @@ def test_mediation_effects_in_float32_agree_with_float64():
     assert int(np.asarray(r32.diagnostics.status)) == int(np.asarray(r64.diagnostics.status))
     finite = np.isfinite(e64)
     np.testing.assert_array_equal(np.isfinite(e32), finite)
-    # measured on this data set: max |float32 − float64| = TOL_MEASURED (see the assertion);
-    # the bound is a small multiple of it and far below the SEs (~0.3)
+    # bound not yet checked against a measured difference (the run did not finish on the
+    # loaded machine): float32 agreement to 5e-3 relative and 5% of the smallest SE
     diff = np.abs(e32[finite] - e64[finite])
     assert diff.max() < 5e-3 * max(1.0, np.abs(e64[finite]).max()), diff.max()
     assert diff.max() < 0.05 * np.nanmin(np.asarray(r64.se)[finite & np.isfinite(np.asarray(r64.se))])

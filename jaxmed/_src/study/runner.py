@@ -20,10 +20,12 @@ Never are all replications materialised at once.
 
 Bit-for-bit reproducibility. Replication ``r`` is always computed in vmap block
 ``r // batch_size``, slot ``r % batch_size``, by the same compiled program whatever the
-chunk size (when the chunk size was part of the compiled program, XLA removed the loop of
-a one-block chunk and fused differently: the long-term estimates moved by up to 1e-13 and
-the mediation CIs by 1.8e-15 between chunk sizes). Hence results are **identical whatever
-the chunk size and the number of devices** (tested). They do depend on ``batch_size`` (XLA may order floating
+chunk size (when the chunk size was part of the compiled program, a one-block chunk
+compiled to a differently fused program than a several-block one: the long-term estimates
+moved by up to 1e-13, and the issue reported mediation CIs moving by 1.8e-15). Hence results are **identical whatever
+the chunk size** (tested on a toy and on the long-term design) **and the number of
+devices** on the toy design (on the long-term design 2 devices were observed to differ from 1
+in the last digits). They do depend on ``batch_size`` (XLA may order floating
 point operations differently for different vmap widths, ~1e-15 relative in float64), on
 the dtype and on the platform; all are recorded in the manifest, and a resumed study keeps
 the stored ``batch_size``.
@@ -310,7 +312,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     Replication ``r`` of cell ``c`` uses ``fold_in(fold_in(key, c), r)``, split into a
     simulation key and an estimation key (see the module docstring for the batching,
     sharding, memory, resume and multi-host rules). Results are identical whatever
-    ``chunk_size``, ``devices`` and ``process``.
+    ``chunk_size`` and ``process``.
 
     Args:
       design: a design: ``name``, ``simulate(key, n, horizon) -> data`` and optionally
