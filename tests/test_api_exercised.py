@@ -40,8 +40,18 @@ def test_a_user_registered_design_runs_through_the_study_engine(reference):
         control_policy=always_control(), behaviour_policy=bernoulli_policy(0.5),
         truth=lambda: {"s0_mean": 0.0, "m1_noise_var": 1.0}, default_horizon=3,
         description="a user's design (tests)")
-    if "user-semi-sigma1" not in sim.list_designs():
-        sim.register_design(design)
+    from jaxmed._src.sim import designs as registry_module
+
+    assert "user-semi-sigma1" not in sim.list_designs()
+    sim.register_design(design)
+    try:
+        _run_registered(design, reference)
+    finally:  # leave the process's registry as it was (other tests list the built-in designs)
+        registry_module._REGISTRY.pop("user-semi-sigma1", None)
+    assert "user-semi-sigma1" not in sim.list_designs()
+
+
+def _run_registered(design, reference):
     with pytest.raises(ValueError, match="already registered"):
         sim.register_design(design)
     got = study.get_design("user-semi-sigma1")

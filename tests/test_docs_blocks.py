@@ -50,6 +50,7 @@ REWRITES = [
     ("docs/study.md", r"n=\[100, 500, 1500\], horizon=25", "n=[20], horizon=5"),
     ("docs/study.md", r"reps=100", "reps=2"),
     ("docs/study.md", r"--n 100,500,1500 --horizon 25 --reps 100", "--n 20 --horizon 5 --reps 2"),
+    ("docs/study.md", r"--n 50 --reps 100 --seed 0 --share", "--n 20 --horizon 5 --reps 4 --seed 0 --share"),
     ("docs/differentiable.md", r"\bsteps=50\b", "steps=5"),
     ("docs/differentiable.md", r"n_chains=200, n_steps=500", "n_chains=20, n_steps=50"),
 ]
@@ -58,6 +59,7 @@ REWRITES = [
 SLOW = [
     ("docs/study.md", "res = study.run("),
     ("docs/study.md", "jaxmed study semi-synthetic"),
+    ("docs/study.md", "--share $i/4"),
     ("docs/differentiable.md", "optimize_policy(data"),
 ]
 

@@ -320,7 +320,9 @@ def test_estimators_invariant_to_a_constant_shift_of_observations():
         b = stat_j(stats_j(p), REWARD, GAMMA).values
         return np.array([a.delta, a.avg_reward, b.delta, b.avg_reward])
 
-    np.testing.assert_allclose(f(panel), f(shifted), rtol=1e-8)
+    # 15 alternating sweeps amplify rounding: 1.2e-8 relative was measured after the banded
+    # BZ rewrite; a real loss of invariance moves the estimates by O(1)
+    np.testing.assert_allclose(f(panel), f(shifted), rtol=1e-7)
 
 
 def test_alg_n_invariant_to_any_shared_exogenous_path():

@@ -65,7 +65,8 @@ def test_bootstrap_se_matches_monte_carlo_sd(s2_errors):
         p = simulate_longterm(jax.random.key(100 + rep), N, T, design="s2")
         out = _run(jax.random.key(rep), p, REWARD, GAMMA, jnp.zeros(3), 0.0, 0.0, 0.0, None,
                    method="nonstationary", anchor="steady0", z_penalty="smooth", n_iter=0, n_boot=100,
-                   kind="multinomial", batch_size=50, sieve_degree=2)
+                   kind="multinomial", batch_size=50, sieve_degree=2,
+                       bz_solver="auto")
         ses.append(np.asarray(out[1]))
     ratio = np.mean(ses, axis=0) / mc_sd
     # MC SD from 50 reps has ~10% relative error, a 100-replicate bootstrap SE ~7%
