@@ -179,7 +179,7 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
         raise ValueError(f"{bucket}: the bucket changes within id {_py(bad_id)!r}; each individual must stay "
                          f"in one bucket")
     ids = np.sort(df[id].unique())
-    times = _time_grid(np.sort(df[time].unique()))
+    times = time_grid(df[time].unique())
     row_of = np.searchsorted(ids, df[id].to_numpy())
     col_of = np.searchsorted(times, df[time].to_numpy())
     n, tp1, d = len(ids), len(times), len(metrics)
@@ -196,14 +196,16 @@ def panel_from_dataframe(df, *, metrics: Sequence[str], id: str = "id", time: st
     return panel_from_arrays(obs, b, mask, rewards, dtype=dtype)
 
 
-def _time_grid(times):
-    """The distinct times with the gaps of a regular grid filled in.
+def time_grid(times) -> np.ndarray:
+    """The sorted distinct times with the gaps of a regular grid filled in.
 
     Integer-valued numeric times become every integer from the first to the last, and
     datetimes every multiple of the smallest spacing, so a day missing for everyone is a
     masked time point (as in ``panel_from_arrays``), not two days merged into one step.
-    Other times (strings, irregular floats) are kept as given.
+    Other times (strings, irregular floats) are kept as given. Shared by the in-memory
+    DataFrame path and the streaming (parquet/Dask) path.
     """
+    times = np.unique(np.asarray(times))
     if times.size < 2:
         return times
     if np.issubdtype(times.dtype, np.datetime64):

@@ -35,12 +35,12 @@ import jax
 import numpy as np
 
 from jaxmed._src.longterm.hash_bootstrap import hash_poisson_weights
-from jaxmed._src.longterm.panel import Panel
+from jaxmed._src.longterm.panel import Panel, time_grid
 from jaxmed._src.longterm.stats import PanelStats, panel_stats_many
 from jaxmed._src.precision import precision
 from jaxmed._src.validation import plain as _py
 
-__all__ = ["StreamColumns", "StreamedStats", "is_stream_source", "stream_stats", "time_grid"]
+__all__ = ["StreamColumns", "StreamedStats", "is_stream_source", "stream_stats"]
 
 
 class StreamColumns(NamedTuple):
@@ -87,23 +87,6 @@ def is_stream_source(obj) -> bool:
 def _is_dask_frame(obj) -> bool:
     mod = type(obj).__module__ or ""
     return mod.startswith("dask") and hasattr(obj, "to_delayed") and hasattr(obj, "npartitions")
-
-
-def time_grid(times) -> np.ndarray:
-    """Sorted distinct ``times`` with the gaps of a regular grid filled in (integer-valued
-    numbers: every integer from the first to the last; datetimes: every multiple of the
-    smallest spacing); other times as given."""
-    times = np.unique(np.asarray(times))
-    if times.size < 2:
-        return times
-    if np.issubdtype(times.dtype, np.datetime64):
-        step = np.diff(times).min()
-        if np.all((times - times[0]) % step == np.timedelta64(0)):
-            return np.arange(times[0], times[-1] + step, step)
-        return times
-    if np.issubdtype(times.dtype, np.number) and np.all(np.mod(times, 1) == 0):
-        return np.arange(times[0], times[-1] + 1).astype(times.dtype)
-    return times
 
 
 class _Partial(NamedTuple):
