@@ -13,6 +13,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
@@ -59,3 +60,14 @@ def noise_effects(key, data):
 NOISE_SPEC = EstimatorSpec("noise", ("all", "half"), ("s0_mean", "m1_noise_var"), noise_effects)
 GRID = [(8, 3), (12, 4)]
 REPS = 7
+
+
+FIELDS = ("estimate", "se", "ci_low", "ci_high", "status")
+
+
+def assert_identical(a, b):
+    """Every result field of two studies equal bit for bit (NaN where NaN)."""
+    for f in FIELDS:
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.shape == y.shape, f
+        assert np.array_equal(x, y, equal_nan=True), f"{f} differs: max {np.nanmax(np.abs(x - y))}"

@@ -14,17 +14,9 @@ from jaxmed import study
 from jaxmed._src.study.chunk_store import STATUS_MISSING, ChunkStore
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _study_fixtures import GRID, NOISE_SPEC, REPS, ToyDesign  # noqa: E402
+from _study_fixtures import GRID, NOISE_SPEC, REPS, ToyDesign, assert_identical  # noqa: E402
 
-FIELDS = ("estimate", "se", "ci_low", "ci_high", "status")
 KEY = 11
-
-
-def assert_identical(a, b):
-    for f in FIELDS:
-        x, y = getattr(a, f), getattr(b, f)
-        assert x.shape == y.shape, f
-        assert np.array_equal(x, y, equal_nan=True), f"{f} differs: max {np.nanmax(np.abs(x - y))}"
 
 
 @pytest.fixture(scope="module")

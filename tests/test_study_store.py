@@ -22,16 +22,9 @@ from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.study.chunk_store import ChunkStore
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _study_fixtures import GRID, NOISE_SPEC, REPS, ToyDesign  # noqa: E402
+from _study_fixtures import GRID, NOISE_SPEC, REPS, ToyDesign, assert_identical  # noqa: E402
 
-FIELDS = ("estimate", "se", "ci_low", "ci_high", "status")
 KEY = 5
-
-
-def assert_identical(a, b):
-    for f in FIELDS:
-        x, y = getattr(a, f), getattr(b, f)
-        assert np.array_equal(x, y, equal_nan=True), f"{f} differs: max {np.nanmax(np.abs(x - y))}"
 
 
 def _run(out=None, key=KEY, **kw):
