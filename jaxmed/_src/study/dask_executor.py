@@ -33,6 +33,7 @@ filesystem; on one machine, any directory).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 import uuid
@@ -44,7 +45,7 @@ from jaxmed._src.study.chunk_compute import ChunkComputer, ChunkJob
 from jaxmed._src.study.executors import ChunkRecord
 from jaxmed._src.study.plan import ChunkTask
 
-__all__ = ["DaskExecutor", "run_chunk_on_worker"]
+__all__ = ["DaskExecutor", "run_chunk_on_worker", "dask_client"]
 
 # Per worker process: study token -> ChunkComputer (compiled programs live inside).
 _COMPUTERS: "collections.OrderedDict[str, ChunkComputer]" = collections.OrderedDict()
@@ -190,4 +191,42 @@ class DaskExecutor:
         where = sorted({r.device.split(" @ ")[0] for r in records})
         workers = sorted({r.device.split(" @ ")[-1] for r in records})
         n = len(workers) or len(self.client.scheduler_info().get("workers", {}))
-        return self.devices_per_call, f"dask, {n} workers: " + (", ".join(where) or "nothing computed")
+        return self.devices_per_call, (f"dask, {n} worker{'s' if n != 1 else ''}: "
+                                       + (", ".join(where) or "nothing computed"))
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, local_workers: int | None = None):
+    """A ``distributed.Client`` for the command line, closed (with its cluster) on exit.
+
+    Args:
+      scheduler: address of a running scheduler (``tcp://host:8786``; a ``dask-jobqueue``
+        cluster or ``dask scheduler``), or
+      local_workers: start a ``LocalCluster`` of this many worker processes, one thread each.
+
+    Raises:
+      ValueError: dask/distributed are not installed, or the scheduler cannot be reached
+        (the message names the option).
+    """
+    option = "--scheduler" if scheduler is not None else "--local-workers"
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError(f"{option}: needs dask and distributed (pip install 'jaxmed[dask]')") from None
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=30)
+        except (OSError, TimeoutError) as e:
+            raise ValueError(f"--scheduler: cannot connect to {scheduler!r} ({e})") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = distributed.LocalCluster(n_workers=int(local_workers), threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+    try:
+        with distributed.Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
