@@ -77,8 +77,8 @@ def test_worker_task_writes_its_chunk_and_returns_a_small_record(reference, tmp_
 
     payload = cloudpickle.dumps(job)
     task = ChunkTask(0, *GRID[0], 0, (1, 2))
-    rec = run_chunk_on_worker("token-a", payload, task, store.path, store.expected_fingerprint(),
-                              (0, 1), 1, None)
+    rec = run_chunk_on_worker("run-a:program-a", payload, task, store.path,
+                              store.expected_fingerprint(), (0, 1), 1, None)
     assert isinstance(rec, ChunkRecord) and rec.arrays is None
     assert rec.reps.tolist() == [2, 3, 4, 5] and os.path.exists(rec.path)
     _assert_chunk_matches(reference, 0, rec.reps, gather.record_arrays(rec, store))
@@ -89,5 +89,5 @@ def test_worker_task_writes_its_chunk_and_returns_a_small_record(reference, tmp_
         gather.record_arrays(rec._replace(reps=np.arange(4)), store)
     # a directory the worker cannot see is named
     with pytest.raises(ValueError, match="^out: .* is not visible from Dask worker"):
-        run_chunk_on_worker("token-a", payload, task, str(tmp_path / "nowhere"),
+        run_chunk_on_worker("run-a:program-a", payload, task, str(tmp_path / "nowhere"),
                             store.expected_fingerprint(), (0, 1), 1, None)

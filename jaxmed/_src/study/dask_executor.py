@@ -6,7 +6,8 @@ Each planned chunk is one Dask task. On a worker the task
    study: the study's :class:`ChunkJob` arrives serialised with ``cloudpickle`` (so designs
    and estimators defined in a script or notebook travel by value) and is unpickled only the
    first time a worker meets the study; the compiled program of each grid cell is cached in
-   the worker process, and JAX's persistent compilation cache (the driver's directory,
+   the worker process (also across ``run`` calls with the same design and estimator, which
+   are recognised by a hash of their pickled bytes), and JAX's persistent compilation cache (the driver's directory,
    ``jaxmed._src.execution``) lets workers that share a filesystem compile a program once
    between them;
 2. computes the chunk (the same blocks, keys and compiled program as in the driver's own
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import os
 import threading
 import uuid
@@ -47,17 +49,29 @@ from jaxmed._src.study.plan import ChunkTask
 
 __all__ = ["DaskExecutor", "run_chunk_on_worker", "dask_client"]
 
-# Per worker process: study token -> ChunkComputer (compiled programs live inside).
+# Per worker process: run token -> ChunkComputer (one per study run), and program token ->
+# the (design, estimator) objects first unpickled for it. A later run with the same design
+# and estimator (same cloudpickle bytes) reuses those objects, hence the compiled programs
+# cached by identity in ``chunk_compute`` (no second trace or compile in this worker).
 _COMPUTERS: "collections.OrderedDict[str, ChunkComputer]" = collections.OrderedDict()
-_COMPUTERS_MAX = 4
+_PROGRAMS: "collections.OrderedDict[str, tuple]" = collections.OrderedDict()
+_CACHE_MAX = 4
 _LOCK = threading.Lock()
 
 
+def _remember(cache: collections.OrderedDict, key, value):
+    cache[key] = value
+    while len(cache) > _CACHE_MAX:
+        cache.popitem(last=False)
+    return value
+
+
 def _worker_computer(token: str, payload: bytes, n_devices: int, cache_dir: str | None):
+    run_token, program_token = token.split(":")
     with _LOCK:
-        computer = _COMPUTERS.get(token)
+        computer = _COMPUTERS.get(run_token)
         if computer is not None:
-            _COMPUTERS.move_to_end(token)
+            _COMPUTERS.move_to_end(run_token)
             return computer
         import cloudpickle
         import jax
@@ -70,11 +84,12 @@ def _worker_computer(token: str, payload: bytes, n_devices: int, cache_dir: str 
         if n_devices > len(local):
             raise ValueError(f"devices: this worker has {len(local)} local devices, the study asks "
                              f"for {n_devices} per worker")
-        computer = ChunkComputer(cloudpickle.loads(payload), local[:n_devices])
-        _COMPUTERS[token] = computer
-        while len(_COMPUTERS) > _COMPUTERS_MAX:
-            _COMPUTERS.popitem(last=False)
-        return computer
+        job = cloudpickle.loads(payload)
+        known = _PROGRAMS.get(program_token)
+        if known is None:
+            known = _remember(_PROGRAMS, program_token, (job.design, job.estimator))
+        job = job._replace(design=known[0], estimator=known[1])
+        return _remember(_COMPUTERS, run_token, ChunkComputer(job, local[:n_devices]))
 
 
 def _worker_name() -> str:
@@ -92,7 +107,8 @@ def run_chunk_on_worker(token: str, payload: bytes, task: ChunkTask, out: str, f
     """The Dask task of one chunk: compute it, write its chunk file, return a small record.
 
     Args:
-      token: identifies the study run (the worker's cache key).
+      token: ``"RUN:PROGRAM"``: the study run (a random id) and a hash of the pickled design
+        and estimator (the worker's cache keys).
       payload: the ``cloudpickle``-d :class:`ChunkJob` (unpickled once per worker and token).
       task: the chunk.
       out: the study directory (absolute path, as seen by the worker).
@@ -155,8 +171,9 @@ class DaskExecutor:
                              "that the workers write their chunks into")
         out = os.path.abspath(store.path)
         fingerprint = store.expected_fingerprint()
-        token = uuid.uuid4().hex
         payload = cloudpickle.dumps(job)
+        program = hashlib.sha256(cloudpickle.dumps((job.design, job.estimator))).hexdigest()
+        token = f"{uuid.uuid4().hex}:{program}"
         pending, futures = tasks, {}
         try:
             for attempt in range(self.resubmits + 1):
