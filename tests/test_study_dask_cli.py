@@ -56,7 +56,8 @@ def test_scheduler_address_equals_the_in_process_study(tmp_path, in_process):
     env = _env()  # the workers share the compilation cache
     worker_env = {k: env[k] for k in ("JAX_COMPILATION_CACHE_DIR",
                                       "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "PYTHONPATH")}
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    # one worker is enough here: what is tested is connecting to a running scheduler
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None, env=worker_env) as cluster:
         proc = run_jaxmed(*ARGS, "--scheduler", cluster.scheduler_address, "--out", "sched",
                           cwd=tmp_path)

@@ -140,9 +140,12 @@ class DaskExecutor:
       devices: local devices per compiled program on each worker (default 1: one device per
         worker process, e.g. one GPU per worker).
       resubmits: rounds of resubmitting the chunks lost with dead workers (``KilledWorker``).
+      cache_dir: the persistent compilation cache directory the workers turn on (the
+        driver's), or ``None`` to leave theirs as configured.
     """
 
-    def __init__(self, client, devices: int | None = None, resubmits: int = 2):
+    def __init__(self, client, devices: int | None = None, resubmits: int = 2,
+                 cache_dir: str | None = None):
         if devices is not None and (isinstance(devices, bool) or not isinstance(devices, (int, np.integer))
                                     or devices < 1):
             raise ValueError(f"devices: with a Dask client, expected the number of local devices "
@@ -155,7 +158,7 @@ class DaskExecutor:
         import jax
 
         self.sizing_devices = list(jax.local_devices())[:1]  # the driver's, as an estimate
-        self.cache_dir: str | None = None
+        self.cache_dir = cache_dir
 
     def execute(self, job: ChunkJob, tasks: Iterable[ChunkTask], store=None,
                 share: tuple[int, int] = (0, 1)) -> Iterator[ChunkRecord]:

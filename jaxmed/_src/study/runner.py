@@ -149,13 +149,16 @@ def _resolve_devices(devices) -> list:
     return devices
 
 
-def _executor(client, devices):
+def _executor(client, devices, out, cache_dir):
     """The in-process executor on ``devices``, or a Dask executor when ``client`` is given."""
     if client is None:
         return InProcessExecutor(_resolve_devices(devices))
+    if out is None:
+        raise ValueError("out: a study on a Dask cluster needs a study directory (out=DIR) "
+                         "that the workers write their chunks into")
     from jaxmed._src.study.dask_executor import DaskExecutor
 
-    return DaskExecutor(client, devices)
+    return DaskExecutor(client, devices, cache_dir=cache_dir)
 
 
 def _manifest(design, spec, grid, reps, seed, key_data, batch_size, dtype) -> dict:
@@ -251,7 +254,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     reps = int(reps)
     if not isinstance(estimator, EstimatorSpec):
         raise ValueError(f"estimator: expected an EstimatorSpec, got {type(estimator).__name__}")
-    executor = _executor(client, devices)
+    executor = _executor(client, devices, out, cache)
     if process is None:
         process = (jax.process_index(), jax.process_count())
     share = (int(process[0]), int(process[1]))
@@ -290,8 +293,6 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         job = ChunkJob(design, estimator, reps, batch_size,
                        np.asarray(jax.random.key_data(key), np.uint32), str(jax.random.key_impl(key)),
                        np.dtype(dt).name)
-        if hasattr(executor, "cache_dir"):
-            executor.cache_dir = cache
         bar = _progress_bar(progress, total, f"{manifest['design']}/{estimator.name}")
         compile_s, n_computed, records = 0.0, 0, []
         try:
