@@ -6,6 +6,7 @@
     jaxmed designs
     jaxmed study toy1 --n 50 --reps 100 --share 2/4 --out runs/toy1-2   # one job of an array
     jaxmed merge runs/toy1 runs/toy1-1 runs/toy1-2 runs/toy1-3 runs/toy1-4
+    jaxmed study toy1 --n 50 --reps 100 --local-workers 2 --out runs/toy1   # Dask workers
 
 Every command computes in float64 unless ``--float32`` is given. Bad options, unreadable
 files and unwritable outputs print one line on stderr and exit with status 2. See
@@ -15,6 +16,7 @@ files and unwritable outputs print one line on stderr and exit with status 2. Se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Sequence
@@ -186,6 +188,14 @@ def _build_parser() -> _Parser:
     p.add_argument("--share", type=_share, default=None, metavar="I/K",
                    help="compute only share I of K (1 <= I <= K; job arrays): writes its chunks to "
                         "--out, combine the shares with `jaxmed merge`")
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="run the chunks as tasks on a running Dask scheduler (e.g. "
+                              "tcp://host:8786, a dask-jobqueue SLURMCluster); --out must be "
+                              "a directory every worker reaches under the same path")
+    cluster.add_argument("--local-workers", type=_positive_int, default=None, metavar="K",
+                         help="run the chunks on a local Dask cluster of K single-threaded worker "
+                              "processes (with a client, --devices counts devices per worker)")
     _add_no_cache(p)
 
     m = sub.add_parser("merge", help="combine the stores of the shares of one study",
@@ -275,10 +285,17 @@ def _cmd_study(args) -> int:
     out = args.out or f"jaxmed-study-{design.name}"
     _check_out_dir(out)
     grid = runner.make_grid(args.n, horizons)
-    result = runner.run(design, spec, grid, args.reps, args.seed, out=out,
-                        chunk_size=args.chunk_size, batch_size=args.batch_size,
-                        devices=args.devices, progress=not args.no_progress,
-                        dtype=np.float32 if args.float32 else np.float64, process=args.share or (0, 1))
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.scheduler is not None or args.local_workers is not None:
+            from jaxmed._src.study.dask_executor import dask_client
+
+            client = stack.enter_context(dask_client(args.scheduler, args.local_workers))
+        result = runner.run(design, spec, grid, args.reps, args.seed, out=out,
+                            chunk_size=args.chunk_size, batch_size=args.batch_size,
+                            devices=args.devices, progress=not args.no_progress,
+                            dtype=np.float32 if args.float32 else np.float64,
+                            process=args.share or (0, 1), client=client)
     if args.share is not None and args.share[1] > 1:
         print(f"{result.design} / {result.estimator}: share {args.share[0] + 1}/{args.share[1]}, "
               f"{result.n_computed} replications computed now, stored in {out}; combine the "

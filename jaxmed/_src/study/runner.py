@@ -53,36 +53,41 @@ or to its own directory with the same manifest); ``jaxmed.study.merge(DIR, [DIR_
 ``jaxmed.study.load(DIR)`` (or ``run`` with ``process=(0, 1)``, which computes only what is
 missing) returns the complete result. The same split serves job arrays without
 ``jax.distributed`` (``jaxmed study --share i/k``).
+
+Dask. ``run(..., client=distributed.Client(...), out=DIR)`` submits every chunk as a task
+to a Dask cluster; each worker compiles once per cell, writes its chunk into ``DIR`` and
+returns a small record (``jaxmed._src.study.dask_executor``). Same keys, blocks and compiled
+program: the results are bit-identical to a single-process run with the same batch size.
+
+The pieces: ``plan`` (which chunks are missing), ``executors`` / ``dask_executor`` (who
+computes them), ``chunk_compute`` (one chunk: the compiled program of a cell), ``chunk_store``
+(files) and ``gather`` (the dense result arrays); ``run`` below only wires them together.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import importlib.metadata
-import math
 import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmed._src import execution
-from jaxmed._src.effect_table import EffectTable, EstimatorSpec
+from jaxmed._src.effect_table import EstimatorSpec
 from jaxmed._src.precision import precision
+from jaxmed._src.study import gather, plan
 from jaxmed._src.study.catalog import truth_values
-from jaxmed._src.study.chunk_store import MANIFEST_FORMAT, ChunkStore, STATUS_MISSING
+from jaxmed._src.study.chunk_compute import ChunkJob, replication_fn
+from jaxmed._src.study.chunk_store import MANIFEST_FORMAT, ChunkStore
+from jaxmed._src.study.executors import InProcessExecutor
+from jaxmed._src.study.memory import check_batch_size, default_batch_size, replication_bytes
 from jaxmed._src.study.result import StudyResult
 
 __all__ = ["run", "load", "make_grid", "replication_key", "replication_bytes"]
-
-_DEFAULT_MAX_BATCH = 8  # CPU: 8 replications per block already amortise the dispatch
-_ACCEL_MAX_BATCH = 256  # GPU/TPU: wide blocks fill the device (memory permitting)
-_MAX_BATCH = 1024  # vmap widths above this gain nothing and multiply memory
-_AXIS = "rep"
 
 
 def make_grid(n: int | Sequence[int], horizon: int | Sequence[int]) -> list[tuple[int, int]]:
@@ -117,77 +122,6 @@ def replication_key(key, cell: int, rep):
     return jax.random.fold_in(jax.random.fold_in(key, cell), rep)
 
 
-def _replication_fn(design, estimator: EstimatorSpec, n: int, horizon: int) -> Callable:
-    def one(rep_key) -> EffectTable:
-        sim_key, est_key = jax.random.split(rep_key)
-        data = design.simulate(sim_key, n, horizon)
-        return EffectTable(*estimator.fn(est_key, data))
-
-    return one
-
-
-def replication_bytes(fn: Callable, *args) -> int:
-    """Upper bound on the memory of one call of ``fn(*args)``: every intermediate's bytes.
-
-    Sums the sizes of all values in the jaxpr (sub-jaxprs of scans, loops and nested jits
-    included once), i.e. ignores buffer reuse. Tracing only; nothing is compiled.
-    """
-    closed = jax.make_jaxpr(fn)(*args)
-
-    def size(aval) -> int:
-        shape = getattr(aval, "shape", None)
-        dtype = getattr(aval, "dtype", None)
-        if shape is None or dtype is None:
-            return 0
-        try:
-            itemsize = np.dtype(dtype).itemsize
-        except TypeError:  # extended dtypes (keys)
-            itemsize = 8
-        return int(np.prod(shape, dtype=np.int64)) * itemsize
-
-    def walk(jaxpr) -> int:
-        total = sum(size(v.aval) for v in jaxpr.invars)
-        for eqn in jaxpr.eqns:
-            total += sum(size(v.aval) for v in eqn.outvars)
-            for sub in _sub_jaxprs(eqn.params.values()):
-                total += walk(sub)
-        return total
-
-    return walk(closed.jaxpr)
-
-
-def _sub_jaxprs(values):
-    for v in values:
-        if hasattr(v, "eqns"):
-            yield v
-        elif hasattr(v, "jaxpr") and hasattr(v, "consts"):
-            yield v.jaxpr
-        elif isinstance(v, (tuple, list)):
-            yield from _sub_jaxprs(v)
-
-
-def _free_bytes(device) -> int:
-    stats = None
-    try:
-        stats = device.memory_stats()
-    except Exception:  # noqa: BLE001 - not every backend implements memory_stats
-        stats = None
-    if stats and "bytes_limit" in stats:
-        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
-    avail = None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if avail is None:
-        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    n_cpu = max(1, sum(d.platform == "cpu" for d in jax.local_devices(backend="cpu")))
-    return avail // n_cpu if device.platform == "cpu" else avail
-
-
 def _as_key(key):
     if isinstance(key, (int, np.integer)):
         return jax.random.key(int(key)), int(key)
@@ -215,69 +149,16 @@ def _resolve_devices(devices) -> list:
     return devices
 
 
-def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
-    """Jitted ``(cell_key, reps (chunk,)) -> EffectTable with leading (chunk,)``."""
+def _executor(client, devices, out, cache_dir):
+    """The in-process executor on ``devices``, or a Dask executor when ``client`` is given."""
+    if client is None:
+        return InProcessExecutor(_resolve_devices(devices))
+    if out is None:
+        raise ValueError("out: a study on a Dask cluster needs a study directory (out=DIR) "
+                         "that the workers write their chunks into")
+    from jaxmed._src.study.dask_executor import DaskExecutor
 
-    def local(cell_key, reps):
-        blocks = reps.reshape(-1, batch_size)
-        block = jax.vmap(lambda r: one(jax.random.fold_in(cell_key, r)))
-        out = jax.lax.map(block, blocks)
-        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
-
-    # check_vma=False: estimators are ordinary unbatched JAX code (fori_loop/scan carries
-    # that start from constants); every replication is independent, so no collective or
-    # varying-axis bookkeeping is needed.
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(_AXIS)), out_specs=P(_AXIS),
-                            check_vma=False)
-    return jax.jit(sharded)
-
-
-_COMPILED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
-_COMPILED_MAX = 16
-
-
-def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding):
-    """Compiles (or reuses, within this process) the chunk function of one grid cell.
-
-    Returns ``(compiled, seconds spent compiling)``. The cache key holds the design and the
-    estimator themselves when both are hashable; otherwise (e.g. the registered designs,
-    frozen dataclasses holding jax arrays) their identities, with the objects kept alive in
-    the cache entry so that an identity is never reused by another object.
-    """
-    rest = (n, h, tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
-    try:
-        cache_key = (design, estimator) + rest
-        hit = _COMPILED.get(cache_key)
-    except TypeError:  # unhashable design or estimator: cache by identity
-        cache_key = ("id", id(design), id(estimator)) + rest
-        hit = _COMPILED.get(cache_key)
-        if hit is not None and (hit[1] is not design or hit[2] is not estimator):
-            hit = None
-    if hit is not None:
-        _COMPILED.move_to_end(cache_key)
-        return hit[0], 0.0
-    t0 = time.perf_counter()
-    fn = _chunk_fn(_replication_fn(design, estimator, n, h), mesh, batch_size)
-    template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
-    compiled = fn.lower(cell_key, template).compile()
-    seconds = time.perf_counter() - t0
-    if cache_key is not None:
-        _COMPILED[cache_key] = (compiled, design, estimator)
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    return compiled, seconds
-
-
-def _check_table(table, chunk_size: int, n_est: int, n_eff: int, name: str) -> None:
-    for field in ("estimate", "se", "ci_low", "ci_high"):
-        shape = np.shape(getattr(table, field))
-        if shape != (chunk_size, n_est, n_eff):
-            raise ValueError(f"estimator: {name!r} returned {field} of shape {shape[1:]} per "
-                             f"replication, expected (E, K) = {(n_est, n_eff)} from its "
-                             f"estimators and effects")
-    if np.shape(table.status) != (chunk_size,):
-        raise ValueError(f"estimator: {name!r} returned status of shape "
-                         f"{np.shape(table.status)[1:]} per replication, expected ()")
+    return DaskExecutor(client, devices, cache_dir=cache_dir)
 
 
 def _manifest(design, spec, grid, reps, seed, key_data, batch_size, dtype) -> dict:
@@ -298,15 +179,18 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _describe(devices) -> str:
-    kinds = sorted({f"{d.platform}:{d.device_kind}" for d in devices})
-    return f"{len(devices)} x " + ",".join(kinds)
+def _progress_bar(progress, total: int, label: str):
+    if progress is True and total:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=label, unit="rep")
+    return None
 
 
 def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         chunk_size: int | None = None, batch_size: int | None = None, devices=None,
         progress: bool | Callable = True, dtype=np.float64, process: tuple[int, int] | None = None,
-        memory_fraction: float = 0.25) -> StudyResult:
+        memory_fraction: float = 0.25, client=None) -> StudyResult:
     """Runs a Monte Carlo study: ``reps`` replications of simulate + estimate per grid cell.
 
     Replication ``r`` of cell ``c`` uses ``fold_in(fold_in(key, c), r)``, split into a
@@ -337,6 +221,10 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         (multi-host). Default ``(jax.process_index(), jax.process_count())``.
       memory_fraction: fraction of free memory a block may use when choosing
         ``batch_size``.
+      client: a ``distributed.Client``: compute the chunks as Dask tasks on its workers
+        (``out`` is required and must be reachable by every worker under the same path;
+        ``devices`` is then the number of local devices per worker, default 1). ``progress``
+        and the store behave as without it; ``compile_s`` sums the workers' compile times.
 
     Returns:
       A ``StudyResult`` (replications of other processes have status -1).
@@ -359,18 +247,18 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     (2, 4, 1, 1)
     """
     t_start = time.perf_counter()
-    execution.enable_compilation_cache()
+    cache = execution.enable_compilation_cache()
     grid = _check_grid(grid)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps: expected a positive integer, got {reps!r}")
     reps = int(reps)
     if not isinstance(estimator, EstimatorSpec):
         raise ValueError(f"estimator: expected an EstimatorSpec, got {type(estimator).__name__}")
-    devices = _resolve_devices(devices)
+    executor = _executor(client, devices, out, cache)
     if process is None:
         process = (jax.process_index(), jax.process_count())
-    p_index, p_count = (int(process[0]), int(process[1]))
-    if not 0 <= p_index < p_count:
+    share = (int(process[0]), int(process[1]))
+    if not 0 <= share[0] < share[1]:
         raise ValueError(f"process: expected (index, count) with 0 <= index < count, got {process}")
     truth = truth_values(design) if callable(getattr(design, "truth", None)) else {}
     n_est, n_eff = len(estimator.estimators), len(estimator.effects)
@@ -386,111 +274,54 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         if batch_size is None and stored is not None and "batch_size" in stored:
             batch_size = int(stored["batch_size"])
         if batch_size is None:
-            per_rep = max(replication_bytes(_replication_fn(design, estimator, n, h), key)
-                          for n, h in grid)
-            free = min(_free_bytes(d) for d in devices)
-            widest = (_DEFAULT_MAX_BATCH if all(d.platform == "cpu" for d in devices)
-                      else _ACCEL_MAX_BATCH)
-            batch_size = int(max(1, min(widest, memory_fraction * free // max(per_rep, 1))))
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        batch_size = int(batch_size)
-        if batch_size > _MAX_BATCH:
-            raise ValueError(f"batch_size: expected at most {_MAX_BATCH} replications per device "
-                             f"block, got {batch_size} (use a larger chunk_size for more "
-                             f"replications per call)")
-        per_call = batch_size * len(devices)
-        if chunk_size is None:
-            chunk_size = per_call
-        if int(chunk_size) != chunk_size or chunk_size < 1:
-            raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
-        chunk_size = per_call * math.ceil(int(chunk_size) / per_call)
-        blocks_per_chunk = chunk_size // batch_size
+            batch_size = default_batch_size([replication_fn(design, estimator, n, h) for n, h in grid],
+                                            key, executor.sizing_devices, memory_fraction)
+        batch_size = check_batch_size(batch_size)
+        chunk_size = plan.round_chunk_size(chunk_size, batch_size * executor.devices_per_call)
 
         manifest = _manifest(design, estimator, grid, reps, seed, key_data, batch_size, dt)
-        share = (p_index, p_count)
         if store is not None:
             stack.enter_context(store.lock(share))  # a second run of this share fails here
             store.clean_temporaries(share)          # .part files of a killed run of this share
             store.open(manifest)
             arrays = store.load(len(grid), reps, n_est, n_eff, corrupt="quarantine")
         else:
-            shape = (len(grid), reps, n_est, n_eff)
-            arrays = {k: np.full(shape, np.nan) for k in ("estimate", "se", "ci_low", "ci_high")}
-            arrays["status"] = np.full((len(grid), reps), STATUS_MISSING, dtype=np.int32)
-            arrays["done"] = np.zeros((len(grid), reps), dtype=bool)
-        done = arrays.pop("done")
+            arrays = gather.empty_arrays(len(grid), reps, n_est, n_eff)
 
-        n_blocks = math.ceil(reps / batch_size)
-        todo = []  # per cell: the blocks this process must still compute
-        for c in range(len(grid)):
-            mine = [b for b in range(n_blocks) if b % p_count == p_index]
-            todo.append([b for b in mine
-                         if not done[c, b * batch_size:min(reps, (b + 1) * batch_size)].all()])
-        total = sum(min(reps, (b + 1) * batch_size) - b * batch_size for t in todo for b in t)
-
-        mesh = Mesh(np.asarray(devices), (_AXIS,))
-        rep_sharding = NamedSharding(mesh, P(_AXIS))
-        key_sharding = NamedSharding(mesh, P())
-        bar = None
-        if progress is True and total:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, desc=f"{manifest['design']}/{estimator.name}", unit="rep")
-        compile_s = 0.0
-        n_computed = 0
+        tasks = plan.plan_chunks(grid, arrays["done"], batch_size, chunk_size // batch_size, share)
+        total = sum(len(t.reps(batch_size, reps)) for t in tasks)
+        job = ChunkJob(design, estimator, reps, batch_size,
+                       np.asarray(jax.random.key_data(key), np.uint32), str(jax.random.key_impl(key)),
+                       np.dtype(dt).name)
+        bar = _progress_bar(progress, total, f"{manifest['design']}/{estimator.name}")
+        compile_s, n_computed, records = 0.0, 0, []
         try:
-            for c, (n, h) in enumerate(grid):
-                if not todo[c]:
-                    continue
+            for record in executor.execute(job, tasks, store, share):
+                gather.add_record(arrays, record, store)
+                records.append(record._replace(arrays=None))
+                compile_s += record.compile_s
+                n_computed += len(record.reps)
                 if bar is not None:
-                    bar.set_postfix_str(f"cell {c + 1}/{len(grid)}: N={n}, T={h}")
-                cell_key = jax.device_put(jax.random.fold_in(key, c), key_sharding)
-                # one compiled program per cell, of one block per device, whatever chunk_size:
-                # a chunk is several calls of it, so its numbers cannot depend on chunk_size
-                compiled, seconds = _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size,
-                                                       per_call, cell_key, rep_sharding)
-                compile_s += seconds
-                for start in range(0, len(todo[c]), blocks_per_chunk):
-                    blocks = todo[c][start:start + blocks_per_chunk]
-                    n_calls = math.ceil(len(blocks) / len(devices))
-                    padded = blocks + [blocks[0]] * (n_calls * len(devices) - len(blocks))
-                    idx = (np.asarray(padded, np.int32)[:, None] * batch_size
-                           + np.arange(batch_size, dtype=np.int32)[None, :]).ravel()
-                    outs = jax.device_get([
-                        compiled(cell_key, jax.device_put(idx[j * per_call:(j + 1) * per_call],
-                                                          rep_sharding))
-                        for j in range(n_calls)])
-                    table = EffectTable(*(np.concatenate([np.asarray(o[f]) for o in outs])
-                                          for f in range(len(EffectTable._fields))))
-                    _check_table(table, len(idx), n_est, n_eff, estimator.name)
-                    real = len(blocks) * batch_size
-                    keep = np.flatnonzero(idx[:real] < reps)
-                    rep_ids = idx[keep].astype(np.int64)
-                    chunk = dict(estimate=table.estimate[keep], se=table.se[keep],
-                                 ci_low=table.ci_low[keep], ci_high=table.ci_high[keep],
-                                 status=np.asarray(table.status)[keep].astype(np.int32))
-                    if store is not None:
-                        store.write_chunk(c, rep_ids, chunk, share=share)
-                    for k, v in chunk.items():
-                        arrays[k][c, rep_ids] = v
-                    n_computed += len(rep_ids)
-                    if bar is not None:
-                        bar.update(len(rep_ids))
-                    elif callable(progress):
-                        progress(c, rep_ids)
+                    n, h = grid[record.cell]
+                    bar.set_postfix_str(f"cell {record.cell + 1}/{len(grid)}: N={n}, T={h}")
+                    bar.update(len(record.reps))
+                elif callable(progress):
+                    progress(record.cell, record.reps)
         finally:
             if bar is not None:
                 bar.close()
-
+        if store is not None and client is not None:
+            store.clean_temporaries(share)  # .part files of workers killed mid-write
+    arrays.pop("done")
+    n_devices, device = executor.describe(records)
     return StudyResult(
         design=manifest["design"], estimator=estimator.name, estimators=tuple(estimator.estimators),
         effects=tuple(estimator.effects), grid=tuple(grid), reps=reps, seed=seed, key_data=key_data,
         estimate=arrays["estimate"], se=arrays["se"], ci_low=arrays["ci_low"],
         ci_high=arrays["ci_high"], status=arrays["status"], truth=truth,
         wall_s=time.perf_counter() - t_start, compile_s=compile_s, n_computed=n_computed,
-        batch_size=batch_size, chunk_size=chunk_size, devices=len(devices),
-        device=_describe(devices), dtype=np.dtype(dt).name, jax_version=jax.__version__)
+        batch_size=batch_size, chunk_size=chunk_size, devices=n_devices,
+        device=device, dtype=np.dtype(dt).name, jax_version=jax.__version__)
 
 
 def load(out, *, truth: dict[str, float] | None = None) -> StudyResult:

@@ -1,0 +1,228 @@
+"""Computing one chunk of a study: the compiled program of a grid cell and its calls.
+
+For grid cell ``c`` and replication ``r`` the replication key is ``fold_in(fold_in(key, c),
+r)``, split into a simulation key and an estimation key (``replication_fn``). One compiled
+program per cell computes one block of ``batch_size`` replications per device (``vmap``
+inside, ``shard_map`` over a 1-D mesh of the devices along the replication axis); a chunk
+of several blocks is several calls of that same program, padded to a whole number of calls
+(the padding replications are computed and dropped). Replication ``r`` is therefore always
+computed in block ``r // batch_size``, slot ``r % batch_size``, by the same program whatever
+the chunk size and wherever the chunk runs: in the study's own process or on a Dask worker
+(:class:`ChunkComputer` is what both run).
+
+A :class:`ChunkJob` holds everything a worker needs (design, estimator, replications, batch
+size, raw key data, dtype) and nothing tied to a process (no devices, no arrays), so Dask can
+ship it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxmed._src.effect_table import EffectTable, EstimatorSpec
+from jaxmed._src.precision import precision
+from jaxmed._src.study.plan import ChunkTask
+
+__all__ = ["ChunkJob", "ChunkComputer", "replication_fn", "chunk_fn", "compiled_chunk_fn",
+           "check_table", "job_precision", "describe_devices"]
+
+_AXIS = "rep"
+
+
+class ChunkJob(NamedTuple):
+    """What computes the chunks of one study (picklable; no devices or device arrays).
+
+    Attributes:
+      design: the design (``simulate(key, n, horizon)``).
+      estimator: the ``EstimatorSpec``.
+      reps: replications per cell.
+      batch_size: replications per block (vmap width per device).
+      key_data: the study key's raw data (uint32 numpy array).
+      key_impl: the key's PRNG implementation name (e.g. ``"threefry2x32"``).
+      dtype: ``"float64"`` or ``"float32"``.
+    """
+
+    design: Any
+    estimator: EstimatorSpec
+    reps: int
+    batch_size: int
+    key_data: np.ndarray
+    key_impl: str
+    dtype: str
+
+    def key(self):
+        """The study key, rebuilt from its raw data."""
+        return jax.random.wrap_key_data(jnp.asarray(self.key_data, jnp.uint32), impl=self.key_impl)
+
+
+@contextlib.contextmanager
+def job_precision(dtype):
+    """``precision(dtype)``; float32 means float32 even where x64 is on globally."""
+    with contextlib.ExitStack() as stack:
+        dt = stack.enter_context(precision(dtype))
+        if dt == np.float32:
+            stack.enter_context(jax.enable_x64(False))
+        yield dt
+
+
+def replication_fn(design, estimator: EstimatorSpec, n: int, horizon: int) -> Callable:
+    """``rep_key -> EffectTable``: simulate with the first half of the split, estimate with the second."""
+
+    def one(rep_key) -> EffectTable:
+        sim_key, est_key = jax.random.split(rep_key)
+        data = design.simulate(sim_key, n, horizon)
+        return EffectTable(*estimator.fn(est_key, data))
+
+    return one
+
+
+def chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
+    """Jitted ``(cell_key, reps (chunk,)) -> EffectTable with leading (chunk,)``."""
+
+    def local(cell_key, reps):
+        blocks = reps.reshape(-1, batch_size)
+        block = jax.vmap(lambda r: one(jax.random.fold_in(cell_key, r)))
+        out = jax.lax.map(block, blocks)
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    # check_vma=False: estimators are ordinary unbatched JAX code (fori_loop/scan carries
+    # that start from constants); every replication is independent, so no collective or
+    # varying-axis bookkeeping is needed.
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(_AXIS)), out_specs=P(_AXIS),
+                            check_vma=False)
+    return jax.jit(sharded)
+
+
+_COMPILED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+_COMPILED_MAX = 16
+_COMPILED_LOCK = threading.Lock()
+
+
+def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding):
+    """Compiles (or reuses, within this process) the chunk function of one grid cell.
+
+    Returns ``(compiled, seconds spent compiling)``. The cache key holds the design and the
+    estimator themselves when both are hashable; otherwise (e.g. the registered designs,
+    frozen dataclasses holding jax arrays) their identities, with the objects kept alive in
+    the cache entry so that an identity is never reused by another object.
+    """
+    rest = (n, h, tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
+    with _COMPILED_LOCK:
+        try:
+            cache_key = (design, estimator) + rest
+            hit = _COMPILED.get(cache_key)
+        except TypeError:  # unhashable design or estimator: cache by identity
+            cache_key = ("id", id(design), id(estimator)) + rest
+            hit = _COMPILED.get(cache_key)
+            if hit is not None and (hit[1] is not design or hit[2] is not estimator):
+                hit = None
+        if hit is not None:
+            _COMPILED.move_to_end(cache_key)
+            return hit[0], 0.0
+    t0 = time.perf_counter()
+    fn = chunk_fn(replication_fn(design, estimator, n, h), mesh, batch_size)
+    template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
+    compiled = fn.lower(cell_key, template).compile()
+    seconds = time.perf_counter() - t0
+    with _COMPILED_LOCK:
+        _COMPILED[cache_key] = (compiled, design, estimator)
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    return compiled, seconds
+
+
+def check_table(table, chunk_size: int, n_est: int, n_eff: int, name: str) -> None:
+    """``ValueError`` naming the estimator when its table is not ``(E, K)`` per replication."""
+    for field in ("estimate", "se", "ci_low", "ci_high"):
+        shape = np.shape(getattr(table, field))
+        if shape != (chunk_size, n_est, n_eff):
+            raise ValueError(f"estimator: {name!r} returned {field} of shape {shape[1:]} per "
+                             f"replication, expected (E, K) = {(n_est, n_eff)} from its "
+                             f"estimators and effects")
+    if np.shape(table.status) != (chunk_size,):
+        raise ValueError(f"estimator: {name!r} returned status of shape "
+                         f"{np.shape(table.status)[1:]} per replication, expected ()")
+
+
+def describe_devices(devices) -> str:
+    """``"2 x cpu:cpu"``: the number of devices and their platforms and kinds."""
+    kinds = sorted({f"{d.platform}:{d.device_kind}" for d in devices})
+    return f"{len(devices)} x " + ",".join(kinds)
+
+
+class ChunkComputer:
+    """Computes chunks of one study on a list of local devices, compiling once per grid cell.
+
+    Args:
+      job: the study's :class:`ChunkJob`.
+      devices: the local devices (the mesh of one compiled program).
+    """
+
+    def __init__(self, job: ChunkJob, devices):
+        self.job = job
+        self.devices = list(devices)
+        self.mesh = Mesh(np.asarray(self.devices), (_AXIS,))
+        self.rep_sharding = NamedSharding(self.mesh, P(_AXIS))
+        self.key_sharding = NamedSharding(self.mesh, P())
+        self.per_call = job.batch_size * len(self.devices)
+        self.description = describe_devices(self.devices)
+        self._programs: dict[int, tuple] = {}
+        self._lock = threading.Lock()
+
+    def _program(self, task: ChunkTask):
+        with self._lock:
+            hit = self._programs.get(task.cell)
+            if hit is not None:
+                return hit + (0.0,)
+            key = self.job.key()
+            cell_key = jax.device_put(jax.random.fold_in(key, task.cell), self.key_sharding)
+            # one compiled program per cell, of one block per device, whatever the chunk
+            # size: a chunk is several calls of it, so its numbers cannot depend on it
+            compiled, seconds = compiled_chunk_fn(self.job.design, self.job.estimator, task.n,
+                                                  task.horizon, self.mesh, self.job.batch_size,
+                                                  self.per_call, cell_key, self.rep_sharding)
+            self._programs[task.cell] = (compiled, cell_key)
+            return compiled, cell_key, seconds
+
+    def compute(self, task: ChunkTask) -> tuple[np.ndarray, dict, float]:
+        """Computes one chunk.
+
+        Returns:
+          ``(reps, chunk, compile seconds)``: the replication indices (int64, those below
+          ``reps``), the chunk's ``estimate``/``se``/``ci_low``/``ci_high`` ``(R, E, K)``
+          and ``status`` ``(R,)`` numpy arrays, and the seconds spent compiling (0 when the
+          cell's program was already compiled in this process).
+        """
+        job, spec = self.job, self.job.estimator
+        bs, n_dev = job.batch_size, len(self.devices)
+        with job_precision(job.dtype):
+            compiled, cell_key, seconds = self._program(task)
+            blocks = list(task.blocks)
+            n_calls = -(-len(blocks) // n_dev)
+            padded = blocks + [blocks[0]] * (n_calls * n_dev - len(blocks))
+            idx = (np.asarray(padded, np.int32)[:, None] * bs
+                   + np.arange(bs, dtype=np.int32)[None, :]).ravel()
+            per_call = self.per_call
+            outs = jax.device_get([
+                compiled(cell_key, jax.device_put(idx[j * per_call:(j + 1) * per_call],
+                                                  self.rep_sharding))
+                for j in range(n_calls)])
+        table = EffectTable(*(np.concatenate([np.asarray(o[f]) for o in outs])
+                              for f in range(len(EffectTable._fields))))
+        check_table(table, len(idx), len(spec.estimators), len(spec.effects), spec.name)
+        real = len(blocks) * bs
+        keep = np.flatnonzero(idx[:real] < job.reps)
+        rep_ids = idx[keep].astype(np.int64)
+        chunk = dict(estimate=table.estimate[keep], se=table.se[keep], ci_low=table.ci_low[keep],
+                     ci_high=table.ci_high[keep],
+                     status=np.asarray(table.status)[keep].astype(np.int32))
+        return rep_ids, chunk, seconds
