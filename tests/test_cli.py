@@ -45,6 +45,8 @@ STUDY = ["study", "longterm-s1", "--horizon", "6", "--no-progress"]
     (["study", "semi", "--n", "8"], "(see `jaxmed designs`)"),
     (["study", "longterm-s1", "--n", "8", "--estimators", "MR"], "estimators: ['MR'] not among"),
     (["study", "longterm-s1", "--n", "8", "--bogus"], "unrecognized arguments: --bogus"),
+    (["study", "longterm-s1", "--n", "8", "--share", "3/2"],
+     "--share: expected I/K with integers 1 <= I <= K, got '3/2'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["estimate", "data.txt", "--state", "s", "--mediator", "m"], "FILE: cannot tell the format"),
     (["estimate", "missing.csv", "--state", "s", "--mediator", "m"], "FILE: 'missing.csv' does not"),

@@ -12,8 +12,8 @@ For grid cell ``c`` (an ``(n, horizon)`` pair, index ``c`` in ``grid``) and repl
 
 One replication is one unbatched function; replications are batched with ``vmap`` in
 blocks of ``batch_size`` replications per device. One compiled call computes one block
-per device (sharded over a 1-D mesh of all devices along the replication axis,
-``shard_map``); a *chunk* of ``chunk_size`` replications (a multiple of ``batch_size ×
+per device (the replication axis sharded over a 1-D mesh of the devices, each device
+running the same single-device program, ``per_device.py``); a *chunk* of ``chunk_size`` replications (a multiple of ``batch_size ×
 devices``) is as many calls of that same compiled program as it needs, whose results come
 back to the host, are written atomically to ``out/chunks/`` and advance the progress bar.
 Never are all replications materialised at once.
@@ -24,10 +24,10 @@ chunk size (when the chunk size was part of the compiled program, a one-block ch
 compiled to a differently fused program than a several-block one: the long-term estimates
 moved by up to 1e-13, and the issue reported mediation CIs moving by 1.8e-15). Hence results are **identical whatever
 the chunk size** (tested on a toy and on the long-term design) **and the number of
-devices** on the toy design (on the long-term design 2 devices were observed to differ from 1
-in the last digits). They do depend on ``batch_size`` (XLA may order floating
-point operations differently for different vmap widths, ~1e-15 relative in float64), on
-the dtype and on the platform; all are recorded in the manifest, and a resumed study keeps
+devices** (tested on ``longterm-s1``, whose estimates moved by up to 1e-13 when 2 devices ran a
+``shard_map`` program that XLA's SPMD pipeline fused differently; see ``per_device.py``).
+They do depend on ``batch_size`` (XLA may order floating point operations differently for
+different vmap widths, ~1e-15 relative in float64), on the dtype and on the platform; all are recorded in the manifest, and a resumed study keeps
 the stored ``batch_size``.
 
 Memory. ``batch_size`` replications per device are live at once. Unless given, the
@@ -75,6 +75,7 @@ from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.precision import precision
 from jaxmed._src.study.catalog import truth_values
 from jaxmed._src.study.chunk_store import MANIFEST_FORMAT, ChunkStore, STATUS_MISSING
+from jaxmed._src.study.per_device import PerDeviceProgram
 from jaxmed._src.study.result import StudyResult
 
 __all__ = ["run", "load", "make_grid", "replication_key", "replication_bytes"]
@@ -215,8 +216,9 @@ def _resolve_devices(devices) -> list:
     return devices
 
 
-def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
-    """Jitted ``(cell_key, reps (chunk,)) -> EffectTable with leading (chunk,)``."""
+def _chunk_fn(one: Callable, batch_size: int) -> Callable:
+    """``(cell_key, reps (batch_size,)) -> EffectTable with leading (batch_size,)``: one
+    device's block; every device runs this same single-device program (``per_device``)."""
 
     def local(cell_key, reps):
         blocks = reps.reshape(-1, batch_size)
@@ -224,12 +226,7 @@ def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
         out = jax.lax.map(block, blocks)
         return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
 
-    # check_vma=False: estimators are ordinary unbatched JAX code (fori_loop/scan carries
-    # that start from constants); every replication is independent, so no collective or
-    # varying-axis bookkeeping is needed.
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(_AXIS)), out_specs=P(_AXIS),
-                            check_vma=False)
-    return jax.jit(sharded)
+    return local
 
 
 _COMPILED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
@@ -257,9 +254,8 @@ def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, ce
         _COMPILED.move_to_end(cache_key)
         return hit[0], 0.0
     t0 = time.perf_counter()
-    fn = _chunk_fn(_replication_fn(design, estimator, n, h), mesh, batch_size)
-    template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
-    compiled = fn.lower(cell_key, template).compile()
+    fn = _chunk_fn(_replication_fn(design, estimator, n, h), batch_size)
+    compiled = PerDeviceProgram(fn, cell_key, sharding, batch_size)
     seconds = time.perf_counter() - t0
     if cache_key is not None:
         _COMPILED[cache_key] = (compiled, design, estimator)
