@@ -242,10 +242,11 @@ def _build_parser() -> _Parser:
                         "a .json or .csv file")
     e.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     _add_no_cache(e)
-    e.add_argument("--time-effects", choices=("none", "spline"), default="none",
+    e.add_argument("--time-effects", choices=("none", "spline", "additive"), default="none",
                    help="calendar-time terms for a drifting environment, calendar time from the "
-                        "--time column (integers): 'none' (default) or 'spline' "
-                        "(docs/nonstationary_mediation.md)")
+                        "--time column (integers): 'none' (default), 'spline' (calendar-time "
+                        "splines and their interactions with state and mediator in Q) or "
+                        "'additive' (no interactions) (docs/nonstationary_mediation.md)")
 
     sub.add_parser("designs", help="list the registered designs",
                    description="List the registered simulation designs.")

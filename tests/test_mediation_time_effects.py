@@ -120,3 +120,66 @@ def test_cli_estimate_time_effects_reads_calendar_time(stationary_fit, tmp_path)
                if ln.split()[:1] == ["MR"]}
     for j, k in enumerate(EFFECTS):
         assert abs(printed[k] - timed.estimate[0, j]) < 1e-4, (k, out)
+
+
+def test_time_interaction_features_match_a_numpy_construction():
+    """q_time_interactions="linear": [h, g, τ-block ⊗ (linear s terms, linear m terms)], and
+    the Gaussian expectation of the products is τ-block × E[standardised m] (exact)."""
+    import jax.numpy as jnp
+
+    from jaxmed._src.mediation.basis import state_basis
+    from jaxmed._src.mediation.config import MediationConfig
+    from jaxmed._src.mediation.q_function import fit_q_basis, q_feature_rows, q_features
+
+    rng = np.random.default_rng(3)
+    n, k = 50, 5 + 4
+    state = np.column_stack([rng.normal(size=n) * 3, rng.integers(0, 10, n).astype(float)])
+    med = rng.normal(size=(n, 2))
+    cfg = MediationConfig(q_time_interactions="linear")
+    w = np.ones(n)
+    basis = fit_q_basis(dict(state=jnp.asarray(state), mediator=jnp.asarray(med)), jnp.asarray(w), cfg)
+    h = np.asarray(state_basis(basis.state, jnp.asarray(state)))
+    zm = (med - np.asarray(basis.mediator.center)) / np.asarray(basis.mediator.scale)
+    g = [zm[:, 0], zm[:, 1], zm[:, 0] ** 2, zm[:, 0] * zm[:, 1], zm[:, 1] ** 2, zm[:, 0] ** 3,
+         zm[:, 0] ** 2 * zm[:, 1], zm[:, 0] * zm[:, 1] ** 2, zm[:, 1] ** 3]
+    g = np.column_stack(g)
+    tau_block, s_lin = h[:, k:], h[:, :1]       # τ's block; the s block starts with its linear z
+    others = np.column_stack([s_lin, zm])
+    inter = np.stack([tau_block[:, i] * others[:, j] for i in range(k) for j in range(3)], axis=1)
+    want = np.column_stack([h, g, inter])
+    got = np.asarray(q_features(basis, jnp.asarray(state), jnp.asarray(med), cfg))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    plain = np.asarray(q_features(basis, jnp.asarray(state), jnp.asarray(med), MediationConfig()))
+    np.testing.assert_array_equal(plain, got[:, :h.shape[1] + 9])   # "none" = the first columns
+
+    # expectation under a Gaussian mediator law: E[τ-block · z_m] = τ-block · (mean − c)/scale
+    mean = rng.normal(size=(n, 2, 2))
+    sd = np.exp(rng.normal(size=(n, 2, 2)) * 0.2)
+
+    class Preds:
+        mediator_mean = jnp.asarray(mean)
+        mediator_sd = jnp.asarray(sd)
+        mediator_mean_next = jnp.asarray(mean)
+        mediator_sd_next = jnp.asarray(sd)
+
+    rows = dict(state=jnp.asarray(state), next_state=jnp.asarray(state), mediator=jnp.asarray(med))
+    feats = q_feature_rows(basis, rows, Preds, cfg)
+    for a in (0, 1):
+        zmean = (mean[:, a] - np.asarray(basis.mediator.center)) / np.asarray(basis.mediator.scale)
+        exp_inter = np.stack([tau_block[:, i] * np.column_stack([s_lin, zmean])[:, j]
+                              for i in range(k) for j in range(3)], axis=1)
+        np.testing.assert_allclose(np.asarray(feats.phi_exp[:, a, -3 * k:]), exp_inter,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_time_interactions_config_is_validated():
+    from jaxmed._src.mediation.config import MediationConfig
+    from jaxmed._src.mediation.time_effects import time_config
+
+    with pytest.raises(ValueError, match="^config.q_time_interactions: expected"):
+        MediationConfig(q_time_interactions="full")
+    with pytest.raises(ValueError, match="^config.q_time_interactions: needs"):
+        MediationConfig(q_time_interactions="linear", q_basis="parity")
+    assert time_config(MediationConfig(state_knots=3)).state_knots == 3
+    with pytest.raises(ValueError, match="^time_effects"):
+        time_config(None, "cubic")

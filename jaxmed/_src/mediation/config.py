@@ -37,6 +37,12 @@ class MediationConfig:
         the two-node Gauss–Hermite expectation is exact).
       q_mediator_cross: include cross monomials (m1·m2, m1²·m2, ...) in the Q basis.
       q_ridge_eta: the Q ridge also penalises the η coordinate (parity, bug B2).
+      q_time_interactions: ``"none"`` (default) or ``"linear"``: the last state coordinate
+        is calendar time τ (``mediation_effects_time`` sets this), and the spline Q basis
+        gains the products of τ's block of h (its linear term and B-splines) with the
+        linear terms of the other state coordinates and of standardised m, so that the
+        value's dependence on s and m may change over the calendar window
+        (``docs/nonstationary_mediation.md``).
       ratio_features: D, the number of random Fourier features of the state ratios (§5.1).
       ratio_basis: ``"rff"`` (default: ψ = [1, random Fourier features], §5.1) or
         ``"binary"`` (binary s: ψ = [1, products of subsets of s's coordinates]; for d_S = 1
@@ -121,11 +127,17 @@ class MediationConfig:
     behaviour_ridge: float = 1e-4
     rho_trunc: float = 500.0
     ratio_trunc: float = 500.0
+    q_time_interactions: str = "none"
 
     def __post_init__(self):
         if self.q_basis not in ("spline", "parity", "binary"):
             raise ValueError(f"config.q_basis: expected 'spline', 'parity' or 'binary', got "
                              f"{self.q_basis!r}")
+        if self.q_time_interactions not in ("none", "linear"):
+            raise ValueError(f"config.q_time_interactions: expected 'none' or 'linear', got "
+                             f"{self.q_time_interactions!r}")
+        if self.q_time_interactions != "none" and self.q_basis != "spline":
+            raise ValueError("config.q_time_interactions: needs q_basis='spline'")
         if self.ratio_basis not in ("rff", "binary"):
             raise ValueError(f"config.ratio_basis: expected 'rff' or 'binary', got {self.ratio_basis!r}")
         if self.mediator_law not in ("gaussian", "bernoulli"):

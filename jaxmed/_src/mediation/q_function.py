@@ -1,7 +1,10 @@
 """Q-functions and the five average rewards η by average-reward LSTD (spec mediation.md §4).
 
 Features φ(s, m) (``q_basis``):
-* ``"spline"`` (default): [h(s), monomials of standardised m of degree ≤ 3], additive in s and m;
+* ``"spline"`` (default): [h(s), monomials of standardised m of degree ≤ 3], additive in s and m
+  (with ``q_time_interactions="linear"`` also calendar time's block of h times the linear terms
+  of the other state coordinates and of m: products of a function of s with a polynomial of
+  degree 1 in m, so the Gaussian expectations stay exact);
 * ``"parity"``: the original's fixed-span de Boor cubics of (s, m) (§4.1, unscaled).
 Both are polynomials of degree ≤ 3 in each mediator coordinate, so every expectation over
 the Gaussian mediator model is exact (two-node Gauss–Hermite per coordinate) instead of the
@@ -52,6 +55,20 @@ def fit_q_basis(rows, w, config) -> QBasis:
                   fit_standardizer(rows["mediator"], w))
 
 
+def _time_interactions(h, g, dm: int, config):
+    """[h, g], and with ``config.q_time_interactions="linear"`` also the products of the
+    last state coordinate's block of h (calendar time τ: its linear term and B-splines)
+    with the linear terms of the other state coordinates and of m (the first ``dm``
+    monomials of g)."""
+    if config.q_time_interactions == "none":
+        return jnp.concatenate([h, g], axis=-1)
+    k = config.state_knots + 4
+    tau, rest = h[:, -k:], h[:, :-k]
+    others = jnp.concatenate([rest[:, ::k], g[:, :dm]], axis=-1)
+    inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
+    return jnp.concatenate([h, g, inter], axis=-1)
+
+
 def q_features(basis: QBasis, state, mediator, config, h=None):
     """φ(s, m) for rows ``state`` ``(n, dS)``, ``mediator`` ``(n, dM)`` -> ``(n, p)``."""
     if config.q_basis == "binary":
@@ -60,7 +77,7 @@ def q_features(basis: QBasis, state, mediator, config, h=None):
         return parity_basis(basis.state, state, mediator)
     h = state_basis(basis.state, state) if h is None else h
     ex = monomial_exponents(mediator.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
-    return jnp.concatenate([h, monomials(basis.mediator(mediator), ex)], axis=-1)
+    return _time_interactions(h, monomials(basis.mediator(mediator), ex), mediator.shape[-1], config)
 
 
 class QFeatures(NamedTuple):
@@ -87,7 +104,7 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
         # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
         ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
         eg = gaussian_expectation(lambda m: monomials(basis.mediator(m), ex), mean, sd)
-        return jnp.concatenate([hh, eg], axis=-1)
+        return _time_interactions(hh, eg, mean.shape[-1], config)
 
     phi_obs = q_features(basis, s, rows["mediator"], config, h=h)
     phi_exp = jnp.stack([expect(s, preds.mediator_mean[:, a], preds.mediator_sd[:, a], h)

@@ -15,8 +15,11 @@ the state sees calendar time too.
 * mediator mean and reward model: the spline state basis h(s, τ) is additive over
   coordinates, so they gain a calendar-time spline (a linear term and cubic B-splines with
   ``config.state_knots`` quantile knots in τ), also interacted with the action;
-* Q-function features φ(s, τ, m) and ratio features ψ(s, τ): a calendar-time spline in Q
-  (additive) and random Fourier features of (s, τ) jointly in the ratios;
+* Q-function features φ(s, τ, m) and ratio features ψ(s, τ): a calendar-time spline in Q and
+  its products with the linear terms of s and m (``time_effects="spline"``, the default;
+  ``config.q_time_interactions="linear"``), or the spline alone (``"additive"``: measured
+  biased under strong drift, kept for comparison), and random Fourier features of (s, τ)
+  jointly in the ratios;
 * the next state of the window's last step is (S', 0): the wrap makes the LSTD and ratio
   equations those of a stationary chain, and the constant stays identified (the time
   features' differences sum to zero over a period, unlike a trend in t).
@@ -40,10 +43,10 @@ from jaxmed._src.policies import as_policy
 from jaxmed._src.state_slice_policy import StateSlicePolicy
 from jaxmed._src.trajectories import Trajectories
 
-__all__ = ["TIME_EFFECTS", "check_calendar_time", "calendar_time_from_dataframe", "augment_with_time",
+__all__ = ["TIME_EFFECTS", "time_config", "check_calendar_time", "calendar_time_from_dataframe", "augment_with_time",
            "mediation_effects_time", "time_effects_estimator_spec", "COMPARISON_ESTIMATORS"]
 
-TIME_EFFECTS = ("none", "spline")
+TIME_EFFECTS = ("none", "spline", "additive")
 # rows of the comparison spec: the stationary pipeline, then the calendar-time one
 _CORE = ("MR", "DM", "MIS1", "MIS2")
 COMPARISON_ESTIMATORS = _CORE + tuple(f"{e}-time" for e in _CORE)
@@ -147,6 +150,19 @@ def _check_time_effects(time_effects: str) -> None:
         raise ValueError(f"time_effects: expected one of {TIME_EFFECTS}, got {time_effects!r}")
 
 
+def time_config(config: MediationConfig | None, time_effects: str = "spline") -> MediationConfig:
+    """The configuration the calendar-time pipeline runs with: ``config`` (default
+    ``MediationConfig()``) with ``q_time_interactions`` "linear" for ``"spline"`` and
+    "none" for ``"additive"``.
+
+    >>> time_config(None).q_time_interactions, time_config(None, "additive").q_time_interactions
+    ('linear', 'none')
+    """
+    _check_time_effects(time_effects)
+    config = MediationConfig() if config is None else config
+    return config.replace(q_time_interactions="linear" if time_effects == "spline" else "none")
+
+
 def mediation_effects_time(data: Trajectories, target_policy, control_policy=None, *, key,
                            calendar_time=None, time_effects: str = "spline",
                            config: MediationConfig | None = None, dtype=np.float64,
@@ -165,7 +181,8 @@ def mediation_effects_time(data: Trajectories, target_policy, control_policy=Non
       key: ``jax.random`` key (the same use as in :func:`mediation_effects`).
       calendar_time: ``(N, T)`` integer calendar times (default: τ = t for every
         trajectory); consecutive observed steps must be one unit apart.
-      time_effects: ``"spline"`` (default: calendar time in every model, module docstring)
+      time_effects: ``"spline"`` (default: calendar time in every model and its
+        interactions with s and m in Q, module docstring), ``"additive"`` (no interactions)
         or ``"none"`` (exactly :func:`mediation_effects`).
       config: ``MediationConfig``; ``state_knots`` also sets the knots of the time spline.
       dtype, check: as in :func:`mediation_effects`.
@@ -198,12 +215,12 @@ def mediation_effects_time(data: Trajectories, target_policy, control_policy=Non
     arrays = Trajectories(*(np.asarray(x, np.float64) for x in data))
     aug = Trajectories(*(np.asarray(x) for x in augment_with_time(arrays, tau, period)))
     return mediation_effects(aug, StateSlicePolicy(target_policy, ds), control_policy, key=key,
-                             config=config, dtype=dtype, check=check)
+                             config=time_config(config, time_effects), dtype=dtype, check=check)
 
 
 def time_effects_estimator_spec(target_policy, control_policy=None,
                                 config: MediationConfig | None = None, *,
-                                compare: bool = True) -> EstimatorSpec:
+                                compare: bool = True, time_effects: str = "spline") -> EstimatorSpec:
     """``EstimatorSpec`` of the calendar-time estimator for the study engine.
 
     Calendar time is the step index t (every simulated trajectory starts at the window's
@@ -211,8 +228,13 @@ def time_effects_estimator_spec(target_policy, control_policy=None,
     with the same key and the rows are ``COMPARISON_ESTIMATORS`` (MR, DM, MIS1, MIS2 of the
     stationary pipeline, then the same with ``-time``); otherwise the seven rows
     ``ESTIMATORS`` of the calendar-time pipeline. Columns IDE, IME, DDE, DME, ATE.
+    ``time_effects``: ``"spline"`` (default) or ``"additive"`` (see
+    :func:`mediation_effects_time`).
     """
+    if time_effects == "none":
+        raise ValueError("time_effects: the study spec needs 'spline' or 'additive'")
     config = MediationConfig() if config is None else config
+    tconfig = time_config(config, time_effects)
     a0 = _control_action(control_policy)
     rows = np.asarray([ESTIMATORS.index(e) for e in _CORE])
 
@@ -222,7 +244,7 @@ def time_effects_estimator_spec(target_policy, control_policy=None,
         aug = augment_with_time(data, tau, t)
         sliced = StateSlicePolicy(as_policy(target_policy, data.state.shape[-1]),
                                   data.state.shape[-1])
-        timed = mediation_core(key, aug, sliced, a0, config).to_effect_table()
+        timed = mediation_core(key, aug, sliced, a0, tconfig).to_effect_table()
         if not compare:
             return timed
         plain = mediation_core(key, data, target_policy, a0, config).to_effect_table()
