@@ -74,12 +74,37 @@ def _worker(mode, path, warm, d, n_boot=0, timeout=1800):
     return out
 
 
-def parquet_section(users_list, days, d, budget_gb, tmp, save=lambda rows: None):
+def _dataset_rows(path):
+    import pyarrow.dataset as pads
+
+    ds = pads.dataset(path, format="parquet")
+    size = sum(os.path.getsize(f) for f in ds.files)
+    return ds.count_rows(), size
+
+
+def parquet_section(users_list, days, d, budget_gb, tmp, save=lambda rows: None, existing=(),
+                    pandas_per_user=None):
     from make_ab_parquet import write_dataset
 
     warm = os.path.join(tmp, "warm")
     write_dataset(warm, 2000, days, d, users_per_file=1000, quiet=True)
-    rows_out, pandas_per_user = [], None
+    rows_out = []
+    for path, users in existing:        # datasets written beforehand by make_ab_parquet.py (kept)
+        rows, size = _dataset_rows(path)
+        entry = dict(users=users, rows=rows, days=days, metrics=d, parquet_bytes=size, dataset=path,
+                     generate_s="written beforehand by make_ab_parquet.py")
+        st = _worker("stream", path, warm, d, timeout=4 * 3600)
+        if "wall_s" in st:
+            st["rows_per_s"] = rows / st["wall_s"]
+        entry["stream"] = st
+        projected = None if pandas_per_user is None else pandas_per_user * users / 1024
+        entry["pandas"] = dict(not_run=(
+            f"projected peak {projected:.1f} GB (linear in users from the smaller runs' "
+            f"{pandas_per_user:.4f} MB/user) > budget {budget_gb} GB" if projected is not None
+            else "no smaller pandas run to project from"))
+        rows_out.append(entry)
+        save(rows_out)
+        print(json.dumps(entry), flush=True)
     for users in users_list:
         free = shutil.disk_usage(tmp).free
         need = users * days * (8 + 2 + 1 + 4 * d) * 1.2
@@ -185,7 +210,8 @@ def solver_section(t_list, d, dense_max, big):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--users", default="50000,200000,1000000")
+    ap.add_argument("--users", default="50000,200000,1000000",
+                    help="sizes generated under --tmp, measured and deleted ('' for none)")
     ap.add_argument("--days", type=int, default=28)
     ap.add_argument("--metrics", type=int, default=10)
     ap.add_argument("--pandas-budget-gb", type=float, default=3.0)
@@ -194,6 +220,10 @@ def main():
     ap.add_argument("--dense-max", type=int, default=1200, help="largest (T+2) d solved densely")
     ap.add_argument("--skip-parquet", action="store_true")
     ap.add_argument("--skip-solver", action="store_true")
+    ap.add_argument("--existing", action="append", default=[], metavar="DIR:USERS",
+                    help="also stream a dataset written beforehand (e.g. 5M users), not deleted")
+    ap.add_argument("--pandas-mb-per-user", type=float, default=None,
+                    help="pandas peak MB per user measured before, for the projection of --existing sizes")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "longterm_parquet.json"))
     a = ap.parse_args()
     import jax
@@ -224,9 +254,11 @@ def main():
             scaling, big = solver_section(t_list, 10, a.dense_max, (365, 30))
             save(bz_solver_scaling=scaling, alg_n_T365_d30_banded=big)
         if not a.skip_parquet:
-            users = [int(u) for u in a.users.split(",")]
+            users = [int(u) for u in a.users.split(",") if u]
+            existing = [(e.rsplit(":", 1)[0], int(e.rsplit(":", 1)[1])) for e in a.existing]
             parquet_section(users, a.days, a.metrics, a.pandas_budget_gb, tmp,
-                            save=lambda rows: save(parquet=rows))
+                            save=lambda rows: save(parquet=rows), existing=existing,
+                            pandas_per_user=a.pandas_mb_per_user)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     save(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

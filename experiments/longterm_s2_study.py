@@ -54,7 +54,7 @@ def main(argv=None):
         _, se, ci_n, ci_p, _, diag = _run.__wrapped__(
             jax.random.fold_in(k, 1), panel, reward, args.gamma, jnp.zeros(3), 0.0, 0.0, 0.0, None,
             method="nonstationary", anchor="steady0", z_penalty="smooth", n_iter=0,
-            n_boot=args.n_boot, kind="multinomial", batch_size=50, sieve_degree=2)
+            n_boot=args.n_boot, kind="multinomial", batch_size=50, sieve_degree=2, bz_solver="auto")
         return table.estimate, table.status, se, ci_n, ci_p, diag.n_boot_failed
 
     run = jax.jit(jax.vmap(one))

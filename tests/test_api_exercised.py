@@ -100,9 +100,9 @@ def test_cached_truths_agree_with_independent_rollouts(name):
         assert se < 0.05  # the check has power: SE well below the effects (~1 to 8)
 
 
-@pytest.mark.slow  # two compilations of the mediation pipeline; its tolerance is not yet measured
+@pytest.mark.slow  # two compilations of the mediation pipeline
 def test_mediation_effects_in_float32_agree_with_float64():
-    from jaxmed.mediation import mediation_effects
+    from jaxmed.mediation import ESTIMATORS, mediation_effects
 
     data = simulate_semi_synthetic(jax.random.key(3), 60, 12)
     args = (data, semi_synthetic_target_policy(), always_control())
@@ -113,8 +113,13 @@ def test_mediation_effects_in_float32_agree_with_float64():
     assert int(np.asarray(r32.diagnostics.status)) == int(np.asarray(r64.diagnostics.status))
     finite = np.isfinite(e64)
     np.testing.assert_array_equal(np.isfinite(e32), finite)
-    # bound not yet checked against a measured difference (the run did not finish on the
-    # loaded machine): float32 agreement to 5e-3 relative and 5% of the smallest SE
-    diff = np.abs(e32[finite] - e64[finite])
-    assert diff.max() < 5e-3 * max(1.0, np.abs(e64[finite]).max()), diff.max()
-    assert diff.max() < 0.05 * np.nanmin(np.asarray(r64.se)[finite & np.isfinite(np.asarray(r64.se))])
+    # the measured tolerance (experiments/results/float32_accuracy.json, 50 semi-synthetic
+    # replications, N = 100, T = 10): |est32 - est64| / se64 at most 0.29 for MR, 0.0014 for
+    # the baselines; MIS1/MIS2 up to 2.4 / 1.2 (float32 draws other random Fourier features
+    # for the state ratio, so they are a different estimate, not a rounded one)
+    se = np.asarray(r64.se)
+    z = np.abs(e32.astype(np.float64) - e64) / se
+    rows = {name: i for i, name in enumerate(ESTIMATORS)}
+    assert np.nanmax(z[rows["MR"]]) < 0.5, z[rows["MR"]]
+    for b in ("Baseline_DM", "Baseline_IPW", "Baseline_MR"):
+        assert np.nanmax(z[rows[b]]) < 0.005, (b, z[rows[b]])

@@ -45,6 +45,8 @@ STUDY = ["study", "longterm-s1", "--horizon", "6", "--no-progress"]
     (["study", "semi", "--n", "8"], "(see `jaxmed designs`)"),
     (["study", "longterm-s1", "--n", "8", "--estimators", "MR"], "estimators: ['MR'] not among"),
     (["study", "longterm-s1", "--n", "8", "--bogus"], "unrecognized arguments: --bogus"),
+    (["study", "longterm-s1", "--n", "8", "--share", "3/2"],
+     "--share: expected I/K with integers 1 <= I <= K, got '3/2'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["estimate", "data.txt", "--state", "s", "--mediator", "m"], "FILE: cannot tell the format"),
     (["estimate", "missing.csv", "--state", "s", "--mediator", "m"], "FILE: 'missing.csv' does not"),
@@ -258,3 +260,26 @@ def test_status_in_words_covers_every_pipeline_bit():
     both = mediation_status_text(pipeline.STATUS_NONFINITE | pipeline.STATUS_RATIO_ILL_CONDITIONED)
     assert both.count(";") == 1 and "non-finite" in both and "state-ratio" in both
     assert mediation_status_text(64 | 1).endswith("; unknown status bits 64")
+
+
+def test_gaps_ignore_takes_consecutive_rows_as_steps(tmp_path):
+    """``estimate --gaps ignore``: an id with a missing time step is read with its rows as
+    consecutive steps (numpy reference below); without the option it is a one-line error."""
+    data = ToyDesign().simulate(jax.random.key(5), 4, 6)
+    df = trajectories_to_dataframe(data, state_names=["s"], mediator_names=["m1", "m2"])
+    gap = df.drop(df.index[(df["id"] == 2) & (df["time"] == 3)])  # id 2 misses t = 3
+    path = tmp_path / "gap.csv"
+    gap.to_csv(path, index=False)
+    args = cli._build_parser().parse_args(["estimate", str(path), *ESTIMATE, "--gaps", "ignore"])
+    loaded = cli._load_trajectories(args)
+    s = np.asarray(data.state)[..., 0]  # (4, 6): the s column of rows t = 0..5
+    assert loaded.state.shape[:2] == (4, 5)  # 6 rows per id give 5 steps
+    for i in (0, 1, 3):
+        np.testing.assert_array_equal(loaded.state[i, :, 0], s[i, :-1])
+        np.testing.assert_array_equal(loaded.next_state[i, :, 0], s[i, 1:])
+    kept = np.delete(s[2], 3)           # id 2: rows t = 0, 1, 2, 4, 5 -> 4 steps
+    np.testing.assert_array_equal(loaded.state[2, :4, 0], kept[:-1])
+    np.testing.assert_array_equal(loaded.next_state[2, :4, 0], kept[1:])
+    np.testing.assert_array_equal(loaded.mask[2], [1, 1, 1, 1, 0])
+    with pytest.raises(ValueError, match="--gaps ignore"):
+        cli._load_trajectories(cli._build_parser().parse_args(["estimate", str(path), *ESTIMATE]))

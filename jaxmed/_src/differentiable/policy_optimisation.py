@@ -39,7 +39,7 @@ from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
 from jaxmed._src.mediation.nuisance import NuisancePredictions
 from jaxmed._src.mediation.pipeline import fit_policy_free, policy_stage
 from jaxmed._src.mediation.uncertainty import cluster_se
-from jaxmed._src.policies import LogisticPolicy
+from jaxmed._src.policies import LogisticPolicy, as_policy
 from jaxmed._src.precision import precision
 from jaxmed._src.trajectories import Trajectories
 
@@ -270,6 +270,7 @@ def optimize_policy(data: Trajectories, policy: LogisticPolicy, objective: str |
         raise ValueError(f"config: expected a MediationConfig, got {type(config).__name__}")
     optimizer = _default_optimizer() if optimizer is None else optimizer
     a0 = _control_action(control_policy)
+    policy = as_policy(policy, np.shape(data.state)[-1])  # "logistic:0.7" works too
     with precision(dtype) as dt:
         _check_inputs(data, policy, objective, steps, estimator, bound, penalty, l2, optimizer,
                       config, constraint_tol)

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed._src.policies import as_policy
 from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
 from jaxmed._src.mediation.pipeline import estimate_pipeline
 from jaxmed._src.mediation.weighted_stats import row_weights
@@ -102,6 +103,7 @@ def mediation_sensitivity(key, data, target_policy, *, config, a0: int = 0, traj
     """
     n = data.action.shape[0]
     v = jnp.ones(n, data.reward.dtype) if trajectory_weights is None else jnp.asarray(trajectory_weights)
+    target_policy = as_policy(target_policy, data.state.shape[-1])  # text spelling too
     return _mediation_jac(key, data, v, target_policy, config, nuisances, int(a0))
 
 

@@ -127,10 +127,21 @@ def panel_stats_many(panel, weights) -> PanelStats:
     def red(term):                                                     # Σ_j onehot_{b,i,j} term_j
         return jnp.einsum("bij,j...->bi...", onehot, term)
 
+    if w.shape[0] <= 2:
+        # few weightings: Σ_j onehot_bij a_jtk b_jtl as a per-time matrix product, without
+        # forming the (n, T, d, d) products (a 1536 x 29 x 10 chunk: 0.19 s against 0.56 s,
+        # measured side by side on the loaded 2-core machine; 5x slower at B = 21)
+        def red2(a, b):
+            return jnp.einsum("bijtk,jtl->bitkl", onehot[:, :, :, None, None] * a, b)
+    else:
+        # many weightings: form the products once, then one (2B, n) x (n, T d d) product
+        def red2(a, b):
+            return red(a[..., :, None] * b[..., None, :])
+
+    ym = y * m_tr[..., None]
     return PanelStats(
-        n_obs=red(mask), sum_o=red(o), sum_oo=red(o[..., :, None] * obs[..., None, :]),
+        n_obs=red(mask), sum_o=red(o), sum_oo=red2(o, obs),
         sum_r=red(r), sum_or=red(o * r[..., None]),
-        n_tr=red(m_tr), sum_x=red(x), sum_y=red(y * m_tr[..., None]),
-        sum_xx=red(x[..., :, None] * x[..., None, :]), sum_yx=red(y[..., :, None] * x[..., None, :]),
-        sum_yy=red((y * m_tr[..., None])[..., :, None] * y[..., None, :]),
+        n_tr=red(m_tr), sum_x=red(x), sum_y=red(ym),
+        sum_xx=red2(x, x), sum_yx=red2(y, x), sum_yy=red2(ym, y),
         sum_xr=red(x * r[:, :-1, None]), sum_r_tr=red(r_tr))

@@ -145,6 +145,7 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
     ``a0`` must be static. The bootstrap refits the whole pipeline (nuisances included, unless
     ``nuisances`` are injected, which then stay fixed) with multinomial trajectory weights.
     """
+    target_policy = as_policy(target_policy, data.state.shape[-1])  # "logistic:0.7" works too
     n = data.action.shape[-2]
     k_fit, k_boot = jax.random.split(key)
     mask = data.mask
@@ -181,6 +182,7 @@ _core_jit = jax.jit(mediation_core, static_argnames=("a0",))
 def _control_action(control_policy) -> int:
     if control_policy is None:
         return 0
+    control_policy = as_policy(control_policy, 1)  # "constant:0" / "constant:1"
     if isinstance(control_policy, (int, np.integer)) and int(control_policy) in (0, 1):
         return int(control_policy)
     if isinstance(control_policy, ConstantPolicy):
@@ -383,7 +385,8 @@ def mediation_estimator_spec(target_policy, control_policy=None,
 
     Rows ``ESTIMATORS`` (MR, DM, MIS1, MIS2, Baseline_DM, Baseline_IPW, Baseline_MR), columns
     ``EFFECTS`` (IDE, IME, DDE, DME, ATE). No validation happens inside ``fn``; the status
-    field carries failures.
+    field carries failures. The policies may be given in the command line's spelling
+    (``"logistic:0.7"``, ``"constant:0"``), read when ``fn`` first sees the data's state dimension.
     """
     config = MediationConfig() if config is None else config
     a0 = _control_action(control_policy)

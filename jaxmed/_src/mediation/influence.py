@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed._src.policies import as_policy
 from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
 from jaxmed._src.mediation.pipeline import PipelineOutput, estimate_pipeline
 from jaxmed._src.mediation.weighted_stats import row_weights
@@ -88,6 +89,7 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     Returns:
       ``InfluenceFit``.
     """
+    target_policy = as_policy(target_policy, data.state.shape[-1])  # text spelling too
     n = data.action.shape[-2]
     ones = jnp.ones(n, data.reward.dtype)
     cells = defined_effect_cells(config.natural_decomposition)

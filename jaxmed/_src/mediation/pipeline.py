@@ -13,6 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxmed._src.policies import as_policy
 from jaxmed._src.mediation.estimators import estimator_rows, row_importance_weights
 from jaxmed._src.mediation.nuisance import NuisancePredictions, default_nuisance_models, fit_nuisances
 from jaxmed._src.mediation.q_function import fit_q_basis, fit_q_functions, q_feature_rows
@@ -179,5 +180,6 @@ def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, con
     Returns:
       ``PipelineOutput``.
     """
+    target_policy = as_policy(target_policy, data.state.shape[-1])  # text spelling too
     fit = fit_policy_free(key, data, trajectory_weights, config, nuisances, models)
     return policy_stage(fit, target_policy, a0, config)

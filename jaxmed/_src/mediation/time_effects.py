@@ -36,6 +36,7 @@ from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.effects import (MediationResult, _control_action, mediation_core,
                                            mediation_effects)
 from jaxmed._src.mediation.estimators import ESTIMATORS
+from jaxmed._src.policies import as_policy
 from jaxmed._src.state_slice_policy import StateSlicePolicy
 from jaxmed._src.trajectories import Trajectories
 
@@ -190,6 +191,7 @@ def mediation_effects_time(data: Trajectories, target_policy, control_policy=Non
                                  dtype=dtype, check=check)
     tau, period = check_calendar_time(calendar_time, np.asarray(data.mask))
     ds = np.asarray(data.state).shape[-1]
+    target_policy = as_policy(target_policy, ds)  # "logistic:0.7" works too
     if not hasattr(target_policy, "prob_one"):
         raise ValueError(f"target_policy: expected a policy with prob_one(state), got "
                          f"{type(target_policy).__name__}")
@@ -218,7 +220,8 @@ def time_effects_estimator_spec(target_policy, control_policy=None,
         n, t = data.action.shape[-2:]
         tau = jnp.broadcast_to(jnp.arange(t, dtype=data.state.dtype), (n, t))
         aug = augment_with_time(data, tau, t)
-        sliced = StateSlicePolicy(target_policy, data.state.shape[-1])
+        sliced = StateSlicePolicy(as_policy(target_policy, data.state.shape[-1]),
+                                  data.state.shape[-1])
         timed = mediation_core(key, aug, sliced, a0, config).to_effect_table()
         if not compare:
             return timed

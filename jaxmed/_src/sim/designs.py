@@ -117,6 +117,8 @@ def truth(design, *, recompute: bool = False, key=None, rollout_policy=None, tar
     model = design.chain_model
     if model is None:
         raise ValueError(f"design: {design.name!r} has no mediation truth")
+    target_policy = P.as_policy(target_policy, design.state_dim)  # "logistic:0.7" works too
+    rollout_policy = P.as_policy(rollout_policy, design.state_dim)
     weight_policy = design.target_policy if target_policy is None else target_policy
     with precision(np.float64):
         if model.next_state_prob is not None and rollout_policy is None:
@@ -165,6 +167,7 @@ def policy_value(design, policy, *, key=None, n_chains: int = 1000, n_steps: int
     """
     design = get_design(design)
     model = design.chain_model
+    policy = P.as_policy(policy, design.state_dim)  # "logistic:0.7" works too
     with precision(np.float64):
         if model.next_state_prob is not None:
             return float(exact_binary_truth(model, policy).eta[0]), 0.0

@@ -182,6 +182,7 @@ def drift_truth(strength, horizon: int, *, key=None, target_policy=None, sigma=2
     from jaxmed._src import policies as P
     from jaxmed._src.precision import precision
 
+    target_policy = P.as_policy(target_policy, 1)  # "logistic:0.7" works too (d_S = 1)
     target = P.semi_synthetic_target_policy() if target_policy is None else target_policy
     key = jax.random.key(20231) if key is None else key
     horizon = int(horizon)

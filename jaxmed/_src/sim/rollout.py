@@ -27,6 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxmed._src.policies import as_policy
 from jaxmed._src.trajectories import Trajectories
 
 __all__ = ["draw_actions", "trajectory_randomness", "simulate_trajectory", "simulate_rollouts"]
@@ -74,6 +75,11 @@ def simulate_rollouts(key, n: int, horizon: int, *, initial_state, draw_noise, t
     """
     if int(n) < 1 or int(horizon) < 1:
         raise ValueError(f"n, horizon: expected positive integers, got n = {n}, horizon = {horizon}")
+    if isinstance(policy, str) or isinstance(mediator_policy, str):  # "logistic:0.7" spelling
+        d_s = jax.eval_shape(lambda k: initial_state(k, jnp.result_type(float)),
+                             jax.random.key(0)).shape[-1]
+        policy = as_policy(policy, d_s)
+        mediator_policy = as_policy(mediator_policy, d_s)
     return _simulate_rollouts(key, params, policy, mediator_policy, n=int(n), horizon=int(horizon),
                               initial_state=initial_state, draw_noise=draw_noise,
                               transition=transition)

@@ -3,7 +3,8 @@
 For grid cell ``c`` and replication ``r`` the replication key is ``fold_in(fold_in(key, c),
 r)``, split into a simulation key and an estimation key (``replication_fn``). One compiled
 program per cell computes one block of ``batch_size`` replications per device (``vmap``
-inside, ``shard_map`` over a 1-D mesh of the devices along the replication axis); a chunk
+inside; every device runs the same single-device program on its own block,
+``per_device.PerDeviceProgram``, so the numbers do not depend on the number of devices); a chunk
 of several blocks is several calls of that same program, padded to a whole number of calls
 (the padding replications are computed and dropped). Replication ``r`` is therefore always
 computed in block ``r // batch_size``, slot ``r % batch_size``, by the same program whatever
@@ -30,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.precision import precision
+from jaxmed._src.study.per_device import PerDeviceProgram
 from jaxmed._src.study.plan import ChunkTask
 
 __all__ = ["ChunkJob", "ChunkComputer", "replication_fn", "chunk_fn", "compiled_chunk_fn",
@@ -85,8 +87,9 @@ def replication_fn(design, estimator: EstimatorSpec, n: int, horizon: int) -> Ca
     return one
 
 
-def chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
-    """Jitted ``(cell_key, reps (chunk,)) -> EffectTable with leading (chunk,)``."""
+def chunk_fn(one: Callable, batch_size: int) -> Callable:
+    """``(cell_key, reps (batch_size,)) -> EffectTable with leading (batch_size,)``: one
+    device's block; every device runs this same single-device program (``per_device``)."""
 
     def local(cell_key, reps):
         blocks = reps.reshape(-1, batch_size)
@@ -94,12 +97,7 @@ def chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
         out = jax.lax.map(block, blocks)
         return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
 
-    # check_vma=False: estimators are ordinary unbatched JAX code (fori_loop/scan carries
-    # that start from constants); every replication is independent, so no collective or
-    # varying-axis bookkeeping is needed.
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(_AXIS)), out_specs=P(_AXIS),
-                            check_vma=False)
-    return jax.jit(sharded)
+    return local
 
 
 _COMPILED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
@@ -129,9 +127,8 @@ def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cel
             _COMPILED.move_to_end(cache_key)
             return hit[0], 0.0
     t0 = time.perf_counter()
-    fn = chunk_fn(replication_fn(design, estimator, n, h), mesh, batch_size)
-    template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
-    compiled = fn.lower(cell_key, template).compile()
+    fn = chunk_fn(replication_fn(design, estimator, n, h), batch_size)
+    compiled = PerDeviceProgram(fn, cell_key, sharding, batch_size)
     seconds = time.perf_counter() - t0
     with _COMPILED_LOCK:
         _COMPILED[cache_key] = (compiled, design, estimator)

@@ -12,8 +12,8 @@ For grid cell ``c`` (an ``(n, horizon)`` pair, index ``c`` in ``grid``) and repl
 
 One replication is one unbatched function; replications are batched with ``vmap`` in
 blocks of ``batch_size`` replications per device. One compiled call computes one block
-per device (sharded over a 1-D mesh of all devices along the replication axis,
-``shard_map``); a *chunk* of ``chunk_size`` replications (a multiple of ``batch_size ×
+per device (the replication axis sharded over a 1-D mesh of the devices, each device
+running the same single-device program, ``per_device.py``); a *chunk* of ``chunk_size`` replications (a multiple of ``batch_size ×
 devices``) is as many calls of that same compiled program as it needs, whose results come
 back to the host, are written atomically to ``out/chunks/`` and advance the progress bar.
 Never are all replications materialised at once.
@@ -24,8 +24,8 @@ chunk size (when the chunk size was part of the compiled program, a one-block ch
 compiled to a differently fused program than a several-block one: the long-term estimates
 moved by up to 1e-13, and the issue reported mediation CIs moving by 1.8e-15). Hence results are **identical whatever
 the chunk size** (tested on a toy and on the long-term design) **and the number of
-devices** on the toy design (on the long-term design 2 devices were observed to differ from 1
-in the last digits). They do depend on ``batch_size`` (XLA may order floating
+devices** (tested on ``longterm-s1``, whose estimates moved by up to 1e-13 when 2 devices ran a
+``shard_map`` program that XLA's SPMD pipeline fused differently; see ``per_device.py``). They do depend on ``batch_size`` (XLA may order floating
 point operations differently for different vmap widths, ~1e-15 relative in float64), on
 the dtype and on the platform; all are recorded in the manifest, and a resumed study keeps
 the stored ``batch_size``.
