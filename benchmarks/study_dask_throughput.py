@@ -24,7 +24,6 @@ import os
 import platform
 import statistics
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -46,6 +45,7 @@ def main(argv=None):
     execution.configure_host_threads()
     import distributed
     import jax
+    import numpy as np
 
     import jaxmed
     from jaxmed import study
@@ -74,9 +74,8 @@ def main(argv=None):
 
     try:
         cold = {side: measure(side, 0) for side in ("in-process", "dask")}
-        ident = all(bool(__import__("numpy").array_equal(getattr(cold["dask"], f),
-                                                         getattr(cold["in-process"], f),
-                                                         equal_nan=True))
+        ident = all(bool(np.array_equal(getattr(cold["dask"], f), getattr(cold["in-process"], f),
+                                        equal_nan=True))
                     for f in ("estimate", "se", "ci_low", "ci_high", "status"))
         for r in range(1, args.rounds + 1):
             order = ("in-process", "dask") if r % 2 else ("dask", "in-process")

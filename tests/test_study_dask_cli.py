@@ -1,7 +1,7 @@
 """`jaxmed study --local-workers K` and `--scheduler ADDRESS`, run in a subprocess as users do.
 
-Truth: the same study computed in this process by ``study.run`` (same batch size): the stores
-written through Dask must hold the same numbers bit for bit.
+Truth: the same command run without Dask, in one process (same batch size): the stores written
+through Dask must hold the same numbers bit for bit.
 """
 
 import os
@@ -24,8 +24,7 @@ ARGS = ["study", "longterm-s1", "--n", "20", "--horizon", "5", "--reps", "4", "-
 
 
 def _env() -> dict:
-    """The users' environment, with this process's compilation cache: the in-process study
-    compiled the program already, so the workers read it instead of compiling it again."""
+    """The users' environment; every process and worker uses one compilation cache directory."""
     env = subprocess_env()
     if jax.config.jax_compilation_cache_dir:
         env["JAX_COMPILATION_CACHE_DIR"] = jax.config.jax_compilation_cache_dir
@@ -38,10 +37,15 @@ def run_jaxmed(*args, cwd):
 
 
 @pytest.fixture(scope="module")
-def in_process():
-    design = study.get_design("longterm-s1")
-    return study.run(design, study.default_estimator(design), [(20, 5)], 4, 3, batch_size=2,
-                     progress=False)
+def in_process(tmp_path_factory):
+    """The same command without Dask: one process, run as users run it."""
+    cwd = tmp_path_factory.mktemp("in-process")
+    proc = run_jaxmed(*ARGS, "--out", "one", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on 1 x cpu:cpu" in proc.stdout
+    res = study.load(cwd / "one")
+    assert (res.status >= 0).all()  # complete
+    return res
 
 
 def test_local_workers_equal_the_in_process_study(tmp_path, in_process):

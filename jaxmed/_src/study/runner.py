@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import os
 import time
 from typing import Callable, Sequence
 
