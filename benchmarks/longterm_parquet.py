@@ -89,22 +89,6 @@ def parquet_section(users_list, days, d, budget_gb, tmp, save=lambda rows: None,
     warm = os.path.join(tmp, "warm")
     write_dataset(warm, 2000, days, d, users_per_file=1000, quiet=True)
     rows_out = []
-    for path, users in existing:        # datasets written beforehand by make_ab_parquet.py (kept)
-        rows, size = _dataset_rows(path)
-        entry = dict(users=users, rows=rows, days=days, metrics=d, parquet_bytes=size, dataset=path,
-                     generate_s="written beforehand by make_ab_parquet.py")
-        st = _worker("stream", path, warm, d, timeout=4 * 3600)
-        if "wall_s" in st:
-            st["rows_per_s"] = rows / st["wall_s"]
-        entry["stream"] = st
-        projected = None if pandas_per_user is None else pandas_per_user * users / 1024
-        entry["pandas"] = dict(not_run=(
-            f"projected peak {projected:.1f} GB (linear in users from the smaller runs' "
-            f"{pandas_per_user:.4f} MB/user) > budget {budget_gb} GB" if projected is not None
-            else "no smaller pandas run to project from"))
-        rows_out.append(entry)
-        save(rows_out)
-        print(json.dumps(entry), flush=True)
     for users in users_list:
         free = shutil.disk_usage(tmp).free
         need = users * days * (8 + 2 + 1 + 4 * d) * 1.2
@@ -137,6 +121,22 @@ def parquet_section(users_list, days, d, budget_gb, tmp, save=lambda rows: None,
                 bs["rows_per_s"] = rows / bs["wall_s"]
             entry["stream_hash_bootstrap_20"] = bs
         shutil.rmtree(path, ignore_errors=True)
+        rows_out.append(entry)
+        save(rows_out)
+        print(json.dumps(entry), flush=True)
+    for path, users in existing:        # datasets written beforehand by make_ab_parquet.py (kept)
+        rows, size = _dataset_rows(path)
+        entry = dict(users=users, rows=rows, days=days, metrics=d, parquet_bytes=size, dataset=path,
+                     generate_s="written beforehand by make_ab_parquet.py")
+        st = _worker("stream", path, warm, d, timeout=4 * 3600)
+        if "wall_s" in st:
+            st["rows_per_s"] = rows / st["wall_s"]
+        entry["stream"] = st
+        projected = None if pandas_per_user is None else pandas_per_user * users / 1024
+        entry["pandas"] = dict(not_run=(
+            f"projected peak {projected:.1f} GB (linear in users from the smaller runs' "
+            f"{pandas_per_user:.4f} MB/user) > budget {budget_gb} GB" if projected is not None
+            else "no smaller pandas run to project from"))
         rows_out.append(entry)
         save(rows_out)
         print(json.dumps(entry), flush=True)
