@@ -75,6 +75,7 @@ from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.precision import precision
 from jaxmed._src.study.catalog import truth_values
 from jaxmed._src.study.chunk_store import MANIFEST_FORMAT, ChunkStore, STATUS_MISSING
+from jaxmed._src.study.n_buckets import estimator_pads, padded_sizes
 from jaxmed._src.study.result import StudyResult
 
 __all__ = ["run", "load", "make_grid", "replication_key", "replication_bytes"]
@@ -124,6 +125,27 @@ def _replication_fn(design, estimator: EstimatorSpec, n: int, horizon: int) -> C
         return EffectTable(*estimator.fn(est_key, data))
 
     return one
+
+
+def _simulate_fn(design, pad: Callable, n: int, horizon: int, n_pad: int) -> Callable:
+    """``rep_key -> data`` simulated at ``n`` (the key as in ``_replication_fn``), padded to
+    ``n_pad`` trajectories."""
+
+    def simulate(rep_key):
+        sim_key, _ = jax.random.split(rep_key)
+        return pad(design.simulate(sim_key, n, horizon), n_pad)
+
+    return simulate
+
+
+def _estimate_fn(estimator: EstimatorSpec) -> Callable:
+    """``(rep_key, data) -> EffectTable`` with the estimation key as in ``_replication_fn``."""
+
+    def estimate(rep_key, data) -> EffectTable:
+        _, est_key = jax.random.split(rep_key)
+        return EffectTable(*estimator.fn(est_key, data))
+
+    return estimate
 
 
 def replication_bytes(fn: Callable, *args) -> int:
@@ -215,14 +237,17 @@ def _resolve_devices(devices) -> list:
     return devices
 
 
-def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
-    """Jitted ``(cell_key, reps (chunk,)) -> EffectTable with leading (chunk,)``."""
+def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int, name: str = "local") -> Callable:
+    """Jitted ``(cell_key, reps (chunk,)) -> EffectTable with leading (chunk,)`` (or any
+    pytree ``one`` returns); ``name`` names the compiled program."""
 
     def local(cell_key, reps):
         blocks = reps.reshape(-1, batch_size)
         block = jax.vmap(lambda r: one(jax.random.fold_in(cell_key, r)))
         out = jax.lax.map(block, blocks)
         return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    local.__name__ = local.__qualname__ = name
 
     # check_vma=False: estimators are ordinary unbatched JAX code (fori_loop/scan carries
     # that start from constants); every replication is independent, so no collective or
@@ -232,19 +257,72 @@ def _chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
     return jax.jit(sharded)
 
 
+def _data_chunk_fn(one: Callable, mesh: Mesh, batch_size: int) -> Callable:
+    """Jitted ``(cell_key, reps (chunk,), data (chunk, ...)) -> EffectTable``: ``_chunk_fn``
+    for ``one(rep_key, data)`` of data computed by another program (padded cells)."""
+
+    def estimate_chunk(cell_key, reps, data):
+        blocks = reps.reshape(-1, batch_size)
+        dblocks = jax.tree.map(lambda a: a.reshape((-1, batch_size) + a.shape[1:]), data)
+        block = jax.vmap(lambda r, d: one(jax.random.fold_in(cell_key, r), d))
+        out = jax.lax.map(lambda x: block(*x), (blocks, dblocks))
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    sharded = jax.shard_map(estimate_chunk, mesh=mesh, in_specs=(P(), P(_AXIS), P(_AXIS)),
+                            out_specs=P(_AXIS), check_vma=False)
+    return jax.jit(sharded)
+
+
 _COMPILED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
-_COMPILED_MAX = 16
+_COMPILED_MAX = 32
 
 
-def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding):
+def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding,
+                       n_pad=None):
     """Compiles (or reuses, within this process) the chunk function of one grid cell.
 
     Returns ``(compiled, seconds spent compiling)``. The cache key holds the design and the
     estimator themselves when both are hashable; otherwise (e.g. the registered designs,
     frozen dataclasses holding jax arrays) their identities, with the objects kept alive in
     the cache entry so that an identity is never reused by another object.
+
+    With ``n_pad`` ≥ ``n`` (``n_buckets``): two programs, a simulation at ``n`` padded to
+    ``n_pad`` (one per ``n``) and the estimation at ``n_pad`` (shared by every ``n`` padded
+    to ``n_pad``); ``compiled`` is their composition.
     """
-    rest = (n, h, tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
+    if n_pad is not None:
+        def build_sim():
+            fn = _chunk_fn(_simulate_fn(design, estimator.pad, n, h, n_pad), mesh, batch_size,
+                           name="simulate_chunk")
+            template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
+            return fn.lower(cell_key, template).compile()
+
+        sim, s1 = _cached(design, estimator, ("simulate", n, n_pad, h), mesh, batch_size,
+                          chunk_size, build_sim)
+
+        def build_est():
+            fn = _data_chunk_fn(_estimate_fn(estimator), mesh, batch_size)
+            template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
+            data = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+                                sim.out_info)
+            return fn.lower(cell_key, template, data).compile()
+
+        est, s2 = _cached(design, estimator, ("estimate", n_pad, h), mesh, batch_size, chunk_size,
+                          build_est)
+        return (lambda cell_key, reps: est(cell_key, reps, sim(cell_key, reps))), s1 + s2
+
+    def build():
+        fn = _chunk_fn(_replication_fn(design, estimator, n, h), mesh, batch_size)
+        template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
+        return fn.lower(cell_key, template).compile()
+
+    return _cached(design, estimator, (n, h), mesh, batch_size, chunk_size, build)
+
+
+def _cached(design, estimator, what: tuple, mesh, batch_size, chunk_size, build):
+    """``(build(), seconds)`` for a program not yet in ``_COMPILED`` under ``what``, else
+    ``(cached program, 0.0)``."""
+    rest = what + (tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
     try:
         cache_key = (design, estimator) + rest
         hit = _COMPILED.get(cache_key)
@@ -257,9 +335,7 @@ def _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, ce
         _COMPILED.move_to_end(cache_key)
         return hit[0], 0.0
     t0 = time.perf_counter()
-    fn = _chunk_fn(_replication_fn(design, estimator, n, h), mesh, batch_size)
-    template = jax.ShapeDtypeStruct((chunk_size,), jnp.int32, sharding=sharding)
-    compiled = fn.lower(cell_key, template).compile()
+    compiled = build()
     seconds = time.perf_counter() - t0
     if cache_key is not None:
         _COMPILED[cache_key] = (compiled, design, estimator)
@@ -306,7 +382,7 @@ def _describe(devices) -> str:
 def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         chunk_size: int | None = None, batch_size: int | None = None, devices=None,
         progress: bool | Callable = True, dtype=np.float64, process: tuple[int, int] | None = None,
-        memory_fraction: float = 0.25) -> StudyResult:
+        memory_fraction: float = 0.25, n_buckets="auto") -> StudyResult:
     """Runs a Monte Carlo study: ``reps`` replications of simulate + estimate per grid cell.
 
     Replication ``r`` of cell ``c`` uses ``fold_in(fold_in(key, c), r)``, split into a
@@ -337,6 +413,11 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         (multi-host). Default ``(jax.process_index(), jax.process_count())``.
       memory_fraction: fraction of free memory a block may use when choosing
         ``batch_size``.
+      n_buckets: ``"auto"`` (default), a list of sizes, or ``None``: for estimators with
+        ``EstimatorSpec.pad`` (the mediation estimators), cells of several N are padded with
+        absent trajectories to a few sizes so that the estimator compiles once per size, not
+        once per N (the rule: ``jaxmed._src.study.n_buckets``; the data are simulated at the
+        real N with the same keys; results equal the unpadded ones to rounding).
 
     Returns:
       A ``StudyResult`` (replications of other processes have status -1).
@@ -361,6 +442,12 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     t_start = time.perf_counter()
     execution.enable_compilation_cache()
     grid = _check_grid(grid)
+    n_pad = padded_sizes(grid, n_buckets)  # (validates n_buckets)
+    if estimator_pads(estimator):  # cells sharing a padded size share one estimation program
+        shared = collections.Counter((m, h) for m, (_, h) in zip(n_pad, grid))
+        n_pad = [m if shared[(m, h)] > 1 or m != n else None for m, (n, h) in zip(n_pad, grid)]
+    else:
+        n_pad = [None] * len(grid)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps: expected a positive integer, got {reps!r}")
     reps = int(reps)
@@ -449,7 +536,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
                 # one compiled program per cell, of one block per device, whatever chunk_size:
                 # a chunk is several calls of it, so its numbers cannot depend on chunk_size
                 compiled, seconds = _compiled_chunk_fn(design, estimator, n, h, mesh, batch_size,
-                                                       per_call, cell_key, rep_sharding)
+                                                       per_call, cell_key, rep_sharding, n_pad[c])
                 compile_s += seconds
                 for start in range(0, len(todo[c]), blocks_per_chunk):
                     blocks = todo[c][start:start + blocks_per_chunk]
