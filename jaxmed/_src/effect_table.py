@@ -47,9 +47,14 @@ class EstimatorSpec:
       estimators: static row names, e.g. ``("MR", "DM", "MIS1", ...)``.
       effects: static column names, e.g. ``("IDE", "IME", "DDE", "DME", "ATE")``.
       fn: ``fn(key, data) -> EffectTable``; unbatched and jit/vmap-able.
+      pad: optional ``pad(data, n) -> data`` with ``n`` ≥ N trajectories, jit-able, such that
+        ``fn`` gives the same results (up to rounding) on the padded data; the study runner
+        then pads the cells of an N-grid to a few sizes and compiles ``fn`` once per size
+        (``jaxmed._src.study.n_buckets``). ``None``: never padded.
     """
 
     name: str
     estimators: tuple[str, ...]
     effects: tuple[str, ...]
     fn: Callable
+    pad: Callable | None = None

@@ -499,10 +499,18 @@ def longterm_estimator_spec(reward: LinearReward | None, gamma, *,
             stats.append(status)
         return jnp.stack(effs), functools.reduce(jnp.bitwise_or, stats)
 
+    # Under vmap (study batches, bootstrap weights) the rows are computed one replication after
+    # another (``sequential_vmap``): their Cholesky/LU/eigenvalue calls are LAPACK kernels whose
+    # batched form deadlocked the 2-core CPU thread pool (a width-32 study hung; issue 12).
+    @jax.custom_batching.sequential_vmap
+    def rows_at(panel, w):
+        return _flat(all_rows(panel, w))
+
+    @jax.custom_batching.sequential_vmap
     def fn(key, panel):
         est, status = all_rows(panel, None)
         if n_boot > 0:
-            bs = bootstrap_fn(key, lambda w: _flat(all_rows(panel, w)), panel.bucket, n_boot=n_boot,
+            bs = bootstrap_fn(key, lambda w: rows_at(panel, w), panel.bucket, n_boot=n_boot,
                               kind=bootstrap, batch_size=batch_size)
             se = bs.se.reshape(est.shape)
         else:

@@ -19,6 +19,7 @@ from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
 from jaxmed._src.mediation.influence import ij_influence, influence_se
 from jaxmed._src.mediation.nuisance import NuisancePredictions
+from jaxmed._src.mediation.padding import pad_trajectories, real_trajectories
 from jaxmed._src.mediation.pipeline import PipelineDiagnostics, estimate_pipeline
 from jaxmed._src.mediation.uncertainty import bootstrap_counts, cluster_influence, cluster_se
 from jaxmed._src.policies import ConstantPolicy, as_policy
@@ -149,6 +150,7 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
     n = data.action.shape[-2]
     k_fit, k_boot = jax.random.split(key)
     mask = data.mask
+    real = real_trajectories(mask)  # trajectories with an observed step (not padding)
     dm = ESTIMATORS.index("DM")
     if config.se_method == "ij":
         out, infl = ij_influence(k_fit, data, target_policy, a0, config, nuisances)
@@ -160,7 +162,7 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
     cse = cse.at[dm].set(jnp.nan)
     if config.n_boot > 0:
         def one(k):
-            v = bootstrap_counts(k, n, data.reward.dtype)
+            v = bootstrap_counts(k, n, data.reward.dtype, real=real)
             return estimate_pipeline(k_fit, data, v, target_policy, a0, config, nuisances).estimate
 
         boot = jax.lax.map(one, jax.random.split(k_boot, config.n_boot),
@@ -170,7 +172,7 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
         boot = jnp.zeros((0,) + cse.shape, cse.dtype)
         bse = jnp.full_like(cse, jnp.nan)
     estimate, diagnostics = guard_estimates(out.estimate, out.diagnostics, data)
-    se = influence_se(infl) if config.se_method == "ij" else cse.at[dm].set(bse[dm])
+    se = influence_se(infl, real) if config.se_method == "ij" else cse.at[dm].set(bse[dm])
     se = jnp.where(jnp.isnan(estimate), jnp.nan, se)
     return MediationResult(estimate, se, estimate - Z95 * se, estimate + Z95 * se,
                            cse, bse, boot, out.eta, infl, diagnostics)
@@ -396,4 +398,5 @@ def mediation_estimator_spec(target_policy, control_policy=None,
 
     name = ("mediation-natural" if config.natural_decomposition
             else "mediation-binary" if config.mediator_law == "bernoulli" else "mediation-default")
-    return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn)
+    # trajectories without an observed step are ignored (padding.py): N-grids may be padded
+    return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, pad=pad_trajectories)

@@ -45,6 +45,7 @@ import numpy as np
 
 from jaxmed._src.policies import as_policy
 from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
+from jaxmed._src.mediation.padding import real_trajectories
 from jaxmed._src.mediation.pipeline import PipelineOutput, estimate_pipeline
 from jaxmed._src.mediation.weighted_stats import row_weights
 
@@ -92,6 +93,7 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     target_policy = as_policy(target_policy, data.state.shape[-1])  # text spelling too
     n = data.action.shape[-2]
     ones = jnp.ones(n, data.reward.dtype)
+    n_real = jnp.sum(real_trajectories(data.mask))  # trajectories with an observed step
     cells = defined_effect_cells(config.natural_decomposition)
 
     def cell_estimates(v):
@@ -103,13 +105,21 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     est, pullback, out = jax.vjp(cell_estimates, ones, has_aux=True)
     (jac,) = jax.vmap(pullback)(jnp.eye(len(cells), dtype=est.dtype))  # (C, N)
     infl4 = jnp.full((n, len(ESTIMATORS), 4), jnp.nan, est.dtype)
-    infl4 = infl4.at[:, cells[:, 0], cells[:, 1]].set(n * jac.T)
+    infl4 = infl4.at[:, cells[:, 0], cells[:, 1]].set(n_real * jac.T)
     infl = jnp.concatenate([infl4, jnp.sum(infl4, axis=2, keepdims=True)], axis=2)
     return InfluenceFit(out, infl)
 
 
-def influence_se(influence):
-    """sqrt(Σ_i (IF_i − mean IF)² / (N (N − 1))) over the leading (trajectory) axis."""
-    n = influence.shape[0]
-    dev = influence - jnp.mean(influence, axis=0)
+def influence_se(influence, real=None):
+    """sqrt(Σ_i (IF_i − mean IF)² / (N (N − 1))) over the leading (trajectory) axis.
+
+    With ``real`` (``(N,)`` 0/1), the sums, the mean and N are over the real trajectories only
+    (padding ignored).
+    """
+    if real is None:
+        real = jnp.ones(influence.shape[0], influence.dtype)
+    r = jnp.reshape(real > 0, (-1,) + (1,) * (influence.ndim - 1))
+    n = jnp.sum(real > 0).astype(influence.dtype)
+    mean = jnp.sum(jnp.where(r, influence, 0.0), axis=0) / n
+    dev = jnp.where(r, influence - mean, 0.0)
     return jnp.sqrt(jnp.sum(dev ** 2, axis=0) / (n * (n - 1.0)))

@@ -51,6 +51,8 @@ class ChunkJob(NamedTuple):
       key_data: the study key's raw data (uint32 numpy array).
       key_impl: the key's PRNG implementation name (e.g. ``"threefry2x32"``).
       dtype: ``"float64"`` or ``"float32"``.
+      padded_n: per grid cell, the number of trajectories the cell is estimated at when
+        its data are padded (``n_buckets``), or None (not padded); None: no cell is.
     """
 
     design: Any
@@ -60,6 +62,7 @@ class ChunkJob(NamedTuple):
     key_data: np.ndarray
     key_impl: str
     dtype: str
+    padded_n: tuple | None = None
 
     def key(self):
         """The study key, rebuilt from its raw data."""
@@ -87,7 +90,28 @@ def replication_fn(design, estimator: EstimatorSpec, n: int, horizon: int) -> Ca
     return one
 
 
-def chunk_fn(one: Callable, batch_size: int) -> Callable:
+def simulate_fn(design, pad: Callable, n: int, horizon: int, n_pad: int) -> Callable:
+    """``rep_key -> data`` simulated at ``n`` (the key as in ``replication_fn``), padded to
+    ``n_pad`` trajectories."""
+
+    def simulate(rep_key):
+        sim_key, _ = jax.random.split(rep_key)
+        return pad(design.simulate(sim_key, n, horizon), n_pad)
+
+    return simulate
+
+
+def estimate_fn(estimator: EstimatorSpec) -> Callable:
+    """``(rep_key, data) -> EffectTable`` with the estimation key as in ``replication_fn``."""
+
+    def estimate(rep_key, data) -> EffectTable:
+        _, est_key = jax.random.split(rep_key)
+        return EffectTable(*estimator.fn(est_key, data))
+
+    return estimate
+
+
+def chunk_fn(one: Callable, batch_size: int, name: str = "local") -> Callable:
     """``(cell_key, reps (batch_size,)) -> EffectTable with leading (batch_size,)``: one
     device's block; every device runs this same single-device program (``per_device``)."""
 
@@ -97,23 +121,62 @@ def chunk_fn(one: Callable, batch_size: int) -> Callable:
         out = jax.lax.map(block, blocks)
         return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
 
+    local.__name__ = local.__qualname__ = name  # names the compiled program
     return local
 
 
+def data_chunk_fn(one: Callable, batch_size: int) -> Callable:
+    """``chunk_fn`` for ``one(rep_key, data)``, with the block's data (leading axis
+    ``batch_size``) computed by another program (padded cells)."""
+
+    def estimate_chunk(cell_key, reps, data):
+        blocks = reps.reshape(-1, batch_size)
+        dblocks = jax.tree.map(lambda a: a.reshape((-1, batch_size) + a.shape[1:]), data)
+        block = jax.vmap(lambda r, d: one(jax.random.fold_in(cell_key, r), d))
+        out = jax.lax.map(lambda x: block(*x), (blocks, dblocks))
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    return estimate_chunk
+
+
 _COMPILED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
-_COMPILED_MAX = 16
+_COMPILED_MAX = 32
 _COMPILED_LOCK = threading.Lock()
 
 
-def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding):
+def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding,
+                      n_pad=None):
     """Compiles (or reuses, within this process) the chunk function of one grid cell.
 
     Returns ``(compiled, seconds spent compiling)``. The cache key holds the design and the
     estimator themselves when both are hashable; otherwise (e.g. the registered designs,
     frozen dataclasses holding jax arrays) their identities, with the objects kept alive in
     the cache entry so that an identity is never reused by another object.
+
+    With ``n_pad`` (``n_buckets``): two programs, a simulation at ``n`` padded to ``n_pad``
+    (one per ``n``) and the estimation at ``n_pad`` (shared by every ``n`` padded to
+    ``n_pad``); ``compiled`` is their composition.
     """
-    rest = (n, h, tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
+    if n_pad is not None:
+        sim, s1 = _cached(design, estimator, ("simulate", n, n_pad, h), mesh, batch_size,
+                          chunk_size, lambda: PerDeviceProgram(
+                              chunk_fn(simulate_fn(design, estimator.pad, n, h, n_pad), batch_size,
+                                       name="simulate_chunk"),
+                              cell_key, sharding, batch_size))
+        est, s2 = _cached(design, estimator, ("estimate", n_pad, h), mesh, batch_size, chunk_size,
+                          lambda: PerDeviceProgram(data_chunk_fn(estimate_fn(estimator), batch_size),
+                                                   cell_key, sharding, batch_size,
+                                                   data=(sim.out_info,)))
+        return (lambda cell_key, reps: est(cell_key, reps, sim(cell_key, reps))), s1 + s2
+    return _cached(design, estimator, (n, h), mesh, batch_size, chunk_size,
+                   lambda: PerDeviceProgram(chunk_fn(replication_fn(design, estimator, n, h),
+                                                     batch_size), cell_key, sharding, batch_size))
+
+
+def _cached(design, estimator, what: tuple, mesh, batch_size, chunk_size, build):
+    """``(build(), seconds)`` for a program not yet in ``_COMPILED`` under ``what``, else
+    ``(cached program, 0.0)``."""
+    rest = what + (tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
     with _COMPILED_LOCK:
         try:
             cache_key = (design, estimator) + rest
@@ -127,8 +190,7 @@ def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cel
             _COMPILED.move_to_end(cache_key)
             return hit[0], 0.0
     t0 = time.perf_counter()
-    fn = chunk_fn(replication_fn(design, estimator, n, h), batch_size)
-    compiled = PerDeviceProgram(fn, cell_key, sharding, batch_size)
+    compiled = build()
     seconds = time.perf_counter() - t0
     with _COMPILED_LOCK:
         _COMPILED[cache_key] = (compiled, design, estimator)
@@ -184,9 +246,11 @@ class ChunkComputer:
             cell_key = jax.device_put(jax.random.fold_in(key, task.cell), self.key_sharding)
             # one compiled program per cell, of one block per device, whatever the chunk
             # size: a chunk is several calls of it, so its numbers cannot depend on it
+            padded = self.job.padded_n
             compiled, seconds = compiled_chunk_fn(self.job.design, self.job.estimator, task.n,
                                                   task.horizon, self.mesh, self.job.batch_size,
-                                                  self.per_call, cell_key, self.rep_sharding)
+                                                  self.per_call, cell_key, self.rep_sharding,
+                                                  None if padded is None else padded[task.cell])
             self._programs[task.cell] = (compiled, cell_key)
             return compiled, cell_key, seconds
 

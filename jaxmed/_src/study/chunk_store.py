@@ -57,6 +57,9 @@ _NAME = re.compile(r"^cell(\d{3,})_rep(\d{7,})_n(\d+)\.npz$")
 # Manifest keys that define the numbers; a resumed study must agree on all of them.
 _IDENTITY_KEYS = ("format", "design", "estimator", "estimators", "effects", "grid", "reps", "seed",
                   "key_data", "batch_size", "dtype")
+# identity keys a manifest holds only when they apply (so studies without them keep their
+# fingerprints): ``padded_n``, the N each cell is estimated at (``n_buckets``)
+_OPTIONAL_IDENTITY_KEYS = ("padded_n",)
 _PART_PREFIX = ".tmp-"
 # what a truncated or damaged .npz raises when opened or read
 _UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, zlib.error)
@@ -73,6 +76,8 @@ def study_fingerprint(manifest: Mapping[str, Any]) -> str:
     64
     """
     ident = {k: _jsonable(manifest.get(k)) for k in _IDENTITY_KEYS}
+    ident.update({k: _jsonable(manifest[k]) for k in _OPTIONAL_IDENTITY_KEYS
+                  if manifest.get(k) is not None})
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
@@ -139,7 +144,8 @@ class ChunkStore:
             _atomic_write_bytes(self.manifest_path, lambda f: f.write(data))
             self.fingerprint = manifest["fingerprint"]
             return
-        diffs = [k for k in _IDENTITY_KEYS if _jsonable(old.get(k)) != _jsonable(manifest.get(k))]
+        diffs = [k for k in _IDENTITY_KEYS + _OPTIONAL_IDENTITY_KEYS
+                 if _jsonable(old.get(k)) != _jsonable(manifest.get(k))]
         if diffs:
             detail = "; ".join(f"{k}: stored {old.get(k)!r}, requested {manifest.get(k)!r}"
                                for k in diffs)

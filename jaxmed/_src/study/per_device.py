@@ -27,14 +27,18 @@ class PerDeviceProgram:
     the outputs are assembled, without copies, into arrays sharded the same way.
 
     Args:
-      fn: ``(cell_key, reps (batch_size,) int32) -> pytree`` of arrays with leading axis
-        ``batch_size``; traced once, compiled once per device.
+      fn: ``(cell_key, reps (batch_size,) int32, *data) -> pytree`` of arrays with leading
+        axis ``batch_size``; traced once, compiled once per device.
       cell_key: a key array (replicated, or on any device); only its type is used here.
       sharding: the ``NamedSharding`` of ``reps`` over a 1-D mesh of the devices.
       batch_size: replications per device and call.
+      data: ``ShapeDtypeStruct`` pytrees of extra arguments, per device (leading axis
+        ``batch_size``), e.g. the ``out_info`` of another ``PerDeviceProgram`` whose
+        outputs are passed on (sharded the same way).
     """
 
-    def __init__(self, fn: Callable, cell_key, sharding: NamedSharding, batch_size: int):
+    def __init__(self, fn: Callable, cell_key, sharding: NamedSharding, batch_size: int,
+                 data: tuple = ()):
         self.devices = list(sharding.mesh.devices.flat)
         self.sharding = sharding
         self.batch_size = batch_size
@@ -45,14 +49,24 @@ class PerDeviceProgram:
             one = SingleDeviceSharding(d)
             key_t = jax.ShapeDtypeStruct(key_type.shape, key_type.dtype, sharding=one)
             reps_t = jax.ShapeDtypeStruct((batch_size,), jnp.int32, sharding=one)
-            lowered.append(jitted.lower(key_t, reps_t))
+            data_t = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=one),
+                                  tuple(data))
+            lowered.append(jitted.lower(key_t, reps_t, *data_t))
+        self.out_info = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
+                                     lowered[0].out_info)
         # the D compilations of one HLO run side by side (XLA releases the GIL)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(lowered)) as pool:
             self._compiled = list(pool.map(lambda low: low.compile(), lowered))
 
-    def __call__(self, cell_key, reps) -> Any:
-        shards = {s.device: s.data for s in reps.addressable_shards}
-        outs = [c(jax.device_put(cell_key, d), shards[d])
+    def __call__(self, cell_key, reps, *data) -> Any:
+        def per_device(arr):
+            return {s.device: s.data for s in arr.addressable_shards}
+
+        shards = per_device(reps)
+        leaves, treedef = jax.tree.flatten(data)
+        leaf_shards = [per_device(x) for x in leaves]
+        outs = [c(jax.device_put(cell_key, d), shards[d],
+                  *jax.tree.unflatten(treedef, [ls[d] for ls in leaf_shards]))
                 for c, d in zip(self._compiled, self.devices)]
         n = self.batch_size * len(self.devices)
         return jax.tree.map(

@@ -66,6 +66,7 @@ computes them), ``chunk_compute`` (one chunk: the compiled program of a cell), `
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.metadata
 import time
@@ -84,6 +85,7 @@ from jaxmed._src.study.chunk_compute import ChunkJob, replication_fn
 from jaxmed._src.study.chunk_store import MANIFEST_FORMAT, ChunkStore
 from jaxmed._src.study.executors import InProcessExecutor
 from jaxmed._src.study.memory import check_batch_size, default_batch_size, replication_bytes
+from jaxmed._src.study.n_buckets import estimator_pads, padded_sizes
 from jaxmed._src.study.result import StudyResult
 
 __all__ = ["run", "load", "make_grid", "replication_key", "replication_bytes"]
@@ -160,6 +162,17 @@ def _executor(client, devices, out, cache_dir):
     return DaskExecutor(client, devices, cache_dir=cache_dir)
 
 
+def _padded_n(grid, estimator, n_buckets) -> tuple | None:
+    """Per cell, the padded number of trajectories (cells sharing an estimation program), or
+    None for a cell run unpadded; None when no cell is padded."""
+    sizes = padded_sizes(grid, n_buckets)  # validates n_buckets
+    if not estimator_pads(estimator):
+        return None
+    shared = collections.Counter((m, h) for m, (_, h) in zip(sizes, grid))
+    out = tuple(m if shared[(m, h)] > 1 or m != n else None for m, (n, h) in zip(sizes, grid))
+    return None if all(m is None for m in out) else out
+
+
 def _manifest(design, spec, grid, reps, seed, key_data, batch_size, dtype) -> dict:
     import jaxmed
 
@@ -189,7 +202,7 @@ def _progress_bar(progress, total: int, label: str):
 def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         chunk_size: int | None = None, batch_size: int | None = None, devices=None,
         progress: bool | Callable = True, dtype=np.float64, process: tuple[int, int] | None = None,
-        memory_fraction: float = 0.25, client=None) -> StudyResult:
+        memory_fraction: float = 0.25, client=None, n_buckets="auto") -> StudyResult:
     """Runs a Monte Carlo study: ``reps`` replications of simulate + estimate per grid cell.
 
     Replication ``r`` of cell ``c`` uses ``fold_in(fold_in(key, c), r)``, split into a
@@ -225,6 +238,13 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         ``devices`` is then the number of local devices per worker, default 1). ``progress``
         and the store behave as without it; ``compile_s`` sums the workers' compile times.
 
+      n_buckets: ``"auto"`` (default), a list of sizes, or ``None``: for estimators with
+        ``EstimatorSpec.pad`` (the mediation estimators), cells of several N are padded with
+        absent trajectories to a few sizes so that the estimator compiles once per size, not
+        once per N (the rule: ``jaxmed._src.study.n_buckets``; the data are simulated at the
+        real N with the same keys; results equal the unpadded ones to rounding). The padded
+        sizes are part of the study's identity (manifest ``padded_n``).
+
     Returns:
       A ``StudyResult`` (replications of other processes have status -1).
 
@@ -248,6 +268,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     t_start = time.perf_counter()
     cache = execution.enable_compilation_cache()
     grid = _check_grid(grid)
+    padded_n = _padded_n(grid, estimator, n_buckets)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps: expected a positive integer, got {reps!r}")
     reps = int(reps)
@@ -279,6 +300,8 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         chunk_size = plan.round_chunk_size(chunk_size, batch_size * executor.devices_per_call)
 
         manifest = _manifest(design, estimator, grid, reps, seed, key_data, batch_size, dt)
+        if padded_n is not None:
+            manifest["padded_n"] = [None if m is None else int(m) for m in padded_n]
         if store is not None:
             stack.enter_context(store.lock(share))  # a second run of this share fails here
             store.clean_temporaries(share)          # .part files of a killed run of this share
@@ -291,7 +314,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         total = sum(len(t.reps(batch_size, reps)) for t in tasks)
         job = ChunkJob(design, estimator, reps, batch_size,
                        np.asarray(jax.random.key_data(key), np.uint32), str(jax.random.key_impl(key)),
-                       np.dtype(dt).name)
+                       np.dtype(dt).name, padded_n)
         bar = _progress_bar(progress, total, f"{manifest['design']}/{estimator.name}")
         compile_s, n_computed, records = 0.0, 0, []
         try:
