@@ -77,6 +77,7 @@ def _diag_pair(r0, r1):
     (0.5, 0.3, 0),
     (1.0 - 2e-6, 0.3, 0),                  # inside the limit 1 − 1e-6
     (1.0 - 5e-7, 0.3, STATUS_UNSTABLE),    # outside it
+    (1.0 - 1e-6, 0.3, STATUS_UNSTABLE),    # exactly on it: sr >= 1 − 1e-6 is unstable
     (0.5, -(1.0 - 5e-7), STATUS_UNSTABLE),  # a negative eigenvalue counts by its modulus
     (0.5, 1.2, STATUS_UNSTABLE),
 ])
