@@ -113,7 +113,7 @@ def test_values_keep_float32_and_status_is_int32():
     theta = jnp.array([1.0, 2.0])
     v64 = longterm_values(M, b, theta, 0.5, jnp.zeros(2), 0.9)
     v32 = longterm_values(M.astype(jnp.float32), b.astype(jnp.float32), theta.astype(jnp.float32),
-                          jnp.float32(0.5), jnp.zeros(2, jnp.float32), jnp.float32(0.9))
+                          0.5, jnp.zeros(2, jnp.float32), 0.9)  # Python scalars follow M
     for name in ("delta", "avg_reward"):
         a32, a64 = np.asarray(getattr(v32, name)), np.asarray(getattr(v64, name))
         assert a32.dtype == np.float32, name
