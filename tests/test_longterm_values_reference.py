@@ -77,6 +77,7 @@ def _diag_pair(r0, r1):
     (0.5, 0.3, 0),
     (1.0 - 2e-6, 0.3, 0),                  # inside the limit 1 − 1e-6
     (1.0 - 5e-7, 0.3, STATUS_UNSTABLE),    # outside it
+    (1.0 - 1e-6, 0.3, STATUS_UNSTABLE),    # exactly on it: sr >= 1 − 1e-6 is unstable
     (0.5, -(1.0 - 5e-7), STATUS_UNSTABLE),  # a negative eigenvalue counts by its modulus
     (0.5, 1.2, STATUS_UNSTABLE),
 ])
@@ -102,3 +103,20 @@ def test_value_status_flags_non_finite_effects():
     v = longterm_values(M, b, jnp.array([1.0, 1.0]), 0.0, jnp.zeros(2), 0.9)
     status, _ = value_status(M, v)
     assert int(status) == STATUS_UNSTABLE | STATUS_NONFINITE
+
+
+def test_values_keep_float32_and_status_is_int32():
+    """float32 inputs stay float32 (jaxmed's float32 path; x64 is on in the tests) and the status
+    is int32, equal to the float64 values within float32 rounding."""
+    M = _diag_pair(0.5, 0.3)
+    b = jnp.ones((2, 2))
+    theta = jnp.array([1.0, 2.0])
+    v64 = longterm_values(M, b, theta, 0.5, jnp.zeros(2), 0.9)
+    v32 = longterm_values(M.astype(jnp.float32), b.astype(jnp.float32), theta.astype(jnp.float32),
+                          0.5, jnp.zeros(2, jnp.float32), 0.9)  # Python scalars follow M
+    for name in ("delta", "avg_reward"):
+        a32, a64 = np.asarray(getattr(v32, name)), np.asarray(getattr(v64, name))
+        assert a32.dtype == np.float32, name
+        np.testing.assert_allclose(a32, a64, rtol=1e-5)
+    status, _ = value_status(M, v64)
+    assert np.asarray(status).dtype == np.int32 and int(status) == 0

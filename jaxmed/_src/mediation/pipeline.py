@@ -73,8 +73,14 @@ class PipelineOutput(NamedTuple):
 
 
 def policy_probs(policy, states):
-    """P(A = 1 | s) for rows ``(n, dS)``."""
-    return jax.vmap(policy.prob_one)(states)
+    """P(A = 1 | s) for rows ``(n, dS)``, computed in the states' dtype (the policy's float
+    parameters are cast: a float64 weight must not promote a float32 pipeline to float64)."""
+    def cast(x):  # float leaves only; anything else (e.g. a user's policy object) unchanged
+        if isinstance(x, float) or (hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)):
+            return jnp.asarray(x, states.dtype)
+        return x
+
+    return jax.vmap(jax.tree.map(cast, policy).prob_one)(states)
 
 
 class PolicyFreeFit(NamedTuple):
