@@ -27,11 +27,12 @@ import jax.numpy as jnp
 from jaxmed._src import small_linalg
 
 from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit_state_basis,
-                                         monomial_exponents, monomials, parity_basis, state_basis)
+                                         monomial_exponents, monomials, pairwise_interactions,
+                                         parity_basis, state_basis)
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
 
-__all__ = ["QBasis", "fit_q_basis", "q_features", "QFeatures", "q_feature_rows", "lstd_solve",
+__all__ = ["QBasis", "fit_q_basis", "q_state_features", "q_features", "QFeatures", "q_feature_rows", "lstd_solve",
            "QResult", "fit_q_functions", "q_temporal_differences"]
 
 
@@ -52,13 +53,24 @@ def fit_q_basis(rows, w, config) -> QBasis:
                   fit_standardizer(rows["mediator"], w))
 
 
+def q_state_features(basis: QBasis, state, config):
+    """The state part of the spline φ: h(s), and with ``config.q_state_interactions = k > 0``
+    and d_S ≥ 2 the products of the first k terms of each pair of coordinates' blocks of h
+    (``basis.pairwise_interactions``)."""
+    h = state_basis(basis.state, state)
+    k = config.q_state_interactions
+    if k and state.shape[-1] > 1:
+        h = jnp.concatenate([h, pairwise_interactions(h, state.shape[-1], k)], axis=-1)
+    return h
+
+
 def q_features(basis: QBasis, state, mediator, config, h=None):
     """φ(s, m) for rows ``state`` ``(n, dS)``, ``mediator`` ``(n, dM)`` -> ``(n, p)``."""
     if config.q_basis == "binary":
         return binary_indicator_features(jnp.concatenate([state, mediator], axis=-1))
     if config.q_basis == "parity":
         return parity_basis(basis.state, state, mediator)
-    h = state_basis(basis.state, state) if h is None else h
+    h = q_state_features(basis, state, config) if h is None else h
     ex = monomial_exponents(mediator.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
     return jnp.concatenate([h, monomials(basis.mediator(mediator), ex)], axis=-1)
 
@@ -74,8 +86,8 @@ class QFeatures(NamedTuple):
 def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
     s, s_next = rows["state"], rows["next_state"]
     spline = config.q_basis == "spline"
-    h = state_basis(basis.state, s) if spline else None
-    h_next = state_basis(basis.state, s_next) if spline else None
+    h = q_state_features(basis, s, config) if spline else None
+    h_next = q_state_features(basis, s_next, config) if spline else None
 
     def expect(state, mean, sd, hh):
         fn = lambda m: q_features(basis, state, m, config, h=hh)  # noqa: E731
