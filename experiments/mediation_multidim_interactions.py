@@ -11,6 +11,12 @@ summarises the replications finished so far (each cell with its own count).
 Usage:
   PYTHONPATH=. nice -n 10 python3 experiments/mediation_multidim_interactions.py --reps 200
   PYTHONPATH=. python3 experiments/mediation_multidim_interactions.py --summarize-partial
+  # what ran: 24 reps at seed 2026, 48 at seed 2027 in their own store, pooled:
+  PYTHONPATH=. nice -n 5 python3 experiments/mediation_multidim_interactions.py --reps 24
+  PYTHONPATH=. nice -n 5 python3 experiments/mediation_multidim_interactions.py --reps 48 \
+      --seed 2027 --out runs/mediation_multidim_interactions_s2027 --results /tmp/md2027
+  PYTHONPATH=. python3 experiments/mediation_multidim_interactions.py --summarize-partial \
+      --pool runs/mediation_multidim_interactions_s2027
 
 Writes experiments/results/mediation_multidim_interactions.{csv,json}.
 """
@@ -40,10 +46,29 @@ def partial_summary(out: str):
     return res, summary
 
 
+def pooled(results):
+    """One ``StudyResult`` holding the replications of several stores of the same grid (e.g.
+    two seeds: independent samples), concatenated along the replication axis."""
+    import dataclasses
+
+    import numpy as np
+
+    first = results[0]
+    for r in results[1:]:
+        if [tuple(g) for g in r.grid] != [tuple(g) for g in first.grid]:
+            raise ValueError(f"pool: grids differ: {first.grid} vs {r.grid}")
+    cat = {f: np.concatenate([np.asarray(getattr(r, f)) for r in results], axis=1)
+           for f in ("estimate", "se", "ci_low", "ci_high", "status")}
+    return dataclasses.replace(first, reps=int(cat["status"].shape[1]), **cat)
+
+
 def main(argv=None):
     ap = mc.parser(__doc__.splitlines()[0])
     ap.add_argument("--summarize-partial", action="store_true",
                     help="only summarise the finished replications of the store")
+    ap.add_argument("--pool", nargs="*", default=[],
+                    help="other finished stores of the same grid (other seeds) pooled into the "
+                         "summary")
     ap.set_defaults(batch_size=2, chunk_size=2)
     args = ap.parse_args(argv)
     grid = [(300, 50)] if args.reduced else GRID
@@ -53,10 +78,18 @@ def main(argv=None):
         res, summary = partial_summary(out)
     else:
         res, summary = mc.run_design(DESIGN, grid, reps, args.seed, out, args)
+    stores = [res]
+    if args.pool:
+        from jaxmed import study
+
+        stores += [study.load(d) for d in args.pool]
+        res = pooled(stores)
+        summary = mc.stored_summary(res)
+        summary.insert(0, "design", DESIGN)
     rdir = mc.results_dir(args, out)
-    meta = mc.metadata([res], args, NAME, dict(
+    meta = mc.metadata(stores, args, NAME, dict(
         config="config_for_design(multidim) = MediationConfig(q_state_interactions=1)",
-        reps_requested=int(res.reps)))
+        reps_pooled=int(res.reps), key_data=[[int(x) for x in r.key_data] for r in stores]))
     paths = mc.write_outputs(summary, meta, rdir, NAME)
     mr = summary[(summary["estimator"] == "MR")]
     print(mr[["n", "horizon", "effect", "n_reps", "n_used", "bias", "bias_se", "mse", "coverage"]]
