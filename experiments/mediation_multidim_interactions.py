@@ -11,12 +11,14 @@ summarises the replications finished so far (each cell with its own count).
 Usage:
   PYTHONPATH=. nice -n 10 python3 experiments/mediation_multidim_interactions.py --reps 200
   PYTHONPATH=. python3 experiments/mediation_multidim_interactions.py --summarize-partial
-  # what ran: 24 reps at seed 2026, 48 at seed 2027 in their own store, pooled:
+  # what ran: 24 reps at seed 2026, 48 at 2027 and 32 at 2028 in their own stores, pooled:
   PYTHONPATH=. nice -n 5 python3 experiments/mediation_multidim_interactions.py --reps 24
   PYTHONPATH=. nice -n 5 python3 experiments/mediation_multidim_interactions.py --reps 48 \
       --seed 2027 --out runs/mediation_multidim_interactions_s2027 --results /tmp/md2027
+  PYTHONPATH=. nice -n 5 python3 experiments/mediation_multidim_interactions.py --reps 32 \
+      --seed 2028 --out runs/mediation_multidim_interactions_s2028 --results /tmp/md2028
   PYTHONPATH=. python3 experiments/mediation_multidim_interactions.py --summarize-partial \
-      --pool runs/mediation_multidim_interactions_s2027
+      --pool runs/mediation_multidim_interactions_s2027 runs/mediation_multidim_interactions_s2028
 
 Writes experiments/results/mediation_multidim_interactions.{csv,json}.
 """
