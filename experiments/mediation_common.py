@@ -188,13 +188,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     return ap
 
 
-def run_design(design_name: str, grid, reps: int, seed: int, out: str, args):
-    """Runs (or resumes) one study and returns (StudyResult, summary DataFrame)."""
+def run_design(design_name: str, grid, reps: int, seed: int, out: str, args, spec=None):
+    """Runs (or resumes) one study and returns (StudyResult, summary DataFrame); ``spec``: the
+    ``EstimatorSpec`` (default: the design's default estimator)."""
     import jax
     from jaxmed import study
 
     design = study.get_design(design_name)
-    spec = study.default_estimator(design)
+    spec = study.default_estimator(design) if spec is None else spec
     t0 = time.time()
     res = study.run(design, spec, grid, reps, jax.random.key(seed), out=out,
                     batch_size=args.batch_size, chunk_size=args.chunk_size,

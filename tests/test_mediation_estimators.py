@@ -70,7 +70,8 @@ def _numpy_reference(data, rows, preds, cfg, key, natural):
     rhot = np.minimum(rho, cfg.rho_trunc)
     # LSTD (§4.2–4.4) on the jax features
     w = jnp.ones(n)
-    basis = fit_q_basis(data.flat(), w, cfg)
+    # the knot rule (knot_rule.py): min(5, ⌊(N·T)^{1/5}⌋) = ⌊144^{1/5}⌋ = 2 interior knots
+    basis = fit_q_basis(data.flat(), w, cfg.replace(state_knots=2))
     feats = q_feature_rows(basis, data.flat(), preds, cfg)
     phi, ephi, ephin = (np.asarray(x) for x in feats)
     p = phi.shape[1]

@@ -27,6 +27,7 @@ import numpy as np
 from jaxmed._src.mediation.weighted_stats import weighted_mean, weighted_quantile, weighted_std
 
 __all__ = ["Standardizer", "fit_standardizer", "StateBasis", "fit_state_basis", "state_basis",
+           "pairwise_interactions",
            "bspline_basis", "monomial_exponents", "monomials", "deboor_fixed_span",
            "ParityBasis", "fit_parity_basis", "parity_basis"]
 
@@ -117,6 +118,28 @@ def state_basis(params: StateBasis, state):
         cols.append(z[:, j:j + 1])
         cols.append(bspline_basis(z[:, j], params.knots[j])[:, 1:])
     return jnp.concatenate(cols, axis=1)
+
+
+def pairwise_interactions(h, n_coords: int, k: int):
+    """Products of the first ``k`` terms of each pair of coordinates' blocks of ``h``.
+
+    ``h`` ``(n, n_coords · b)`` is ``state_basis`` output: per coordinate j a block of b terms
+    [z_j, B_{j,1}, ...]. For every pair i < j (in order) and every a, c < k the column
+    h_{i,a} · h_{j,c} (a-major) is returned: ``(n, C(n_coords, 2) · k²)``; with k = b the
+    full tensor product of the two blocks. Nothing (zero columns) when ``n_coords < 2`` or
+    ``k = 0``.
+    """
+    b = h.shape[-1] // n_coords
+    k = min(int(k), b)
+    cols = []
+    for i in range(n_coords):
+        for j in range(i + 1, n_coords):
+            hi = h[..., i * b: i * b + k]
+            hj = h[..., j * b: j * b + k]
+            cols.append((hi[..., :, None] * hj[..., None, :]).reshape(h.shape[:-1] + (k * k,)))
+    if not cols:
+        return h[..., :0]
+    return jnp.concatenate(cols, axis=-1)
 
 
 def monomial_exponents(dim: int, degree: int, cross: bool = True) -> np.ndarray:

@@ -27,12 +27,21 @@ class MediationConfig:
       state_knots: interior quantile knots of the cubic B-spline state basis h(s)
         (h has ``state_knots + 4`` columns per state coordinate: a linear term and
         ``state_knots + 3`` B-splines; the B-splines are constant outside the data range).
+        With ``state_knots_rule="rate"`` (default) this is the largest number: the pipeline
+        uses min(state_knots, ⌊(N·T)^{1/5}⌋) (``jaxmed._src.mediation.knot_rule``).
+      state_knots_rule: ``"rate"`` (default: knots grow with the rows as n^{1/5}, capped at
+        ``state_knots``; equal to ``"fixed"`` from N·T ≥ 3,125 on) or ``"fixed"``.
       reward_degree: total degree of the monomials of standardised m in the reward model.
       q_basis: ``"spline"`` (default: [h(s), monomials of standardised m]), ``"parity"``
         (the original's fixed-span de Boor cubics, spec §4.1, unscaled) or ``"binary"``
         (binary s and m: the products of every non-empty subset of the coordinates of
         (s, m), i.e. with the action coding the saturated cell-indicator basis of the
         original's Toy II Q-learner, §7.5).
+      q_state_interactions: k ≥ 0; with d_S ≥ 2 the spline Q basis also gets, for every pair of
+        state coordinates i < j, the products of the first k terms of their blocks of h
+        ([z, B_1, B_2, ...]; k = state_knots + 4 is the full tensor product). 0 (default):
+        additive in the state coordinates. No effect when d_S = 1. The design lookup
+        (``design_config``) sets it for multi-dimensional states.
       q_mediator_degree: total degree of the mediator monomials in the Q basis (≤ 3, so that
         the two-node Gauss–Hermite expectation is exact).
       q_mediator_cross: include cross monomials (m1·m2, m1²·m2, ...) in the Q basis.
@@ -99,8 +108,10 @@ class MediationConfig:
     """
 
     state_knots: int = 5
+    state_knots_rule: str = "rate"
     reward_degree: int = 3
     q_basis: str = "spline"
+    q_state_interactions: int = 0
     q_mediator_degree: int = 3
     q_mediator_cross: bool = True
     q_ridge_eta: bool = False
@@ -148,6 +159,9 @@ class MediationConfig:
                              f"{self.nuisance_model!r}")
         if self.nuisance_model == "tabular" and self.mediator_law != "bernoulli":
             raise ValueError("config.nuisance_model: 'tabular' needs mediator_law='bernoulli'")
+        if self.state_knots_rule not in ("rate", "fixed"):
+            raise ValueError(f"config.state_knots_rule: expected 'rate' or 'fixed', got "
+                             f"{self.state_knots_rule!r}")
         if self.behaviour_basis not in ("linear", "spline"):
             raise ValueError(f"config.behaviour_basis: expected 'linear' or 'spline', got "
                              f"{self.behaviour_basis!r}")
@@ -159,7 +173,7 @@ class MediationConfig:
             raise ValueError(f"config.se_method: expected 'ij' or 'cluster', got {self.se_method!r}")
         if not float(self.soft_clip) >= 0.0:
             raise ValueError(f"config.soft_clip: expected a temperature >= 0, got {self.soft_clip}")
-        for name in ("state_knots", "n_boot"):
+        for name in ("state_knots", "n_boot", "q_state_interactions"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"config.{name}: expected a non-negative int, got {getattr(self, name)}")
         for name in ("ratio_features", "behaviour_iterations", "boot_batch_size"):
@@ -195,10 +209,11 @@ class MediationConfig:
         """The original's choices where they are not trees or Monte Carlo (spec §4.1, §5.1, B2, B5).
 
         Fixed-span de Boor Q basis, ridge on η, raw states with the original's W, b in the
-        ratio features, clipped mediator densities. Expectations stay exact (closed form).
+        ratio features, clipped mediator densities, ``state_knots`` fixed at any sample size.
+        Expectations stay exact (closed form).
         """
         base = dict(q_basis="parity", q_ridge_eta=True, ratio_standardize=False,
-                    ratio_fixed_features=True, clip_densities=True)
+                    ratio_fixed_features=True, clip_densities=True, state_knots_rule="fixed")
         base.update(overrides)
         return cls(**base)
 

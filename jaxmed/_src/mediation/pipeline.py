@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from jaxmed._src.policies import as_policy
 from jaxmed._src.mediation.estimators import estimator_rows, row_importance_weights
+from jaxmed._src.mediation.knot_rule import resolve_state_knots
 from jaxmed._src.mediation.nuisance import NuisancePredictions, default_nuisance_models, fit_nuisances
 from jaxmed._src.mediation.q_function import fit_q_basis, fit_q_functions, q_feature_rows
 from jaxmed._src.mediation.state_ratio import (binary_ratio_features, fit_ratio_features,
@@ -109,6 +110,7 @@ def fit_policy_free(key, data, trajectory_weights, config,
     Fit it once and call :func:`policy_stage` for many target policies (policy search).
     Arguments as in :func:`estimate_pipeline`.
     """
+    config = resolve_state_knots(config, data.mask.size)  # knots grow with N·T (knot_rule)
     rows = data.flat()
     w = row_weights(data.mask, trajectory_weights)
     k_nuis, k_ratio = jax.random.split(key)

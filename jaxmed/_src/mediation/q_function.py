@@ -30,11 +30,12 @@ import jax.numpy as jnp
 from jaxmed._src import small_linalg
 
 from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit_state_basis,
-                                         monomial_exponents, monomials, parity_basis, state_basis)
+                                         monomial_exponents, monomials, pairwise_interactions,
+                                         parity_basis, state_basis)
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
 
-__all__ = ["QBasis", "fit_q_basis", "q_features", "QFeatures", "q_feature_rows", "lstd_solve",
+__all__ = ["QBasis", "fit_q_basis", "q_state_features", "q_features", "QFeatures", "q_feature_rows", "lstd_solve",
            "QResult", "fit_q_functions", "q_temporal_differences"]
 
 
@@ -55,16 +56,27 @@ def fit_q_basis(rows, w, config) -> QBasis:
                   fit_standardizer(rows["mediator"], w))
 
 
-def _time_interactions(h, g, dm: int, config):
+def q_state_features(basis: QBasis, state, config):
+    """The state part of the spline φ: h(s), and with ``config.q_state_interactions = k > 0``
+    and d_S ≥ 2 the products of the first k terms of each pair of coordinates' blocks of h
+    (``basis.pairwise_interactions``)."""
+    h = state_basis(basis.state, state)
+    k = config.q_state_interactions
+    if k and state.shape[-1] > 1:
+        h = jnp.concatenate([h, pairwise_interactions(h, state.shape[-1], k)], axis=-1)
+    return h
+
+
+def _time_interactions(h, g, ds: int, dm: int, config):
     """[h, g], and with ``config.q_time_interactions="linear"`` also the products of the
     last state coordinate's block of h (calendar time τ: its linear term and B-splines)
     with the linear terms of the other state coordinates and of m (the first ``dm``
-    monomials of g)."""
+    monomials of g). h starts with the ``ds`` per-coordinate blocks of ``state_basis``."""
     if config.q_time_interactions == "none":
         return jnp.concatenate([h, g], axis=-1)
     k = config.state_knots + 4
-    tau, rest = h[:, -k:], h[:, :-k]
-    others = jnp.concatenate([rest[:, ::k], g[:, :dm]], axis=-1)
+    tau = h[:, (ds - 1) * k:ds * k]
+    others = jnp.concatenate([h[:, 0:(ds - 1) * k:k], g[:, :dm]], axis=-1)
     inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
     return jnp.concatenate([h, g, inter], axis=-1)
 
@@ -75,9 +87,10 @@ def q_features(basis: QBasis, state, mediator, config, h=None):
         return binary_indicator_features(jnp.concatenate([state, mediator], axis=-1))
     if config.q_basis == "parity":
         return parity_basis(basis.state, state, mediator)
-    h = state_basis(basis.state, state) if h is None else h
+    h = q_state_features(basis, state, config) if h is None else h
     ex = monomial_exponents(mediator.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
-    return _time_interactions(h, monomials(basis.mediator(mediator), ex), mediator.shape[-1], config)
+    return _time_interactions(h, monomials(basis.mediator(mediator), ex), state.shape[-1],
+                              mediator.shape[-1], config)
 
 
 class QFeatures(NamedTuple):
@@ -91,8 +104,8 @@ class QFeatures(NamedTuple):
 def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
     s, s_next = rows["state"], rows["next_state"]
     spline = config.q_basis == "spline"
-    h = state_basis(basis.state, s) if spline else None
-    h_next = state_basis(basis.state, s_next) if spline else None
+    h = q_state_features(basis, s, config) if spline else None
+    h_next = q_state_features(basis, s_next, config) if spline else None
 
     def expect(state, mean, sd, hh):
         fn = lambda m: q_features(basis, state, m, config, h=hh)  # noqa: E731
@@ -104,7 +117,7 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
         # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
         ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
         eg = gaussian_expectation(lambda m: monomials(basis.mediator(m), ex), mean, sd)
-        return _time_interactions(hh, eg, mean.shape[-1], config)
+        return _time_interactions(hh, eg, state.shape[-1], mean.shape[-1], config)
 
     phi_obs = q_features(basis, s, rows["mediator"], config, h=h)
     phi_exp = jnp.stack([expect(s, preds.mediator_mean[:, a], preds.mediator_sd[:, a], h)
