@@ -187,3 +187,17 @@ def test_study_on_an_n_grid_compiles_one_estimation_program_per_bucket():
         x, y = getattr(a, f), getattr(b, f)
         assert np.array_equal(np.isnan(x), np.isnan(y)) and np.isfinite(x[:, :, 0]).all()
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12, err_msg=f)
+
+
+def test_mediation_cells_share_a_program_only_with_the_same_knots():
+    """The knot rule reads the padded N·T (knot_rule.py): N = 100 (K = 4 at T = 25) is not
+    padded to 120 (K = 5), whose bucket it shares; N = 130 and 140 (both K = 5) are."""
+    from jaxmed._src.mediation.knot_rule import rate_knots
+
+    spec = default_estimator(get_design("semi-synthetic"))
+    assert spec.pad_group(100, 25) == rate_knots(2500, 5) == 4
+    assert spec.pad_group(120, 25) == rate_knots(3000, 5) == 4
+    assert spec.pad_group(130, 25) == 5
+    grid = [(100, 25), (125, 25), (130, 25), (140, 25)]
+    assert padded_sizes(grid, "auto", spec.pad_group) == [100, 125, 140, 140]
+    assert padded_sizes(grid, [128, 256], spec.pad_group) == [100, 128, 256, 256]

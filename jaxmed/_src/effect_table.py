@@ -51,6 +51,10 @@ class EstimatorSpec:
         ``fn`` gives the same results (up to rounding) on the padded data; the study runner
         then pads the cells of an N-grid to a few sizes and compiles ``fn`` once per size
         (``jaxmed._src.study.n_buckets``). ``None``: never padded.
+      pad_group: optional ``pad_group(n, horizon) -> hashable``: cells are padded to a
+        common size only when their groups agree, and a cell only to a size of its own
+        group (for estimators whose static choices depend on the shape, e.g. the mediation
+        knot rule, which reads N·T). ``None``: any sizes may share a program.
     """
 
     name: str
@@ -58,3 +62,4 @@ class EstimatorSpec:
     effects: tuple[str, ...]
     fn: Callable
     pad: Callable | None = None
+    pad_group: Callable | None = None

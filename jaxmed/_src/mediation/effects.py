@@ -19,6 +19,7 @@ from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.estimators import EFFECTS, ESTIMATORS
 from jaxmed._src.mediation.influence import ij_influence, influence_se
 from jaxmed._src.mediation.nuisance import NuisancePredictions
+from jaxmed._src.mediation.knot_rule import resolve_state_knots
 from jaxmed._src.mediation.padding import pad_trajectories, real_trajectories
 from jaxmed._src.mediation.pipeline import PipelineDiagnostics, estimate_pipeline
 from jaxmed._src.mediation.uncertainty import bootstrap_counts, cluster_influence, cluster_se
@@ -398,5 +399,7 @@ def mediation_estimator_spec(target_policy, control_policy=None,
 
     name = ("mediation-natural" if config.natural_decomposition
             else "mediation-binary" if config.mediator_law == "bernoulli" else "mediation-default")
-    # trajectories without an observed step are ignored (padding.py): N-grids may be padded
-    return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, pad=pad_trajectories)
+    # trajectories without an observed step are ignored (padding.py): N-grids may be padded,
+    # between sizes for which the knot rule (which reads the padded N·T) picks the same knots
+    return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, pad=pad_trajectories,
+                         pad_group=lambda n, h: resolve_state_knots(config, n * h).state_knots)

@@ -55,14 +55,21 @@ def bucket_of(n: int) -> int:
     return p
 
 
-def padded_sizes(grid: Sequence[tuple[int, int]], n_buckets="auto") -> list[int]:
+def padded_sizes(grid: Sequence[tuple[int, int]], n_buckets="auto", group=None) -> list[int]:
     """The number of trajectories each grid cell is estimated at (≥ its N); see the module doc.
 
     >>> padded_sizes([(n, 25) for n in range(100, 1501, 100)])
     [100, 200, 300, 500, 500, 700, 700, 1000, 1000, 1000, 1500, 1500, 1500, 1500, 1500]
     >>> padded_sizes([(100, 25), (120, 25), (120, 50)], [128, 256])
     [128, 128, 128]
+
+    ``group(n, horizon)`` (``EstimatorSpec.pad_group``): cells share a padded size only within
+    a group, and a listed size is used only when it is in the cell's group (else no padding).
+
+    >>> padded_sizes([(100, 25), (125, 25)], group=lambda n, h: n * h >= 3125)
+    [100, 125]
     """
+    group = (lambda n, h: None) if group is None else group
     ns = [int(n) for n, _ in grid]
     if n_buckets is None or n_buckets is False:
         return ns
@@ -72,16 +79,17 @@ def padded_sizes(grid: Sequence[tuple[int, int]], n_buckets="auto") -> list[int]
                              f"{n_buckets!r}")
         largest: dict[tuple[int, int], int] = {}
         for n, h in grid:
-            k = (bucket_of(n), int(h))
+            k = (bucket_of(n), int(h), group(int(n), int(h)))
             largest[k] = max(largest.get(k, 0), int(n))
-        return [largest[(bucket_of(n), int(h))] for n, h in grid]
+        return [largest[(bucket_of(n), int(h), group(int(n), int(h)))] for n, h in grid]
     sizes = sorted(int(s) for s in n_buckets)
     if not sizes or any(s < 1 for s in sizes):
         raise ValueError(f"n_buckets: expected positive sizes, got {list(n_buckets)!r}")
     out = []
-    for n in ns:
+    for n, (_, h) in zip(ns, grid):
         fit = [s for s in sizes if s >= n]
         if not fit:
             raise ValueError(f"n_buckets: no size >= N = {n} in {sizes}")
-        out.append(fit[0])
+        same = [s for s in fit if group(s, int(h)) == group(n, int(h))]
+        out.append(same[0] if same else n)
     return out

@@ -165,7 +165,7 @@ def _executor(client, devices, out, cache_dir):
 def _padded_n(grid, estimator, n_buckets) -> tuple | None:
     """Per cell, the padded number of trajectories (cells sharing an estimation program), or
     None for a cell run unpadded; None when no cell is padded."""
-    sizes = padded_sizes(grid, n_buckets)  # validates n_buckets
+    sizes = padded_sizes(grid, n_buckets, getattr(estimator, "pad_group", None))  # validates
     if not estimator_pads(estimator):
         return None
     shared = collections.Counter((m, h) for m, (_, h) in zip(sizes, grid))
