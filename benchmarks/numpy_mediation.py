@@ -205,6 +205,11 @@ def mediation_numpy(state, action, mediator, reward, next_state, mask, target_we
     """
     p = dict(DEFAULTS, **(params or {}))
     N, T = action.shape
+    if p.get("state_knots_rule", "rate") == "rate":   # K = min(state_knots, ⌊(N·T)^{1/5}⌋)
+        k = 0
+        while k < p["state_knots"] and (k + 1) ** 5 <= N * T:
+            k += 1
+        p["state_knots"] = k
     s = state.reshape(N * T, -1)
     sn = next_state.reshape(N * T, -1)
     a = action.reshape(-1).astype(float)
