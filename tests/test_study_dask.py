@@ -151,3 +151,57 @@ def test_errors_of_the_computation_reach_the_driver(client, tmp_path):
     with pytest.raises(ValueError, match="^devices: with a Dask client"):
         study.run(ToyDesign(), NOISE_SPEC, [(8, 3)], 2, KEY, out=tmp_path / "d", batch_size=1,
                   client=client, devices=[object()], progress=False)
+
+
+def _count_cache_hits(dask_worker):
+    """Installs (once per worker process) a JAX monitoring listener counting persistent
+    compilation-cache hits; returns the count so far."""
+    import jax
+
+    # the state lives on the worker object (this function arrives by value, with fresh globals)
+    state = getattr(dask_worker, "_test_cache_hits", None)
+    if state is None:
+        state = dask_worker._test_cache_hits = {"n": 0, "installed": False}
+    if not state["installed"]:
+        def listener(event, **kwargs):
+            if event == "/jax/compilation_cache/cache_hits":
+                state["n"] += 1
+        jax.monitoring.register_event_listener(listener)
+        state["installed"] = True
+    return state["n"]
+
+
+def test_workers_load_programs_from_the_drivers_persistent_cache(tmp_path):
+    """A study first run in this process writes its programs to the persistent compilation
+    cache; fresh worker processes running it on Dask load them from there (cache hits
+    counted by JAX's monitoring events in the workers), instead of compiling again."""
+    import dask
+    import jax
+
+    from jaxmed._src import execution
+
+    if execution.cache_disabled():
+        pytest.skip("JAXMED_NO_CACHE is set")
+    design = ToyDesign(sigma=0.37)  # a program no other test compiled
+    study.run(design, NOISE_SPEC, GRID, REPS, KEY, out=tmp_path / "one", batch_size=BATCH,
+              progress=False)
+    cache = jax.config.jax_compilation_cache_dir
+    assert cache and os.listdir(cache)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        c = distributed.Client(cluster)
+    try:
+        cloudpickle.register_pickle_by_value(_study_fixtures)
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        c.run(_count_cache_hits)
+        res = study.run(design, NOISE_SPEC, GRID, REPS, KEY, out=tmp_path / "dask",
+                        batch_size=BATCH, client=c, progress=False)
+        hits = list(c.run(_count_cache_hits).values())
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        cloudpickle.unregister_pickle_by_value(_study_fixtures)
+        c.close()
+        cluster.close()
+    assert_identical(res, study.load(tmp_path / "one"))
+    assert hits[0] >= 1, hits
