@@ -51,11 +51,17 @@ def cache_dir() -> str:
     return os.path.join(base, "jaxmed", "xla")
 
 
+CACHE_MAX_BYTES = 8 * 2 ** 30  # the persistent cache's size limit (least recently used evicted)
+
+
 def enable_compilation_cache(path: str | None = None) -> str | None:
     """Turns on JAX's persistent compilation cache (idempotent); returns its directory.
 
     Does nothing and returns ``None`` when ``JAXMED_NO_CACHE`` is set. When JAX already has
     a ``jax_compilation_cache_dir`` (set by the user), that directory is kept and returned.
+    The cache holds at most ``CACHE_MAX_BYTES`` (8 GiB; least recently used entries are
+    evicted), and every read and write happens under a file lock, so processes sharing the
+    directory (Dask workers, CLI subprocesses) never read an entry while it is being written.
     Entries are written for every compilation that takes at least 0.2 s (JAX's default
     threshold, 1 s, would skip the small chunk functions of short studies).
 
@@ -80,6 +86,11 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
                       RuntimeWarning, stacklevel=2)
         return None
     jax.config.update("jax_compilation_cache_dir", path)
+    # a size limit turns on JAX's LRU eviction and, with it, a file lock around every cache
+    # read and write: without it a process could read an entry another process is still
+    # writing (Dask workers, CLI subprocesses, parallel runs share the directory), and
+    # deserialising a truncated executable crashed a test run (segmentation fault)
+    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _reset_jax_cache_state()
