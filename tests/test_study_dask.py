@@ -171,11 +171,11 @@ def _count_cache_hits(dask_worker):
     return state["n"]
 
 
-def test_workers_load_programs_from_the_drivers_persistent_cache(tmp_path):
+def test_workers_load_programs_from_the_drivers_persistent_cache(client, tmp_path):
     """A study first run in this process writes its programs to the persistent compilation
-    cache; fresh worker processes running it on Dask load them from there (cache hits
-    counted by JAX's monitoring events in the workers), instead of compiling again."""
-    import dask
+    cache; the worker processes, which never compiled it, load them from there when the study
+    runs on Dask (cache hits counted by JAX's monitoring events in the workers) instead of
+    compiling again."""
     import jax
 
     from jaxmed._src import execution
@@ -187,21 +187,9 @@ def test_workers_load_programs_from_the_drivers_persistent_cache(tmp_path):
               progress=False)
     cache = jax.config.jax_compilation_cache_dir
     assert cache and os.listdir(cache)
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
-        c = distributed.Client(cluster)
-    try:
-        cloudpickle.register_pickle_by_value(_study_fixtures)
-        cloudpickle.register_pickle_by_value(sys.modules[__name__])
-        c.run(_count_cache_hits)
-        res = study.run(design, NOISE_SPEC, GRID, REPS, KEY, out=tmp_path / "dask",
-                        batch_size=BATCH, client=c, progress=False)
-        hits = list(c.run(_count_cache_hits).values())
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        cloudpickle.unregister_pickle_by_value(_study_fixtures)
-        c.close()
-        cluster.close()
+    before = sum(client.run(_count_cache_hits).values())
+    res = study.run(design, NOISE_SPEC, GRID, REPS, KEY, out=tmp_path / "dask",
+                    batch_size=BATCH, client=client, progress=False)
+    after = sum(client.run(_count_cache_hits).values())
     assert_identical(res, study.load(tmp_path / "one"))
-    assert hits[0] >= 1, hits
+    assert after - before >= 1, (before, after)
