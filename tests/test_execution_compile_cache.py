@@ -26,10 +26,14 @@ _SCRIPT = textwrap.dedent("""
         elif event == "/jax/compilation_cache/cache_misses":
             counts["misses"] += 1
     jax.monitoring.register_event_listener(listen)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     from jaxmed import study
+    from jaxmed._src import execution
     from _study_fixtures import NOISE_SPEC, ToyDesign
-    jax.jit(lambda x: x + 1)(1.0)  # a compilation before study.run turned the cache on
+    jax.jit(lambda x: x + 1)(1.0)  # a compilation before the cache was turned on
+    execution.enable_compilation_cache()  # what study.run does first (idempotent there)
+    # every program is written, however fast it compiles (jaxmed's 0.2 s threshold would
+    # leave a program that compiled in 0.19 s a miss in both processes)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     res = study.run(ToyDesign(), NOISE_SPEC, [(8, 3)], 4, 0, progress=False)
     print(json.dumps(dict(counts, estimate=np.asarray(res.estimate).tolist())))
 """)

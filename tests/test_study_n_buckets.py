@@ -128,7 +128,9 @@ def _assert_fields_equal(r1, r2, n):
             np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("name,n,t,n_pad", [("semi-synthetic", 40, 10, 64), ("toy1", 24, 8, 32)])
+@pytest.mark.parametrize("name,n,t,n_pad", [
+    pytest.param("semi-synthetic", 40, 10, 64, marks=pytest.mark.slow),  # 85 s of compilation
+    ("toy1", 24, 8, 32)])
 def test_mediation_core_on_padded_data_equals_unpadded_in_every_field(name, n, t, n_pad):
     # Sizes where the fits are well conditioned: rounding differences of the longer sums are
     # ~1e-16 and stay below 1e-12 (at N = 30, T = 8 the semi-synthetic LSTD/bootstrap systems
