@@ -2,8 +2,9 @@
 
 What the pipeline calls: ``spd_solve`` (Cholesky) and ``general_solve`` (pivoted LU), at the
 end of this module: LAPACK on one system per call, systems of a ``vmap`` batch solved one
-after another, derivatives by the loop solves below. The loop solves (``cholesky``,
-``cho_solve``, ``solve``) are LAPACK-free references, also usable directly.
+after another, derivatives by the same one-system LAPACK solves (``lax.custom_linear_solve``).
+The loop solves (``cholesky``, ``cho_solve``, ``solve``) are LAPACK-free references, also
+usable directly.
 
 Why. jaxlib 0.10.2 lowers ``cholesky``, ``lu`` and ``triangular_solve`` on CPU to LAPACK
 FFI kernels that split a *batched* call over the XLA CPU intra-op thread pool
@@ -14,8 +15,8 @@ on 2 cores hung forever (measured; jax 0.11 compiles that path out). The systems
 solves are small (p <= ~60 unknowns); plain loops over columns in ``lax.fori_loop``
 vectorise under ``vmap`` into ordinary batched XLA ops and call no external kernel, but
 cost one XLA dispatch per operation and loop step (measured several times slower than LAPACK
-in the whole pipeline), hence their use for derivatives only. They differentiate with ``grad`` (the loops have static trip
-counts) and give the LAPACK results up to rounding (~cond × 1e-16; tested against numpy).
+in the whole pipeline; as derivatives they also made the IJ SE's compile slower). They
+differentiate with ``grad`` (the loops have static trip counts) and give the LAPACK results up to rounding (~cond × 1e-16; tested against numpy).
 
 The functions are unbatched and take the signatures of their ``jax.scipy.linalg`` /
 ``jnp.linalg`` namesakes that jaxmed uses: ``cho_factor(a) -> (L, True)``,
