@@ -2,7 +2,11 @@
 VJP over C random cotangents for each stage of ``estimate_pipeline`` (policy-free fit:
 nuisances, bases, ratio features; then the Q-fits, the state ratios and the estimator rows).
 
-    PYTHONPATH=. python3 benchmarks/ij_stage_profile.py --n 200 --horizon 25 [--cots 1,20]
+    PYTHONPATH=. python3 benchmarks/ij_stage_profile.py --n 200 --horizon 25 [--cots 1,20] [--batch map]
+
+``--batch vmap`` (default; the recorded ``results/ij-profile-20261130.json`` numbers) batches
+the cotangents with ``vmap``; ``--batch map`` runs them one after another (``lax.map``, what
+``ij_influence`` does).
 
 Prints one JSON line: per stage, compile and median run seconds of the forward and of the
 VJP with each cotangent count.
@@ -38,6 +42,7 @@ def main(argv=None):
     ap.add_argument("--horizon", type=int, default=25)
     ap.add_argument("--cots", default="1,20")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", choices=("vmap", "map"), default="vmap")
     args = ap.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     import jaxmed
@@ -89,7 +94,7 @@ def main(argv=None):
 
             def back(xs, cts, f=f):
                 _, pull = jax.vjp(f, *xs)
-                return jax.vmap(pull)(cts)
+                return jax.vmap(pull)(cts) if args.batch == "vmap" else jax.lax.map(pull, cts)
 
             rec[f"vjp{c}_compile_s"], rec[f"vjp{c}_s"] = _time(jax.jit(back), xs, cts,
                                                               rounds=args.rounds)
