@@ -1,9 +1,9 @@
 """Cost of the infinitesimal-jackknife SE (``MediationConfig(se_method="ij")``) against the
 point estimate with the naive cluster SE (``se_method="cluster"``), in one process.
 
-    PYTHONPATH=. python3 benchmarks/ij_se_cost.py [--n 40] [--horizon 8] [--rounds 5]
+    PYTHONPATH=. python3 benchmarks/ij_se_cost.py [--sizes 40x8,200x25,1500x25] [--rounds 5]
 
-Both programs are ``jax.jit``-ed ``mediation_core`` on the same semi-synthetic dataset;
+For each size N x T (semi-synthetic), both programs are ``jax.jit``-ed ``mediation_core`` on the same semi-synthetic dataset;
 compile (first call) times are reported separately; then the two are called alternately
 ``rounds`` times (wall and process CPU time, ``block_until_ready``), and the cost ratio is the
 median of the per-round ratios ij/cluster. Writes ``results/ij-se-cost-<timestamp>.json``.
@@ -24,19 +24,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=40)
-    ap.add_argument("--horizon", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    jax.config.update("jax_enable_x64", True)
+def measure(n, horizon, rounds):
+    """Compile and alternated run times of the cluster and IJ programs at one size."""
     import jaxmed
     from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
     from jaxmed.mediation import MediationConfig, mediation_core
 
-    data = simulate_semi_synthetic(jax.random.key(0), args.n, args.horizon)
+    data = simulate_semi_synthetic(jax.random.key(0), n, horizon)
     pol = jaxmed.policies.semi_synthetic_target_policy()
     key = jax.random.key(1)
     fns = {m: jax.jit(lambda k, d, m=m: mediation_core(k, d, pol, 0, MediationConfig(se_method=m)))
@@ -48,7 +42,7 @@ def main(argv=None):
         compile_s[m] = time.perf_counter() - t0
     wall = {m: [] for m in fns}
     cpu = {m: [] for m in fns}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for m, f in fns.items():
             t0, c0 = time.perf_counter(), time.process_time()
             jax.block_until_ready(f(key, data))
@@ -57,11 +51,9 @@ def main(argv=None):
     ratios = [b / a for a, b in zip(wall["cluster"], wall["ij"])]
     cpu_ratios = [b / a for a, b in zip(cpu["cluster"], cpu["ij"])]
     same = np.allclose(np.asarray(results["ij"].estimate), np.asarray(results["cluster"].estimate),
-                       rtol=1e-10, atol=1e-12, equal_nan=True)
-    out = dict(
-        benchmark="ij_se_cost", n=args.n, horizon=args.horizon, rounds=args.rounds,
-        device=str(jax.devices()[0]), jax=jax.__version__, python=platform.python_version(),
-        cpu_count=os.cpu_count(), load_average=list(os.getloadavg()),
+                       rtol=1e-12, atol=1e-12, equal_nan=True)
+    return dict(
+        n=n, horizon=horizon, rounds=rounds, load_average_after=list(os.getloadavg()),
         compile_first_call_s=compile_s, wall_s=wall, cpu_s=cpu,
         median_wall_s={m: float(np.median(v)) for m, v in wall.items()},
         median_ratio_ij_over_cluster=float(np.median(ratios)),
@@ -70,12 +62,32 @@ def main(argv=None):
         same_point_estimates=bool(same),
         mr_se_ij=np.asarray(results["ij"].se[0]).tolist(),
         mr_se_cluster=np.asarray(results["cluster"].se[0]).tolist())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="40x8", help="comma-separated NxT, e.g. 40x8,200x25")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--note", default="")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    jax.config.update("jax_enable_x64", True)
+    out = dict(benchmark="ij_se_cost", device=str(jax.devices()[0]), jax=jax.__version__,
+               jaxlib=jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
+               python=platform.python_version(), cpu_count=os.cpu_count(),
+               load_average_start=list(os.getloadavg()), note=args.note, sizes=[])
+    for size in args.sizes.split(","):
+        n, horizon = (int(x) for x in size.lower().split("x"))
+        rec = measure(n, horizon, args.rounds)
+        out["sizes"].append(rec)
+        print(json.dumps({k: rec[k] for k in ("n", "horizon", "compile_first_call_s", "median_wall_s",
+                                              "median_ratio_ij_over_cluster",
+                                              "compile_ratio_ij_over_cluster",
+                                              "same_point_estimates")}), flush=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = args.out or os.path.join(HERE, "results", f"ij-se-cost-{stamp}.json")
     with open(path, "w") as fh:
         json.dump(out, fh, indent=1)
-    print(json.dumps({k: out[k] for k in ("median_wall_s", "median_ratio_ij_over_cluster",
-                                          "compile_ratio_ij_over_cluster", "same_point_estimates")}))
     print(path)
 
 

@@ -2,8 +2,9 @@
 
 What the pipeline calls: ``spd_solve`` (Cholesky) and ``general_solve`` (pivoted LU), at the
 end of this module: LAPACK on one system per call, systems of a ``vmap`` batch solved one
-after another, derivatives by the loop solves below. The loop solves (``cholesky``,
-``cho_solve``, ``solve``) are LAPACK-free references, also usable directly.
+after another, derivatives by the same one-system LAPACK solves (``lax.custom_linear_solve``).
+The loop solves (``cholesky``, ``cho_solve``, ``solve``) are LAPACK-free references, also
+usable directly.
 
 Why. jaxlib 0.10.2 lowers ``cholesky``, ``lu`` and ``triangular_solve`` on CPU to LAPACK
 FFI kernels that split a *batched* call over the XLA CPU intra-op thread pool
@@ -14,8 +15,8 @@ on 2 cores hung forever (measured; jax 0.11 compiles that path out). The systems
 solves are small (p <= ~60 unknowns); plain loops over columns in ``lax.fori_loop``
 vectorise under ``vmap`` into ordinary batched XLA ops and call no external kernel, but
 cost one XLA dispatch per operation and loop step (measured several times slower than LAPACK
-in the whole pipeline), hence their use for derivatives only. They differentiate with ``grad`` (the loops have static trip
-counts) and give the LAPACK results up to rounding (~cond × 1e-16; tested against numpy).
+in the whole pipeline; as derivatives they also made the IJ SE's compile slower). They
+differentiate with ``grad`` (the loops have static trip counts) and give the LAPACK results up to rounding (~cond × 1e-16; tested against numpy).
 
 The functions are unbatched and take the signatures of their ``jax.scipy.linalg`` /
 ``jnp.linalg`` namesakes that jaxmed uses: ``cho_factor(a) -> (L, True)``,
@@ -131,28 +132,65 @@ def solve(a, b):
     return x[:, 0] if vector else x
 
 
-# --- what the pipeline calls: LAPACK one system at a time, loops for the derivatives ---------
+# --- what the pipeline calls: LAPACK one system at a time, LAPACK for the derivatives too ---
 #
 # Measured: the loop solves above cost one XLA dispatch per operation per loop step, which
 # made a replication at N=100, T=25 several times slower than LAPACK on a loaded machine.
 # The pipeline therefore solves with LAPACK on *one* system per call (the unbatched kernel
 # never enters ParallelBatchMap's pool wait; width 1 never hung), and under ``vmap`` the
-# systems are solved one after another (``sequential_vmap``: a loop of batch-1 LAPACK calls)
-# instead of by one batched LAPACK call. ``custom_vmap`` has no reverse-mode rule, so the
-# derivative is given by ``custom_jvp``: dx = A⁻¹(db − dA x), solved with the loop solves
-# above (linear in the tangents, hence transposable: ``grad`` and ``jacfwd`` both work).
+# systems are solved one after another (a loop of batch-1 LAPACK calls) instead of by one
+# batched LAPACK call. ``custom_vmap`` has no reverse-mode rule, so the derivative is given
+# by ``custom_jvp``: dx = A⁻¹(db − dA x), where the tangent solve is a
+# ``lax.custom_linear_solve`` (linear in the tangent; its transpose solves with Aᵀ), both
+# directions by the same one-system LAPACK calls: ``grad``, ``vjp`` over many cotangents
+# and ``jacfwd`` all work. (Before issue 13 the tangent solve was the loop solve above, whose
+# partial evaluation and transposition made the IJ SE's reverse pass several times dearer.)
+# When only the right-hand side is batched (``vmap`` over cotangents or tangents, one A),
+# the batch becomes columns of one right-hand side: one factorisation, one LAPACK call.
 
 
-@jax.custom_batching.sequential_vmap
-def _lapack_spd_solve(a, b):
+def _one_system(kernel):
+    """``kernel(a, b)`` (one system) under any ``vmap``: an unbatched ``a`` with batched ``b``
+    is one call with the batch as extra columns; a batched ``a`` is a loop over the batch."""
+
+    @jax.custom_batching.custom_vmap
+    def call(a, b):
+        return kernel(a, b)
+
+    @call.def_vmap
+    def _rule(axis_size, in_batched, a, b):
+        a_batched, b_batched = in_batched
+        if not a_batched:  # b batched: (B, p) or (B, p, r) -> (p, B·r)
+            cols = jnp.moveaxis(b, 0, -1)
+            x = call(a, cols.reshape(cols.shape[0], -1))
+            return jnp.moveaxis(x.reshape(cols.shape), -1, 0), True
+        if not b_batched:
+            b = jnp.broadcast_to(b, (axis_size,) + b.shape)
+        return jax.lax.map(lambda ab: call(*ab), (a, b)), True
+
+    return call
+
+
+def _cho_kernel(a, b):
     from jax.scipy.linalg import cho_factor as _cf, cho_solve as _cs
 
     return _cs(_cf(a), b)
 
 
-@jax.custom_batching.sequential_vmap
-def _lapack_solve(a, b):
-    return jnp.linalg.solve(a, b)
+_lapack_spd_solve = _one_system(_cho_kernel)
+_lapack_solve = _one_system(jnp.linalg.solve)
+_lapack_solve_t = _one_system(lambda a, b: jnp.linalg.solve(a.T, b))
+
+
+def _tangent_solve(a, rhs, symmetric: bool):
+    """A⁻¹ rhs as a linear function of ``rhs`` whose transpose is Aᵀ⁻¹ (LAPACK both ways)."""
+    if symmetric:
+        return jax.lax.custom_linear_solve(lambda v: a @ v, rhs,
+                                           solve=lambda _, r: _lapack_spd_solve(a, r),
+                                           symmetric=True)
+    return jax.lax.custom_linear_solve(lambda v: a @ v, rhs,
+                                       solve=lambda _, r: _lapack_solve(a, r),
+                                       transpose_solve=lambda _, r: _lapack_solve_t(a, r))
 
 
 @jax.custom_jvp
@@ -173,7 +211,7 @@ def _spd_solve_jvp(primals, tangents):
     a, b = primals
     da, db = tangents
     x = spd_solve(a, b)
-    return x, cho_solve(cho_factor(a), db - da @ x)
+    return x, _tangent_solve(a, db - da @ x, symmetric=True)
 
 
 @jax.custom_jvp
@@ -194,4 +232,4 @@ def _general_solve_jvp(primals, tangents):
     a, b = primals
     da, db = tangents
     x = general_solve(a, b)
-    return x, solve(a, db - da @ x)
+    return x, _tangent_solve(a, db - da @ x, symmetric=False)

@@ -91,10 +91,10 @@ class MediationConfig:
         (nuisances, Q-functions and ratios treated as known; for DM the bootstrap SE, NaN
         without ``n_boot``). ``"ij"``: the infinitesimal-jackknife sandwich SE through the whole
         pipeline, for every estimator, DM included (``jaxmed._src.mediation.influence``; one
-        reverse-mode product per defined cell, 20 in all: measured 5.9x the point
-        estimate's run time and 4.6x its compile time at N = 40, T = 8,
-        ``benchmarks/results/ij-se-cost-*.json``; the issue's bound is 3x, which is why it is
-        not yet the default).
+        reverse-mode product per defined cell, 20 in all: measured 4.3x / 15x / 32x the point
+        estimate's run time and 3.0x / 2.8x / 5.4x its compile time at N = 40 / 200 / 1500
+        (T = 8 / 25 / 25), ``benchmarks/results/ij-se-cost-20261130T131557Z.json``; the
+        issue's bound is 3x, which is why it is not the default).
       n_boot: trajectory-bootstrap replicates (0: none; ``boot_se`` is then NaN).
       boot_batch_size: bootstrap replicates evaluated at once (``lax.map`` batch size). Default 1
         (sequential): on CPU, vmapping the pipeline over bootstrap weights was measured to be
