@@ -34,6 +34,10 @@ RUNS = os.path.join(ROOT, "runs", "drift")
 RESULTS = os.path.join(ROOT, "experiments", "results")
 SEED = 15
 EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
+# estimator version of the "-time" rows: "s4" = mediator model with calendar time (session 4),
+# "s5" = mediator model without it (mediator_time=False, the default since session 5). Cells
+# whose stores are gone keep their stored records (and version) in the summary.
+VERSION = "s5"
 
 
 class CellDesign:
@@ -91,7 +95,7 @@ def cell_summary(strength: float, n: int, horizon: int) -> list[dict]:
                 bias_mcse=float(x.std(ddof=1) / np.sqrt(x.size)), sd=float(x.std(ddof=1)),
                 rmse=float(np.sqrt(np.mean(err ** 2))), mse=float(np.mean(err ** 2)),
                 mean_se=float(np.mean(se)) if np.isfinite(se).all() else float("nan"),
-                coverage=cover))
+                coverage=cover, version=VERSION))
     return recs
 
 
@@ -107,6 +111,15 @@ def summary() -> list[dict]:
             print(f"{entry}: no cached truth, skipped (run experiments/drift_truths.py)")
             continue
         recs += cell_summary(float(strength), int(n), int(horizon))
+    # keep the stored records of cells that have no store here (older runs)
+    new_cells = {(r["strength"], r["n"], r["horizon"]) for r in recs}
+    old_path = os.path.join(RESULTS, "mediation_drift.json")
+    if os.path.exists(old_path):
+        with open(old_path) as f:
+            old = json.load(f)["records"]
+        recs += [dict(r, version=r.get("version", "s4")) for r in old
+                 if (r["strength"], r["n"], r["horizon"]) not in new_cells]
+    recs.sort(key=lambda r: (r["strength"], r["n"], r["horizon"]))
     df = pd.DataFrame.from_records(recs)
     os.makedirs(RESULTS, exist_ok=True)
     df.to_csv(os.path.join(RESULTS, "mediation_drift.csv"), index=False, float_format="%.5g")
@@ -164,9 +177,11 @@ def markdown(recs, estimators=("MR", "MR-time")) -> str:
             if not rs:
                 continue
             reps = next(iter(rs.values()))["reps"]
+            version = next(iter(rs.values())).get("version", "s4")
             vals = [f"{rs[k]['bias']:+.3f} ± {rs[k]['bias_mcse']:.3f} ({rs[k]['coverage']:.2f})"
                     for k in EFFECTS]
-            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {est} | "
+            label = f"{est} ({version})" if est.endswith("-time") else est
+            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {label} | "
                          + " | ".join(vals) + " |")
     return "\n".join(lines)
 
