@@ -58,14 +58,15 @@ def test_time_free_mediator_equals_the_stationary_mediator_model_on_s():
 
 
 def test_calendar_time_pipeline_mediator_predictions_are_the_stationary_ones():
-    # the mediator model of mediation_effects_time's nuisance stage (default mediator_time=False)
+    # with mediator_time=False the mediator model of mediation_effects_time's nuisance stage
     # on (S, τ) predicts the mediator law at S and S' exactly as the stationary pipeline's on S
     d = simulate_semi_synthetic_drift(jax.random.key(3), 60, 10, strength=1.0)
     d = Trajectories(*(jnp.asarray(x, jnp.float64) for x in d))
     tau = jnp.broadcast_to(jnp.arange(10.0), d.mask.shape)
     aug = augment_with_time(d, tau, 10)
-    cfg_t, cfg_s = time_config(None), MediationConfig()
+    cfg_t, cfg_s = time_config(None, mediator_time=False), MediationConfig()
     assert cfg_t.mediator_time is False and cfg_s.mediator_time is True
+    assert time_config(None).mediator_time is True  # the default keeps τ in the mediator model
     w = jnp.ones(d.mask.size)
 
     @jax.jit
@@ -78,7 +79,7 @@ def test_calendar_time_pipeline_mediator_predictions_are_the_stationary_ones():
     ms, sds = predict(default_nuisance_models(cfg_s).mediator, d.flat())
     np.testing.assert_allclose(mt, ms, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(sdt, sds, rtol=1e-12, atol=1e-12)
-    # with mediator_time=True the τ terms do move the mediator means (under drift)
-    m1, _ = predict(default_nuisance_models(time_config(None, mediator_time=True)).mediator,
+    # the default (mediator_time=True): the τ terms do move the mediator means (under drift)
+    m1, _ = predict(default_nuisance_models(time_config(None)).mediator,
                     aug.flat())
     assert float(jnp.max(jnp.abs(m1 - ms))) > 1e-3

@@ -15,10 +15,9 @@ the state sees calendar time too.
 * reward model: the spline state basis h(s, τ) is additive over coordinates, so it gains a
   calendar-time spline (a linear term and cubic B-splines with ``config.state_knots``
   quantile knots in τ), also interacted with the action;
-* mediator model: the stationary one, without τ (``mediator_time=False``, default: the drift
-  moves states and rewards, not the mediator law given the state; τ terms there were
-  measured to shift IME by −0.014 without drift) or with τ like the reward model
-  (``mediator_time=True``);
+* mediator model: with τ like the reward model (``mediator_time=True``, default), or the
+  stationary one without τ (``mediator_time=False``: for drift that moves states and rewards
+  only; measured: better without drift, worse under strong drift);
 * Q-function features φ(s, τ, m) and ratio features ψ(s, τ): a calendar-time spline in Q and
   its products with the linear terms of s and m (``time_effects="spline"``, the default;
   ``config.q_time_interactions="linear"``), or the spline alone (``"additive"``: measured
@@ -155,16 +154,16 @@ def _check_time_effects(time_effects: str) -> None:
 
 
 def time_config(config: MediationConfig | None, time_effects: str = "spline",
-                mediator_time: bool = False) -> MediationConfig:
+                mediator_time: bool = True) -> MediationConfig:
     """The configuration the calendar-time pipeline runs with: ``config`` (default
     ``MediationConfig()``) with ``q_time_interactions`` "linear" for ``"spline"`` and
-    "none" for ``"additive"``, and ``mediator_time`` (default False: calendar time is left
-    out of the mediator model, the exogenous drift moves states and rewards only).
+    "none" for ``"additive"``, and ``mediator_time`` (default True: calendar time in the
+    mediator model too; False leaves it out, for drift that moves states and rewards only).
 
     >>> time_config(None).q_time_interactions, time_config(None, "additive").q_time_interactions
     ('linear', 'none')
-    >>> time_config(None).mediator_time, time_config(None, mediator_time=True).mediator_time
-    (False, True)
+    >>> time_config(None).mediator_time, time_config(None, mediator_time=False).mediator_time
+    (True, False)
     """
     _check_time_effects(time_effects)
     config = MediationConfig() if config is None else config
@@ -174,7 +173,7 @@ def time_config(config: MediationConfig | None, time_effects: str = "spline",
 
 def mediation_effects_time(data: Trajectories, target_policy, control_policy=None, *, key,
                            calendar_time=None, time_effects: str = "spline",
-                           mediator_time: bool = False,
+                           mediator_time: bool = True,
                            config: MediationConfig | None = None, dtype=np.float64,
                            check: bool = True) -> MediationResult:
     """IDE, IME, DDE, DME and ATE with calendar-time terms (module docstring).
@@ -194,9 +193,11 @@ def mediation_effects_time(data: Trajectories, target_policy, control_policy=Non
       time_effects: ``"spline"`` (default: calendar time in every model and its
         interactions with s and m in Q, module docstring), ``"additive"`` (no interactions)
         or ``"none"`` (exactly :func:`mediation_effects`).
-      mediator_time: False (default): the mediator model leaves calendar time out,
-        p̂_m(·|s, τ, a) = p̂_m(·|s, a) (the drift moves states and rewards, not the mediator
-        law given the state; ``time_free_mediator``). True: τ in the mediator model too.
+      mediator_time: True (default): calendar time in the mediator model like in the reward
+        model. False: left out, p̂_m(·|s, τ, a) = p̂_m(·|s, a) (drift that moves states and
+        rewards, not the mediator law given the state; ``time_free_mediator``). Measured
+        trade-off (``docs/nonstationary_mediation.md``): False removes half of the IME gap
+        without drift but doubles the ATE bias under strong drift.
       config: ``MediationConfig``; ``state_knots`` also sets the knots of the time spline.
       dtype, check: as in :func:`mediation_effects`.
 
@@ -235,7 +236,7 @@ def mediation_effects_time(data: Trajectories, target_policy, control_policy=Non
 def time_effects_estimator_spec(target_policy, control_policy=None,
                                 config: MediationConfig | None = None, *,
                                 compare: bool = True, time_effects: str = "spline",
-                                mediator_time: bool = False) -> EstimatorSpec:
+                                mediator_time: bool = True) -> EstimatorSpec:
     """``EstimatorSpec`` of the calendar-time estimator for the study engine.
 
     Calendar time is the step index t (every simulated trajectory starts at the window's

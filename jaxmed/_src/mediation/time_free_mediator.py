@@ -7,7 +7,10 @@ p_m(·|s, a, τ) = p_m(·|s, a) and τ terms in the mediator model only add erro
 basis that is slightly misspecified (here the cusp of √|s| at 0) and a state law that moves
 with τ (the trajectories start at S_0 ~ N(0, 1), far from the steady state), the τ terms
 absorb the misfit of the early window and carry it to other states. ``TimeFreeMediatorModel``
-fits and predicts the wrapped model on the state without its last coordinate.
+fits and predicts the wrapped model on the state without its last coordinate
+(``MediationConfig(mediator_time=False)``; not the default: under strong drift the τ terms
+also absorb misfit that helps, measured 200 replications: κ = 0, N = 1500 MR-time IME bias
+−0.014 → −0.007 but κ = 1, N = 1500 ATE bias +0.017 → +0.034).
 """
 
 from __future__ import annotations
