@@ -148,6 +148,10 @@ def summary() -> list[dict]:
         have_p = {(p["strength"], p["n"], p["horizon"], p["version"]) for p in paired}
         paired += [p for p in old.get("paired_differences_mr_time_minus_mr", [])
                    if (p["strength"], p["n"], p["horizon"], p["version"]) not in have_p]
+    # stationary rows do not depend on the option: keep an _mtoff store's only without a default
+    base = {key(r)[:5] for r in recs if r["version"] == DEFAULT}
+    recs = [r for r in recs if r["version"] == DEFAULT or r["estimator"].endswith("-time")
+            or key(r)[:5] not in base]
     recs.sort(key=lambda r: (r["strength"], r["n"], r["horizon"], r["version"] != DEFAULT))
     df = pd.DataFrame.from_records(recs)
     os.makedirs(RESULTS, exist_ok=True)
@@ -158,7 +162,8 @@ def summary() -> list[dict]:
                                 "(docs/nonstationary_mediation.md)",
                        records=recs, paired_differences_mr_time_minus_mr=paired), f, indent=1)
     for p in paired:
-        print(f"MR-time − MR, κ={p['strength']:g} N={p['n']} T={p['horizon']} ({p['reps']} reps): "
+        print(f"MR-time − MR, κ={p['strength']:g} N={p['n']} T={p['horizon']} ({p['version']}, "
+              f"{p['reps']} reps): "
               + ", ".join(f"{e} {p[e]:+.4f} ± {p[e + '_se']:.4f}" for e in EFFECTS))
     plot(df)
     return recs
