@@ -39,7 +39,7 @@ def _ti2(h, g, ds, dm, config):
     return jnp.concatenate([h, g, inter], axis=-1)
 QF._time_interactions = _ti2
 pol = P.semi_synthetic_target_policy()
-cs, ct = MediationConfig(), time_config(None, "spline")
+cs, ct = MediationConfig(), time_config(None, "spline", mediator_time=False)  # as run (session-5 option)
 ct1 = time_config(None, "spline", mediator_time=True)
 ca = time_config(None, "additive")
 def stat(key, d):
