@@ -34,6 +34,10 @@ RUNS = os.path.join(ROOT, "runs", "drift")
 RESULTS = os.path.join(ROOT, "experiments", "results")
 SEED = 15
 EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
+# version of the "-time" rows: "default" = mediation_effects_time's defaults (mediator model
+# with calendar time), "mediator without τ" = mediator_time=False (stores with suffix _mtoff).
+# Cells whose stores are gone keep their stored records in the summary (session 4: default).
+DEFAULT, MTOFF = "default", "mediator without τ"
 
 
 class CellDesign:
@@ -51,26 +55,28 @@ def _strength(s: str) -> float:
     return D.DRIFT_STRENGTHS[s] if s in D.DRIFT_STRENGTHS else float(s)
 
 
-def store_path(strength: float, n: int, horizon: int) -> str:
-    return os.path.join(RUNS, f"{strength:g}_{n}_{horizon}")
+def store_path(strength: float, n: int, horizon: int, mediator_time: bool = True) -> str:
+    return os.path.join(RUNS, f"{strength:g}_{n}_{horizon}" + ("" if mediator_time else "_mtoff"))
 
 
-def run_cell(strength: float, n: int, horizon: int, reps: int) -> None:
+def run_cell(strength: float, n: int, horizon: int, reps: int, mediator_time: bool = True) -> None:
     from jaxmed._src.study.runner import run
 
-    spec = time_effects_estimator_spec(P.semi_synthetic_target_policy())
+    spec = time_effects_estimator_spec(P.semi_synthetic_target_policy(),
+                                       mediator_time=mediator_time)
     t0 = time.time()
     done = []
-    run(CellDesign(strength), spec, [(n, horizon)], reps, SEED, out=store_path(strength, n, horizon),
+    run(CellDesign(strength), spec, [(n, horizon)], reps, SEED,
+        out=store_path(strength, n, horizon, mediator_time),
         chunk_size=10, batch_size=1, progress=lambda c, r: done.append(len(r)) or print(
             f"{strength:g} N={n} T={horizon}: {sum(done)} new reps, {time.time() - t0:.0f} s",
             flush=True))
 
 
-def cell_summary(strength: float, n: int, horizon: int) -> list[dict]:
+def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = True) -> list[dict]:
     from jaxmed._src.study.runner import load
 
-    res = load(store_path(strength, n, horizon))
+    res = load(store_path(strength, n, horizon, mediator_time))
     truth = D.cached_drift_truth(strength, horizon)
     ok = np.asarray(res.status[0]) == 0
     recs = []
@@ -91,8 +97,26 @@ def cell_summary(strength: float, n: int, horizon: int) -> list[dict]:
                 bias_mcse=float(x.std(ddof=1) / np.sqrt(x.size)), sd=float(x.std(ddof=1)),
                 rmse=float(np.sqrt(np.mean(err ** 2))), mse=float(np.mean(err ** 2)),
                 mean_se=float(np.mean(se)) if np.isfinite(se).all() else float("nan"),
-                coverage=cover))
+                coverage=cover, version=DEFAULT if mediator_time else MTOFF))
     return recs
+
+
+def paired_differences(strength: float, n: int, horizon: int, mediator_time: bool = True,
+                       a: str = "MR-time", b: str = "MR") -> dict:
+    """Mean ± SE over replications of (a − b) per effect on the same data (a paired
+    comparison: far smaller Monte Carlo error than either bias)."""
+    from jaxmed._src.study.runner import load
+
+    res = load(store_path(strength, n, horizon, mediator_time))
+    ok = np.asarray(res.status[0]) == 0
+    ia, ib = res.estimators.index(a), res.estimators.index(b)
+    d = np.asarray(res.estimate[0, ok, ia, :]) - np.asarray(res.estimate[0, ok, ib, :])
+    out = dict(strength=strength, n=n, horizon=horizon, a=a, b=b, reps=int(ok.sum()),
+               version=DEFAULT if mediator_time else MTOFF)
+    for j, eff in enumerate(EFFECTS):
+        out[eff] = float(d[:, j].mean())
+        out[eff + "_se"] = float(d[:, j].std(ddof=1) / np.sqrt(d.shape[0]))
+    return out
 
 
 def summary() -> list[dict]:
@@ -100,13 +124,35 @@ def summary() -> list[dict]:
 
     with open(D.DRIFT_TRUTHS_PATH) as f:
         cached = json.load(f)
-    recs = []
+    recs, paired = [], []
     for entry in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
-        strength, n, horizon = entry.split("_")
+        strength, n, horizon, *rest = entry.split("_")
+        mt = rest != ["mtoff"]
         if D.drift_truth_name(float(strength), int(horizon)) not in cached:
             print(f"{entry}: no cached truth, skipped (run experiments/drift_truths.py)")
             continue
-        recs += cell_summary(float(strength), int(n), int(horizon))
+        cell = cell_summary(float(strength), int(n), int(horizon), mt)
+        # the stationary rows of an _mtoff store repeat the default store's (same data, key)
+        have_default = os.path.isdir(store_path(float(strength), int(n), int(horizon)))
+        recs += [r for r in cell if mt or r["estimator"].endswith("-time") or not have_default]
+        paired.append(paired_differences(float(strength), int(n), int(horizon), mt))
+    # keep the stored records that no store here replaces (older runs: session 4, default)
+    key = lambda r: (r["strength"], r["n"], r["horizon"], r["estimator"], r["effect"],  # noqa: E731
+                     r.get("version", DEFAULT))
+    have = {key(r) for r in recs}
+    old_path = os.path.join(RESULTS, "mediation_drift.json")
+    if os.path.exists(old_path):
+        with open(old_path) as f:
+            old = json.load(f)
+        recs += [dict(r, version=r.get("version", DEFAULT)) for r in old["records"] if key(r) not in have]
+        have_p = {(p["strength"], p["n"], p["horizon"], p["version"]) for p in paired}
+        paired += [p for p in old.get("paired_differences_mr_time_minus_mr", [])
+                   if (p["strength"], p["n"], p["horizon"], p["version"]) not in have_p]
+    # stationary rows do not depend on the option: keep an _mtoff store's only without a default
+    base = {key(r)[:5] for r in recs if r["version"] == DEFAULT}
+    recs = [r for r in recs if r["version"] == DEFAULT or r["estimator"].endswith("-time")
+            or key(r)[:5] not in base]
+    recs.sort(key=lambda r: (r["strength"], r["n"], r["horizon"], r["version"] != DEFAULT))
     df = pd.DataFrame.from_records(recs)
     os.makedirs(RESULTS, exist_ok=True)
     df.to_csv(os.path.join(RESULTS, "mediation_drift.csv"), index=False, float_format="%.5g")
@@ -114,7 +160,11 @@ def summary() -> list[dict]:
         json.dump(dict(seed=SEED, jax_version=jax.__version__,
                        estimand="window average at the periodic steady state "
                                 "(docs/nonstationary_mediation.md)",
-                       records=recs), f, indent=1)
+                       records=recs, paired_differences_mr_time_minus_mr=paired), f, indent=1)
+    for p in paired:
+        print(f"MR-time − MR, κ={p['strength']:g} N={p['n']} T={p['horizon']} ({p['version']}, "
+              f"{p['reps']} reps): "
+              + ", ".join(f"{e} {p[e]:+.4f} ± {p[e + '_se']:.4f}" for e in EFFECTS))
     plot(df)
     return recs
 
@@ -125,7 +175,7 @@ def plot(df) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mr = df[df.estimator.isin(["MR", "MR-time"])]
+    mr = df[df.estimator.isin(["MR", "MR-time"]) & (df.version == DEFAULT)]  # default estimator
     cells = mr[["n", "horizon"]].drop_duplicates().sort_values(["n", "horizon"]).values.tolist()
     fig, axes = plt.subplots(2, len(EFFECTS), figsize=(3.2 * len(EFFECTS), 6.4), squeeze=False)
     for j, eff in enumerate(EFFECTS):
@@ -158,15 +208,16 @@ def markdown(recs, estimators=("MR", "MR-time")) -> str:
              "|---|---|---|---|---|" + "---|" * len(EFFECTS)]
     cells = sorted({(r["strength"], r["n"], r["horizon"]) for r in recs})
     for cell in cells:
-        for est in estimators:
+        for est, version in ((e, v) for e in estimators for v in (DEFAULT, MTOFF)):
             rs = {r["effect"]: r for r in recs if (r["strength"], r["n"], r["horizon"]) == cell
-                  and r["estimator"] == est}
+                  and r["estimator"] == est and r.get("version", DEFAULT) == version}
             if not rs:
                 continue
             reps = next(iter(rs.values()))["reps"]
             vals = [f"{rs[k]['bias']:+.3f} ± {rs[k]['bias_mcse']:.3f} ({rs[k]['coverage']:.2f})"
                     for k in EFFECTS]
-            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {est} | "
+            label = f"{est} ({version})" if version != DEFAULT else est
+            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {label} | "
                          + " | ".join(vals) + " |")
     return "\n".join(lines)
 
@@ -174,6 +225,7 @@ def markdown(recs, estimators=("MR", "MR-time")) -> str:
 if __name__ == "__main__":
     jax.config.update("jax_enable_x64", True)
     if sys.argv[1] == "run":
-        run_cell(_strength(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        run_cell(_strength(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
+                 mediator_time="--mediator-time=off" not in sys.argv[6:])
     else:
         print(markdown(summary()))

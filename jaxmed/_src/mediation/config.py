@@ -52,6 +52,11 @@ class MediationConfig:
         linear terms of the other state coordinates and of standardised m, so that the
         value's dependence on s and m may change over the calendar window
         (``docs/nonstationary_mediation.md``).
+      mediator_time: True (default): the mediator model sees every state coordinate. False:
+        the last state coordinate (calendar time, appended by ``mediation_effects_time``) is
+        left out of the mediator model, p̂_m(·|s, τ, a) = p̂_m(·|s, a): the exogenous drift
+        moves states and rewards but not the mediator law given the state
+        (``time_free_mediator``; needs dS ≥ 2).
       ratio_features: D, the number of random Fourier features of the state ratios (§5.1).
       ratio_basis: ``"rff"`` (default: ψ = [1, random Fourier features], §5.1) or
         ``"binary"`` (binary s: ψ = [1, products of subsets of s's coordinates]; for d_S = 1
@@ -140,6 +145,7 @@ class MediationConfig:
     rho_trunc: float = 500.0
     ratio_trunc: float = 500.0
     q_time_interactions: str = "none"
+    mediator_time: bool = True
 
     def __post_init__(self):
         if self.q_basis not in ("spline", "parity", "binary"):

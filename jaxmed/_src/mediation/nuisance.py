@@ -70,11 +70,16 @@ def default_nuisance_models(config) -> NuisanceModels:
                                                        LogisticBehaviourModel,
                                                        PolynomialRewardModel)
 
+    mediator = GaussianMediatorModel(config.state_knots, config.mediator_ridge, config.weighted_knots)
+    if not config.mediator_time:  # calendar time left out of the mediator model (issue 15)
+        from jaxmed._src.mediation.time_free_mediator import TimeFreeMediatorModel
+
+        mediator = TimeFreeMediatorModel(mediator)
     return NuisanceModels(
         LogisticBehaviourModel(config.behaviour_basis, config.state_knots,
                                config.behaviour_iterations, config.behaviour_ridge,
                                config.weighted_knots),
-        GaussianMediatorModel(config.state_knots, config.mediator_ridge, config.weighted_knots),
+        mediator,
         PolynomialRewardModel(config.state_knots, config.reward_degree, config.reward_ridge,
                               config.weighted_knots))
 

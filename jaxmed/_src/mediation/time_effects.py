@@ -12,9 +12,12 @@ The estimator runs the stationary pipeline on the augmented data: every model th
 the state sees calendar time too.
 
 * behaviour model: logistic in [1, standardised s, standardised τ];
-* mediator mean and reward model: the spline state basis h(s, τ) is additive over
-  coordinates, so they gain a calendar-time spline (a linear term and cubic B-splines with
-  ``config.state_knots`` quantile knots in τ), also interacted with the action;
+* reward model: the spline state basis h(s, τ) is additive over coordinates, so it gains a
+  calendar-time spline (a linear term and cubic B-splines with ``config.state_knots``
+  quantile knots in τ), also interacted with the action;
+* mediator model: with τ like the reward model (``mediator_time=True``, default), or the
+  stationary one without τ (``mediator_time=False``: for drift that moves states and rewards
+  only; measured: better without drift, worse under strong drift);
 * Q-function features φ(s, τ, m) and ratio features ψ(s, τ): a calendar-time spline in Q and
   its products with the linear terms of s and m (``time_effects="spline"``, the default;
   ``config.q_time_interactions="linear"``), or the spline alone (``"additive"``: measured
@@ -150,21 +153,27 @@ def _check_time_effects(time_effects: str) -> None:
         raise ValueError(f"time_effects: expected one of {TIME_EFFECTS}, got {time_effects!r}")
 
 
-def time_config(config: MediationConfig | None, time_effects: str = "spline") -> MediationConfig:
+def time_config(config: MediationConfig | None, time_effects: str = "spline",
+                mediator_time: bool = True) -> MediationConfig:
     """The configuration the calendar-time pipeline runs with: ``config`` (default
     ``MediationConfig()``) with ``q_time_interactions`` "linear" for ``"spline"`` and
-    "none" for ``"additive"``.
+    "none" for ``"additive"``, and ``mediator_time`` (default True: calendar time in the
+    mediator model too; False leaves it out, for drift that moves states and rewards only).
 
     >>> time_config(None).q_time_interactions, time_config(None, "additive").q_time_interactions
     ('linear', 'none')
+    >>> time_config(None).mediator_time, time_config(None, mediator_time=False).mediator_time
+    (True, False)
     """
     _check_time_effects(time_effects)
     config = MediationConfig() if config is None else config
-    return config.replace(q_time_interactions="linear" if time_effects == "spline" else "none")
+    return config.replace(q_time_interactions="linear" if time_effects == "spline" else "none",
+                          mediator_time=bool(mediator_time))
 
 
 def mediation_effects_time(data: Trajectories, target_policy, control_policy=None, *, key,
                            calendar_time=None, time_effects: str = "spline",
+                           mediator_time: bool = True,
                            config: MediationConfig | None = None, dtype=np.float64,
                            check: bool = True) -> MediationResult:
     """IDE, IME, DDE, DME and ATE with calendar-time terms (module docstring).
@@ -184,6 +193,11 @@ def mediation_effects_time(data: Trajectories, target_policy, control_policy=Non
       time_effects: ``"spline"`` (default: calendar time in every model and its
         interactions with s and m in Q, module docstring), ``"additive"`` (no interactions)
         or ``"none"`` (exactly :func:`mediation_effects`).
+      mediator_time: True (default): calendar time in the mediator model like in the reward
+        model. False: left out, p̂_m(·|s, τ, a) = p̂_m(·|s, a) (drift that moves states and
+        rewards, not the mediator law given the state; ``time_free_mediator``). Measured
+        trade-off (``docs/nonstationary_mediation.md``): False removes half of the IME gap
+        without drift but doubles the ATE bias under strong drift.
       config: ``MediationConfig``; ``state_knots`` also sets the knots of the time spline.
       dtype, check: as in :func:`mediation_effects`.
 
@@ -215,12 +229,14 @@ def mediation_effects_time(data: Trajectories, target_policy, control_policy=Non
     arrays = Trajectories(*(np.asarray(x, np.float64) for x in data))
     aug = Trajectories(*(np.asarray(x) for x in augment_with_time(arrays, tau, period)))
     return mediation_effects(aug, StateSlicePolicy(target_policy, ds), control_policy, key=key,
-                             config=time_config(config, time_effects), dtype=dtype, check=check)
+                             config=time_config(config, time_effects, mediator_time), dtype=dtype,
+                             check=check)
 
 
 def time_effects_estimator_spec(target_policy, control_policy=None,
                                 config: MediationConfig | None = None, *,
-                                compare: bool = True, time_effects: str = "spline") -> EstimatorSpec:
+                                compare: bool = True, time_effects: str = "spline",
+                                mediator_time: bool = True) -> EstimatorSpec:
     """``EstimatorSpec`` of the calendar-time estimator for the study engine.
 
     Calendar time is the step index t (every simulated trajectory starts at the window's
@@ -229,12 +245,12 @@ def time_effects_estimator_spec(target_policy, control_policy=None,
     stationary pipeline, then the same with ``-time``); otherwise the seven rows
     ``ESTIMATORS`` of the calendar-time pipeline. Columns IDE, IME, DDE, DME, ATE.
     ``time_effects``: ``"spline"`` (default) or ``"additive"`` (see
-    :func:`mediation_effects_time`).
+    :func:`mediation_effects_time`), ``mediator_time`` as there.
     """
     if time_effects == "none":
         raise ValueError("time_effects: the study spec needs 'spline' or 'additive'")
     config = MediationConfig() if config is None else config
-    tconfig = time_config(config, time_effects)
+    tconfig = time_config(config, time_effects, mediator_time)
     a0 = _control_action(control_policy)
     rows = np.asarray([ESTIMATORS.index(e) for e in _CORE])
 
