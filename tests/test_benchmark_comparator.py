@@ -52,7 +52,8 @@ def _masked(data, seed):
     return data._replace(mask=jnp.asarray(mask))
 
 
-@pytest.mark.parametrize("n,t,a0,masked", [(40, 10, 0, False), (60, 8, 1, True)])
+@pytest.mark.parametrize("n,t,a0,masked", [(40, 10, 0, False),
+                                             pytest.param(60, 8, 1, True, marks=pytest.mark.slow)])
 def test_numpy_mediation_agrees(core, n, t, a0, masked):
     data = simulate_semi_synthetic(jax.random.key(n), n, t)
     if masked:

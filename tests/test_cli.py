@@ -162,6 +162,7 @@ def test_designs_lists_the_real_registry(capsys):
         assert kind == d.kind and horizon == f"T={d.default_horizon}"
 
 
+@pytest.mark.slow  # CI time: 54 s; the CLI study of a real design also runs in test_cli_subprocess.py and the README block
 def test_study_end_to_end_on_a_real_design(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = run_cli(capsys, *STUDY, "--n", "30", "--reps", "3", "--seed", "11",

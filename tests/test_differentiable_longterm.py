@@ -81,6 +81,7 @@ def test_influential_trajectories_first_order_leave_one_out(setup):
         assert abs(err) < abs(loo - infl.estimate), (i, loo, pred)
 
 
+@pytest.mark.slow  # CI time: 31 s; the docs blocks run in test_docs_blocks.py
 def test_docs_example_runs():
     import pathlib
     import re

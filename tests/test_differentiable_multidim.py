@@ -4,6 +4,7 @@ vs central finite differences on the multidimensional design (d_S = d_M = 2), fl
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.policies import multidim_target_policy
@@ -20,6 +21,7 @@ def _check(jac, fd):
     return assert_fd_close(jac, fd, CELLS)
 
 
+@pytest.mark.slow  # CI time: 41 s; policy derivatives also in test_differentiable_mediation.py
 def test_multidim_policy_derivatives_match_finite_differences():
     data = simulate_multidim(jax.random.key(5), N, T)
     policy = multidim_target_policy()._replace(intercept=jnp.asarray(-0.2))

@@ -40,7 +40,7 @@ LANGUAGES = ("python", "bash", "text")
 # (document or "*", regular expression, replacement)
 REWRITES = [
     ("README.md", r"python3 -m pip install [^&\n]*&& ", ""),
-    ("README.md", r"python3 -m pytest -m \"not slow\" -n 2 --dist loadfile -q",
+    ("README.md", r"python3 -m pytest -m \"not slow\" -n 3 --dist loadfile -q",
      f"python3 -m pytest -m \"not slow\" -q --collect-only -p no:cacheprovider {ROOT}/tests"),
     ("*", r"(?m)^jaxmed ", "python3 -m jaxmed "),
     ("README.md", r"jaxmed study semi-synthetic --n 100,200 --horizon 25 --reps 8",

@@ -36,7 +36,13 @@ def test_examples_were_found():
         assert name in MODULES
 
 
-@pytest.mark.parametrize("name", MODULES)
+# 61 s and 56 s of compilation: optimize_policy and the calendar-time pipeline run in CI in
+# test_differentiable_policy_optimisation.py and test_mediation_time_effects.py
+SLOW = ("jaxmed._src.differentiable.policy_optimisation", "jaxmed._src.mediation.time_effects")
+
+
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m
+                                  for m in MODULES])
 def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)

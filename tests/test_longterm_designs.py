@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from jaxmed._src.longterm.simulate import simulate_longterm
 from jaxmed._src.sim.designs import get_design, list_designs
@@ -22,6 +23,7 @@ def test_truth_matches_spec_closed_form():
         np.testing.assert_allclose(eff["delta"], eff["delta_gamma"] / 0.01, rtol=1e-12)
 
 
+@pytest.mark.slow  # CI time: 35 s statistical check
 def test_simulate_is_the_longterm_simulator_and_default_estimator_recovers_truth():
     design = get_design("longterm-s2")
     key = jax.random.key(3)

@@ -58,6 +58,7 @@ def test_alg_n_on_s2_unbiased_and_b3_biased(s2_errors):
     assert st[:, 2].mean() - 3 * st[:, 2].std(ddof=1) / np.sqrt(REPS) > 0.015
 
 
+@pytest.mark.slow  # CI time: 16 s Monte Carlo check
 def test_bootstrap_se_matches_monte_carlo_sd(s2_errors):
     mc_sd = s2_errors[:, 0].std(ddof=1, axis=0)
     ses = []

@@ -51,6 +51,7 @@ def test_result_table_and_uncertainty(small):
     assert int(res.status) == 0
 
 
+@pytest.mark.slow  # CI time: 74 s of compilation (plain and jit)
 def test_jit_agrees_with_plain_and_no_recompile(small):
     data, cfg, pol, res = small
     plain = mediation_core(jax.random.key(1), jaxmed.Trajectories(*(jnp.asarray(x) for x in data)),
@@ -90,6 +91,7 @@ def test_validation_errors(small):
         mediation_effects(data, pol, key=key, nuisances=nu)
 
 
+@pytest.mark.slow  # CI time: 35 s; policy derivatives also in test_differentiable_mediation.py
 def test_grad_of_mr_wrt_target_policy_matches_finite_differences(small):
     data, _, _, _ = small
     d = jaxmed.Trajectories(*(jnp.asarray(x) for x in data))
@@ -107,6 +109,7 @@ def test_grad_of_mr_wrt_target_policy_matches_finite_differences(small):
     np.testing.assert_allclose(g, fd, rtol=1e-5)
 
 
+@pytest.mark.slow  # CI time: 24 s statistical check
 def test_oracle_nuisances_give_mr_close_to_truth():
     data = simulate_semi_synthetic(jax.random.key(42), 400, 25)
     nu = nuisance_predictions_from_functions(

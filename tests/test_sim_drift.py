@@ -65,6 +65,7 @@ def _brute_force_values(kappa, horizon, n, burn, periods, seed):
     return out
 
 
+@pytest.mark.slow  # CI time: 35 s Monte Carlo check of the truth
 def test_truth_matches_brute_force_rollouts():
     kappa, horizon = 1.0, 6
     t = D.drift_truth(kappa, horizon, n_chains=400, n_periods=20, burn_in_periods=3)

@@ -45,6 +45,7 @@ def test_toy_exact_truth_against_plain_numpy_power_iteration():
 
 
 @pytest.mark.parametrize("name", ["toy1", "toy2-iid"])
+@pytest.mark.slow  # CI time: 40 s Monte Carlo route
 def test_toy_simulated_route_agrees_with_exact(name):
     design = get_design(name)
     exact = truth(name)

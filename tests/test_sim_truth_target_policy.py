@@ -8,6 +8,7 @@ identical for two policies; η1 equals ``policy_value`` with the same key and se
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxmed._src.policies import LogisticPolicy
 from jaxmed.sim import policy_value, truth
@@ -27,6 +28,7 @@ def test_toy1_truth_for_another_policy_against_numpy_chain():
     assert abs(t.eta[0] - base.eta[0]) > 0.1  # the policy matters
 
 
+@pytest.mark.slow  # CI time: 34 s Monte Carlo check
 def test_semi_truth_for_another_policy_shares_the_control_chain():
     key = jax.random.key(3)
     opts = dict(n_chains=40, n_steps=200, burn_in=20, batch_size=40)

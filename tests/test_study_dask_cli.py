@@ -56,6 +56,7 @@ def test_local_workers_equal_the_in_process_study(tmp_path, in_process):
     assert_identical(study.load(tmp_path / "lw"), in_process)
 
 
+@pytest.mark.slow  # CI time: 19 s; --local-workers runs the same CLI path on Dask
 def test_scheduler_address_equals_the_in_process_study(tmp_path, in_process):
     env = _env()  # the workers share the compilation cache
     worker_env = {k: env[k] for k in ("JAX_COMPILATION_CACHE_DIR",

@@ -62,6 +62,7 @@ def test_chunk_size_does_not_change_results(reference, chunk_size):
     assert_identical(res, reference)
 
 
+@pytest.mark.slow  # CI time: 74 s; 2 devices bit-identical is also checked by test_cli_options.py (shares on two devices)
 def test_device_count_does_not_change_results(tmp_path):
     """1 device (this process) against 4 forced host devices (a subprocess)."""
     one = study.run(ToyDesign(), NOISE_SPEC, GRID, REPS, KEY, batch_size=2, chunk_size=2,

@@ -1,11 +1,11 @@
-import sys, time, jax, numpy as np
+import ast, sys, time, jax, numpy as np
 jax.config.update("jax_enable_x64", True)
 from jaxmed._src import policies as P
 from jaxmed._src.sim import drift as D
 from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.time_effects import mediation_effects_time
 n, T, reps, kappa = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-variants = {v.split("=")[0] + v.split("=")[1]: {v.split("=")[0]: eval(v.split("=")[1])} for v in sys.argv[5:]}
+variants = {v.split("=")[0] + v.split("=")[1]: {v.split("=")[0]: ast.literal_eval(v.split("=")[1])} for v in sys.argv[5:]}
 base = np.load(f"experiments/drift_gap_diagnosis/out/diag_{n}_{T}_{kappa:g}.npz")
 pol = P.semi_synthetic_target_policy()
 out = {k: [] for k in variants}
