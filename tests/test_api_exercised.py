@@ -84,6 +84,7 @@ def test_devices_and_memory_fraction(reference):
                   progress=False)
 
 
+@pytest.mark.slow  # CI time: 2 x 20 s Monte Carlo rollouts
 @pytest.mark.parametrize("name", ["semi-synthetic", "multidim"])
 def test_cached_truths_agree_with_independent_rollouts(name):
     """η1 (π_e) and η5 (always a0) from plain rollouts of the simulator (``design.rollout``, not

@@ -31,7 +31,7 @@ FIELDS = ("estimate", "se", "ci_low", "ci_high", "status")
 def _jaxmed(args, devices=None, env=None, **kw):
     env = dict(env or subprocess_env())
     if devices:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
     return subprocess.Popen([sys.executable, "-m", "jaxmed", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, **kw)
 

@@ -3,10 +3,13 @@ against the library: test_cli_subprocess.py."""
 
 import json
 
+import pytest
+
 from jaxmed.cli import main
 from jaxmed.sim import get_design
 
 
+@pytest.mark.slow  # CI time: 25-37 s statistical check
 def test_study_longterm_s1_writes_truth_and_unbiased_cells(tmp_path):
     out = tmp_path / "lt"
     rc = main(["study", "longterm-s1", "--n", "400", "--horizon", "14", "--reps", "4", "--seed",

@@ -57,6 +57,7 @@ def test_clips_match_closed_forms():
                                atol=1e-4 * c * np.log(2) + 1e-12)
 
 
+@pytest.mark.slow  # CI time: 31-63 s, a second pipeline variant; the weight derivatives stay in CI
 def test_unweighted_knots_leave_the_estimate_unchanged_at_unit_weights(setup):
     _, table, _ = setup
     ones = jnp.ones(N)

@@ -36,9 +36,11 @@ def test_examples_were_found():
         assert name in MODULES
 
 
-# 61 s and 56 s of compilation: optimize_policy and the calendar-time pipeline run in CI in
-# test_differentiable_policy_optimisation.py and test_mediation_time_effects.py
-SLOW = ("jaxmed._src.differentiable.policy_optimisation", "jaxmed._src.mediation.time_effects")
+# 20-61 s of compilation each: optimize_policy, the calendar-time pipeline, variant N2 and the
+# drift truth run in CI in test_differentiable_policy_optimisation.py,
+# test_mediation_time_effects.py, test_longterm_n2.py and test_sim_drift.py
+SLOW = ("jaxmed._src.differentiable.policy_optimisation", "jaxmed._src.mediation.time_effects",
+        "jaxmed._src.longterm.n2", "jaxmed._src.sim.drift")
 
 
 @pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m

@@ -16,6 +16,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 N, T, REPS = 30, 5, 12
 
@@ -85,6 +86,7 @@ _LONGTERM = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # CI time: 64 s loaded; the width-8/32 subprocess test of the mediation study stays in CI
 def test_longterm_study_runs_at_width_8_and_32_and_agrees():
     """The long-term estimators call LAPACK (Cholesky, LU, eigenvalues); batched under vmap,
     a width-32 ``study.run`` of longterm-s1 (N = 200, T = 10) hung on 2 cores (0% CPU, gdb:

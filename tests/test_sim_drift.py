@@ -80,6 +80,7 @@ def test_truth_matches_brute_force_rollouts():
     assert abs(t.effects["ATE"] - stat.effects["ATE"]) > 10 * np.hypot(t.se["ATE"], stat.se["ATE"])
 
 
+@pytest.mark.slow  # CI time: 35-48 s Monte Carlo truth; strength 0 = stationary design bit for bit stays in CI
 def test_truth_at_strength_zero_is_the_stationary_truth():
     t = D.drift_truth(0.0, 6, n_chains=400, n_periods=20, burn_in_periods=3)
     stat = truth("semi-synthetic")

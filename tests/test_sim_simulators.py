@@ -174,8 +174,9 @@ def test_toy_nuisances_match_plain_numpy():
                 assert abs(float(toy.toy_expected_reward(st, av, a_r)) - ref) < 1e-13
 
 
-@pytest.mark.parametrize("name,n,horizon", [("semi-synthetic", 400, 50), ("multidim", 400, 50),
-                                            ("toy1", 500, 60)])
+@pytest.mark.parametrize("name,n,horizon", [  # two designs slow: 2 x 21 s of compilation
+    pytest.param("semi-synthetic", 400, 50, marks=pytest.mark.slow),
+    pytest.param("multidim", 400, 50, marks=pytest.mark.slow), ("toy1", 500, 60)])
 def test_jit_and_vmap_match_unbatched(name, n, horizon):
     # sizes as in the law tests above, so the unbatched calls reuse their compilation
     design = get_design(name)

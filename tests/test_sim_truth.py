@@ -127,6 +127,7 @@ def test_cached_truths_meet_precision_and_are_consistent(name):
     assert {"n_chains", "n_steps", "burn_in", "seed"} <= set(t.settings)
 
 
+@pytest.mark.slow  # CI time: 24 s Monte Carlo check
 def test_cached_semi_truth_agrees_with_independent_small_simulation():
     """A fresh, smaller simulation with another key agrees with the cached truth within SEs."""
     design = get_design("semi-synthetic")

@@ -160,6 +160,7 @@ class _ProgramLog(logging.Handler):
             self.names.append(msg.split(" ")[1])
 
 
+@pytest.mark.slow  # CI time: 90-155 s (simulation and estimation programs of three N); padded = unpadded stays in CI (toy1)
 def test_study_on_an_n_grid_compiles_one_estimation_program_per_bucket():
     design = get_design("toy1")
     spec = default_estimator(design)

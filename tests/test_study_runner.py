@@ -80,7 +80,7 @@ def test_device_count_does_not_change_results(tmp_path):
                         out={str(out)!r}, progress=False)
         print("DEVICES", res.devices, res.chunk_size)
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip(),
                JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
                                            os.environ.get("PYTHONPATH", "")]))
@@ -198,6 +198,7 @@ def test_memory_based_batch_size_and_byte_estimate():
     assert res.chunk_size == 8
 
 
+@pytest.mark.slow  # CI time: 22 s; float32 studies also run in CI in test_cli_options.py
 def test_float32_runs_in_float32_and_agrees_with_float64(reference):
     res = study.run(ToyDesign(), NOISE_SPEC, GRID, REPS, KEY, chunk_size=REPS, batch_size=1,
                     progress=False, dtype=np.float32)

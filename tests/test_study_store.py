@@ -165,6 +165,7 @@ def keyed_effects(key, data):
     return EffectTable(e, se, e - se, e + se, jnp.int32(0))
 
 
+@pytest.mark.slow  # CI time: 34 s loaded; test_study_runner.py checks the documented keys in CI
 def test_replications_use_the_documented_simulation_and_estimation_keys():
     spec = EstimatorSpec("keyed", ("draw",), ("z",), keyed_effects)
     grid = [(6, 2), (9, 3)]
