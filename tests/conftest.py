@@ -58,14 +58,19 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
+# A cache the caller configured for the whole run (JAX_COMPILATION_CACHE_DIR, as the mutation
+# runs in CONTRIBUTING.md do, one short pytest process per mutant) stays on; None otherwise.
+_CACHE_DIR_AT_START = jax.config.jax_compilation_cache_dir
+
+
 @pytest.fixture(autouse=True)
 def _persistent_cache_off_after_each_test():
     yield
-    if jax.config.jax_compilation_cache_dir:
+    if jax.config.jax_compilation_cache_dir != _CACHE_DIR_AT_START:
         from jax._src import compilation_cache
 
         from jaxmed._src import execution
 
-        jax.config.update("jax_compilation_cache_dir", None)
+        jax.config.update("jax_compilation_cache_dir", _CACHE_DIR_AT_START)
         compilation_cache.reset_cache()
         execution._enabled_dir = None

@@ -120,3 +120,26 @@ def test_values_keep_float32_and_status_is_int32():
         np.testing.assert_allclose(a32, a64, rtol=1e-5)
     status, _ = value_status(M, v64)
     assert np.asarray(status).dtype == np.int32 and int(status) == 0
+
+
+@pytest.mark.parametrize("gamma", [np.float64(0.9), jnp.asarray(0.9, jnp.float64)])
+def test_float64_gamma_follows_float32_transitions(gamma):
+    """A float64 discount (a numpy scalar or a float64 array, as a float64 config carries it) is
+    cast to M's dtype: float32 transitions give float32 values, equal to the float64 closed form
+    within float32 rounding (Δ = V_1 − V_0 of the diagonal arms, written out below)."""
+    M = _diag_pair(0.5, 0.3)
+    b = jnp.ones((2, 2))
+    theta = np.array([1.0, 2.0])
+    v32 = longterm_values(M.astype(jnp.float32), b.astype(jnp.float32), theta.astype(np.float32),
+                          0.5, np.zeros(2, np.float32), gamma)
+    # diagonal arms from m0 = 0: E[s_t]_j = b_j (1 − λ_j^t)/(1 − λ_j), so
+    # V = Σ_j θ_j b_j γ / ((1 − γ)(1 − γλ_j)) + c/(1 − γ) and ρ = Σ_j θ_j b_j / (1 − λ_j) + c
+    g = 0.9
+    lam = np.array([[0.5, 0.1], [0.2, 0.3]])
+    value = (theta * g / ((1 - g) * (1 - g * lam))).sum(axis=1) + 0.5 / (1 - g)
+    rho = (theta / (1 - lam)).sum(axis=1) + 0.5
+    for name, ref in (("value", value), ("rho", rho), ("delta", value[1] - value[0]),
+                      ("avg_reward", rho[1] - rho[0])):
+        got = np.asarray(getattr(v32, name))
+        assert got.dtype == np.float32, name
+        np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-5, err_msg=name)
