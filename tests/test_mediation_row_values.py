@@ -173,3 +173,30 @@ def test_estimator_rows_match_numpy(natural, a0):
     for i, name in enumerate(ESTIMATORS):
         np.testing.assert_array_equal(np.isnan(got[:, i]), np.isnan(ref[:, i]), err_msg=name)
         np.testing.assert_allclose(got[:, i], ref[:, i], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("natural", [False, True])
+def test_estimator_rows_keep_float32(natural):
+    """float32 inputs (``mediation_effects(dtype=float32)``) give float32 rows, every cell (the
+    constant DM rows and the NaN cells included) equal to the float64 numpy reference within
+    float32 rounding."""
+    rows, preds, pe = _inputs(9, "gaussian")
+    rng = np.random.default_rng(13)
+    r = rng.normal(size=N)
+    iw = tuple(rng.uniform(0.2, 3.0, size=(4, N)))
+    ratios = rng.uniform(0.3, 2.0, size=(N, 3))
+    eta = rng.normal(size=5)
+    delta = rng.normal(size=(N, 6))
+
+    def f32(x):
+        return jnp.asarray(x, jnp.float32)
+
+    got = estimator_rows(dict(reward=f32(r), action=f32(rows["action"])),
+                         NuisancePredictions(*(f32(x) for x in preds)), f32(pe), 0,
+                         RowWeights(*(f32(x) for x in iw)), f32(ratios), f32(eta), f32(delta),
+                         natural=natural)
+    assert got.dtype == jnp.float32
+    ref = _np_rows(r, rows["action"], preds, pe, 0, iw, ratios, eta, delta, natural)
+    got = np.asarray(got, np.float64)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
