@@ -27,7 +27,7 @@ from jaxmed._src.small_linalg import spd_solve
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
 from jaxmed._src.mediation.binary import binary_indicator_features
 from jaxmed._src.mediation.clipping import clip_range
-from jaxmed._src.mediation.q_function import cond_1norm
+from jaxmed._src.mediation.normal_solve import cond_1norm
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
 __all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
