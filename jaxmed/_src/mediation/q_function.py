@@ -31,7 +31,7 @@ from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit
                                          monomial_exponents, monomials, pairwise_interactions,
                                          parity_basis, state_basis)
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
-from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
+from jaxmed._src.mediation.gaussian_expectation import expected_monomials, gaussian_expectation
 from jaxmed._src.mediation.normal_solve import normal_solve
 from jaxmed._src.mediation.unstack import unstack
 
@@ -116,7 +116,7 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
         # φ = [h(s), g(m)]: only the mediator monomials g need the expectation (integrating
         # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
         ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
-        eg = gaussian_expectation(lambda m: monomials(basis.mediator(m), ex), mean, sd)
+        eg = expected_monomials(mean, sd, basis.mediator.center, basis.mediator.scale, ex)
         return _time_interactions(hh, eg, state.shape[-1], mean.shape[-1], config)
 
     phi_obs = q_features(basis, s, rows["mediator"], config, h=h)
@@ -269,8 +269,9 @@ def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: in
     # (p, 10) coefficient blocks, never a (n, 2p + 2) action-coded matrix
     coef = jnp.concatenate([beta[:, :p], beta[:, p:2 * p]], axis=0)  # (10, p)
     # feature-major products (10, n) of each block: contiguous rows for the per-row sums below
-    prod = [jax.lax.dot_general(coef, f, (((1,), (1,)), ((), ())))
-            for f in (phi, ephi[:, 0], ephi[:, 1], ephi_next[:, 0], ephi_next[:, 1])]
+    # (rows of each product by one split: a cheap reverse pass, see ``unstack``)
+    prod = [unstack(jax.lax.dot_general(coef, f, (((1,), (1,)), ((), ()))), 0)
+            for f in (phi, *unstack(ephi, 1), *unstack(ephi_next, 1))]
     ba = beta[:, 2 * p]  # (5,) coefficients of the action indicator
 
     def u_dot(f, act, k):

@@ -8,7 +8,8 @@ __all__ = ["unstack"]
 
 
 def unstack(x, axis: int = -1) -> list:
-    """The slices of ``x`` along ``axis`` (that axis removed), from one ``split``.
+    """The slices of ``x`` along ``axis`` (that axis removed), from one ``split`` of the axis
+    moved to the front.
 
     Same values as ``[x[..., j] for j ...]``; in reverse mode (the infinitesimal-jackknife SE)
     the cotangent is one concatenation, where indexing gives one zero-padded copy of ``x`` per
@@ -19,5 +20,5 @@ def unstack(x, axis: int = -1) -> list:
     >>> [v.tolist() for v in unstack(jnp.array([[1, 2], [3, 4]]))]
     [[1, 3], [2, 4]]
     """
-    axis = axis % x.ndim
-    return [jnp.squeeze(p, axis) for p in jnp.split(x, x.shape[axis], axis=axis)]
+    lead = jnp.moveaxis(x, axis % x.ndim, 0)  # split the leading axis: contiguous pieces
+    return [p[0] for p in jnp.split(lead, lead.shape[0], axis=0)]
