@@ -202,7 +202,8 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     one = jnp.ones((1, n), dt)
     zero = jnp.zeros((1, n), dt)
     big_u = jnp.concatenate([_u_t(phi.T, a), one], axis=0)  # (q, n)
-    f0n, f1n = ephi_next[:, 0].T, ephi_next[:, 1].T
+    # (p, n) per action from one transpose and one split (cheap in reverse mode, see ``unstack``)
+    f0n, f1n = unstack(jnp.transpose(ephi_next, (1, 2, 0)), 0)
     pn = pe_next[None, :]
     fan = (f0n, f1n)[a0]
     xi_pe = jnp.concatenate([(1 - pn) * f0n, pn * f1n, pn, zero], axis=0)
@@ -270,8 +271,9 @@ def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: in
     coef = jnp.concatenate([beta[:, :p], beta[:, p:2 * p]], axis=0)  # (10, p)
     # feature-major products (10, n) of each block: contiguous rows for the per-row sums below
     # (rows of each product by one split: a cheap reverse pass, see ``unstack``)
-    prod = [unstack(jax.lax.dot_general(coef, f, (((1,), (1,)), ((), ()))), 0)
-            for f in (phi, *unstack(ephi, 1), *unstack(ephi_next, 1))]
+    per_action = lambda f: unstack(jnp.einsum("kp,nap->akn", coef, f), 0)  # noqa: E731
+    prod = [unstack(f, 0) for f in (jax.lax.dot_general(coef, phi, (((1,), (1,)), ((), ()))),
+                                    *per_action(ephi), *per_action(ephi_next))]
     ba = beta[:, 2 * p]  # (5,) coefficients of the action indicator
 
     def u_dot(f, act, k):
