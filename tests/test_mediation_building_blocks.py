@@ -115,8 +115,9 @@ def test_weighted_ridge_and_logistic_fit_match_numpy():
     a = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 + 0.5 * s[:, 0])))).astype(float)
     rows = dict(state=jnp.asarray(s), action=jnp.asarray(a))
     fit = LogisticBehaviourModel(ridge=1e-3).fit(None, rows, jnp.asarray(w))
-    z = (s[:, 0] - np.average(s[:, 0], weights=w)) / np.sqrt(
-        np.sum(w * (s[:, 0] - np.average(s[:, 0], weights=w)) ** 2) / (w.sum() - 1))
+    # the standardiser: plain mean and sd of the rows present (w > 0), as fit_standardizer says
+    present = s[w > 0, 0]
+    z = (s[:, 0] - present.mean()) / present.std(ddof=1)
     xd = np.c_[np.ones(n), z]
     p = 1 / (1 + np.exp(-xd @ np.asarray(fit.coef)))
     score = xd.T @ (w * (a - p)) / w.sum() - 1e-3 * np.array([0.0, 1.0]) * np.asarray(fit.coef)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["spd_solve", "general_solve", "cholesky", "cho_factor", "cho_solve", "solve",
+__all__ = ["spd_solve", "general_solve", "tangent_solve", "cholesky", "cho_factor", "cho_solve", "solve",
            "solve_lower", "solve_upper"]
 
 
@@ -182,8 +182,9 @@ _lapack_solve = _one_system(jnp.linalg.solve)
 _lapack_solve_t = _one_system(lambda a, b: jnp.linalg.solve(a.T, b))
 
 
-def _tangent_solve(a, rhs, symmetric: bool):
-    """A⁻¹ rhs as a linear function of ``rhs`` whose transpose is Aᵀ⁻¹ (LAPACK both ways)."""
+def tangent_solve(a, rhs, symmetric: bool):
+    """A⁻¹ rhs as a linear function of ``rhs`` whose transpose is Aᵀ⁻¹ (LAPACK both ways): the
+    solve of a tangent (``jvp`` rules); ``symmetric``: ``a`` is symmetric positive definite."""
     if symmetric:
         return jax.lax.custom_linear_solve(lambda v: a @ v, rhs,
                                            solve=lambda _, r: _lapack_spd_solve(a, r),
@@ -211,7 +212,7 @@ def _spd_solve_jvp(primals, tangents):
     a, b = primals
     da, db = tangents
     x = spd_solve(a, b)
-    return x, _tangent_solve(a, db - da @ x, symmetric=True)
+    return x, tangent_solve(a, db - da @ x, symmetric=True)
 
 
 @jax.custom_jvp
@@ -232,4 +233,4 @@ def _general_solve_jvp(primals, tangents):
     a, b = primals
     da, db = tangents
     x = general_solve(a, b)
-    return x, _tangent_solve(a, db - da @ x, symmetric=False)
+    return x, tangent_solve(a, db - da @ x, symmetric=False)

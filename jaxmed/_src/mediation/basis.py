@@ -1,7 +1,8 @@
 """Feature maps of states and mediators (spec mediation.md §4.1).
 
 * ``state_basis``: the default flexible state basis h(s), additive over state
-  coordinates: for each standardised coordinate z = (s_j − mean_j)/sd_j a linear term z
+  coordinates: for each standardised coordinate z = (s_j − mean_j)/sd_j (mean and sd of the
+  rows present, ``fit_standardizer``) a linear term z
   and the cubic B-splines (clamped knot vector: boundary knots at the sample minimum and
   maximum, ``n_knots`` interior knots at equally spaced quantiles), less the first one
   (the B-splines sum to one, the intercept lives elsewhere). z is clamped to the knot
@@ -24,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed._src.mediation.unstack import unstack
 from jaxmed._src.mediation.weighted_stats import weighted_mean, weighted_quantile, weighted_std
 
 __all__ = ["Standardizer", "fit_standardizer", "StateBasis", "fit_state_basis", "state_basis",
@@ -42,10 +44,26 @@ class Standardizer(NamedTuple):
         return (x - self.center) / self.scale
 
 
+def _knot_weights(w):
+    """Unweighted rows with positive weight: piecewise constant in w (zero derivative)."""
+    return (jax.lax.stop_gradient(w) > 0).astype(w.dtype)
+
+
 def fit_standardizer(x, w) -> Standardizer:
-    """Weighted mean and sd (ddof = 1) of the columns of ``x`` ``(n, d)``; sd 0 becomes 1."""
-    sd = weighted_std(x, w)
-    return Standardizer(weighted_mean(x, w), jnp.where(sd > 0, sd, 1.0))
+    """Mean and sd (ddof = 1) of the columns of ``x`` ``(n, d)`` over the rows with ``w > 0``,
+    unweighted; sd 0 becomes 1.
+
+    A data-dependent choice of the bases, like their knots: it depends on which rows are
+    present, not on their weights, so it is constant under differentiation in the weights
+    (the infinitesimal jackknife) and under the small weight changes of finite differences.
+    At 0/1 weights (every estimate, padding) it is the weighted mean and sd; a bootstrap
+    resample standardises by its distinct rows. Affine in each coordinate, it leaves the
+    span of the spline and polynomial bases unchanged (their intercepts included); it sets
+    the random Fourier features' scale.
+    """
+    present = _knot_weights(w)
+    sd = weighted_std(x, present)
+    return Standardizer(weighted_mean(x, present), jnp.where(sd > 0, sd, 1.0))
 
 
 def _safe_div(num, den):
@@ -83,18 +101,13 @@ class StateBasis(NamedTuple):
     knots: jax.Array  # (dS, n_knots + 8), standardised units
 
 
-def _knot_weights(w):
-    """Unweighted rows with positive weight: piecewise constant in w (zero derivative)."""
-    return (jax.lax.stop_gradient(w) > 0).astype(w.dtype)
-
-
 def fit_state_basis(state, w, n_knots: int, weighted_knots: bool = True) -> StateBasis:
     """Fits h(s) on weighted rows ``state`` ``(n, dS)``; ``n_knots`` interior quantile knots.
 
-    ``weighted_knots`` (default): the knots are ``w``-weighted quantiles of the standardised
-    states, held fixed under differentiation. Otherwise they are unweighted quantiles of the
-    raw states over the rows with w > 0, standardised with the weighted standardiser (same
-    numbers at 0/1 weights; smooth in w near them, with the knots fixed in raw units).
+    The standardiser is constant in ``w`` (``fit_standardizer``). ``weighted_knots`` (default):
+    the knots are ``w``-weighted quantiles of the standardised states, held fixed under
+    differentiation. Otherwise they are unweighted quantiles of the raw states over the rows
+    with w > 0 (same numbers at 0/1 weights; constant in w near them: then h is constant in w).
     """
     std = fit_standardizer(state, w)
     z = std(state)
@@ -158,12 +171,13 @@ def monomial_exponents(dim: int, degree: int, cross: bool = True) -> np.ndarray:
 
 def monomials(z, exponents: np.ndarray):
     """Π_j z_j^{e_j} for each exponent row; ``z`` ``(n, dim)`` -> ``(n, p)``."""
+    parts = unstack(z, -1)  # one split: a cheap reverse pass (see ``unstack``)
     cols = []
     for e in exponents:
         term = jnp.ones(z.shape[:-1], dtype=z.dtype)
         for j, k in enumerate(e):
             if k:
-                term = term * z[..., j] ** int(k)
+                term = term * parts[j] ** int(k)
         cols.append(term)
     return jnp.stack(cols, axis=-1)
 

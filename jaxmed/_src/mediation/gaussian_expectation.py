@@ -8,6 +8,9 @@ coordinate. This replaces the original's 20–50-draw Monte Carlo (bug B3).
 
 ``gaussian_raw_moments`` gives the univariate moments by the recursion
 E[z^k] = μ E[z^{k−1}] + (k−1) σ² E[z^{k−2}], used to cross-check the rule.
+``expected_monomials`` uses them directly for the monomials of the standardised mediator
+(the Q-features and the reward model): a product of univariate moments per monomial, the
+same numbers as the rule with fewer operations and a cheap reverse pass (the IJ SE).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import itertools
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["gaussian_raw_moments", "hermite_nodes", "gaussian_expectation"]
+from jaxmed._src.mediation.unstack import unstack
+
+__all__ = ["gaussian_raw_moments", "hermite_nodes", "gaussian_expectation", "expected_monomials"]
 
 
 def gaussian_raw_moments(mean, sd, order: int):
@@ -71,3 +76,48 @@ def gaussian_expectation(fn, mean, sd, *, degree: int = 3):
     for g in range(nodes.shape[0]):
         out = out + weights[g] * fn(mean + sd * nodes[g])
     return out
+
+
+def expected_monomials(mean, sd, center, scale, exponents):
+    """E Π_j z_j^{e_j} for z = (m − center)/scale, m ~ N(mean, diag sd²), per exponent row.
+
+    The coordinates of z are independent normals N((μ_j − c_j)/s_j, (σ_j/s_j)²), so each
+    monomial's expectation is a product of univariate raw moments (the recursion of
+    :func:`gaussian_raw_moments`): exact for any degree, and equal to
+    ``gaussian_expectation(lambda m: monomials((m - center) / scale, exponents), mean, sd)``
+    for degrees ≤ 3 per coordinate.
+
+    Args:
+      mean: ``(..., dM)`` means.
+      sd: ``(..., dM)`` or ``(dM,)`` standard deviations.
+      center, scale: ``(dM,)`` the standardiser of m.
+      exponents: ``(p, dM)`` integer exponent rows (``basis.monomial_exponents``).
+
+    Returns:
+      ``(..., p)``.
+
+    >>> import jax.numpy as jnp, numpy as np
+    >>> float(expected_monomials(jnp.array([1.0]), jnp.array([2.0]), jnp.array([0.0]),
+    ...                          jnp.array([1.0]), np.array([[3]]))[0])
+    13.0
+    """
+    mean = jnp.asarray(mean)
+    sd = jnp.broadcast_to(jnp.asarray(sd, mean.dtype), mean.shape)
+    exponents = np.asarray(exponents)
+    top = int(exponents.max(initial=0))
+    moments = []
+    for j, (mu, sig) in enumerate(zip(unstack(mean, -1), unstack(sd, -1))):
+        z_mu = (mu - center[j]) / scale[j]
+        z_var = (sig / scale[j]) ** 2
+        mom = [jnp.ones_like(z_mu), z_mu]
+        for k in range(2, top + 1):
+            mom.append(z_mu * mom[k - 1] + (k - 1) * z_var * mom[k - 2])
+        moments.append(mom)
+    cols = []
+    for e in exponents:
+        term = jnp.ones(mean.shape[:-1], mean.dtype)
+        for j, k in enumerate(e):
+            if k:
+                term = term * moments[j][int(k)]
+        cols.append(term)
+    return jnp.stack(cols, axis=-1)

@@ -21,14 +21,24 @@ Q-functions, ratios) held fixed IF_i is the trajectory-cluster influence value �
 equals the naive ``cluster_se``. (Σ_i IF_i is
 not exactly 0: the ridges are not scaled with Σ v, so θ̂(c v) ≠ θ̂(v); the SE centres IF.)
 
-What is held fixed (not differentiated): data-dependent choices that are not smooth in v —
-the quantile knots of the spline bases (``stop_gradient``; with ``weighted_knots=False`` they
-do not depend on v at all), the random Fourier feature draws (they depend on the key only) —
+What is held fixed (not differentiated): data-dependent choices of the bases — the quantile
+knots of the spline bases (``stop_gradient``; with ``weighted_knots=False`` they do not depend
+on v at all), the standardisers of states and mediators (mean and sd of the rows present,
+``basis.fit_standardizer``: constant in v; affine, they do not change the span of the spline
+and polynomial bases; they set the random Fourier features' scale), the random Fourier
+feature draws (they depend on the key only) —
 and hard clips (π̂_b clipped to [1e-6, 0.9999], ρ̃ = min(ρ, rho_trunc), ω̂ clipped to
 [1/ratio_trunc, ratio_trunc]) have zero derivative on the clipped rows. The uncertainty of
 those choices is not in the SE (the bootstrap, ``n_boot``, refits them).
 
-Checked (tests/test_mediation_influence.py): IF_i equals N times a central finite difference
+Cost. Every linear fit differentiates by a row-wise rule (``normal_solve``, the state-ratio
+coefficients in ``state_ratio``): one adjoint solve and one pass over the rows per cotangent
+instead of dense p×p cotangents of the Gram matrices; per-action and per-coordinate slices are
+taken by one split (``unstack``), whose reverse is one concatenation instead of a zero-padded
+copy per slice. Measured (``benchmarks/ij_se_cost.py``) in ``benchmarks/results/``; the
+numbers are in ``MediationConfig``'s doc of ``se_method``.
+
+Checked (tests/test_mediation_influence.py, tests/test_row_wise_derivatives.py): IF_i equals N times a central finite difference
 of the whole pipeline in v_i (relative error < 1e-5; smooth configuration); on one fixed
 semi-synthetic dataset (N = 200, T = 10, default configuration) IJ SE / bootstrap SE (200
 resamples) is 0.905..1.035 over MR, DM and MIS1, within the bootstrap's Monte Carlo error,

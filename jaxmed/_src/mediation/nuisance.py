@@ -85,9 +85,9 @@ def default_nuisance_models(config) -> NuisanceModels:
 
 
 def _both_actions(fn, state):
+    """``[fn(state, 0), fn(state, 1)]`` (stack them on axis 1 for the predictions)."""
     n = state.shape[0]
-    return jnp.stack([fn(state, jnp.zeros(n, state.dtype)), fn(state, jnp.ones(n, state.dtype))],
-                     axis=1)
+    return [fn(state, jnp.full(n, float(b), state.dtype)) for b in (0, 1)]
 
 
 def fit_nuisances(key, rows, w, models: NuisanceModels):
@@ -115,10 +115,14 @@ def fit_nuisances(key, rows, w, models: NuisanceModels):
     n = s.shape[0]
     r_m = jnp.stack([models.reward.mean(r_params, s, jnp.full(n, float(b), s.dtype), m)
                      for b in (0, 1)], axis=1)
+    # the per-action means and sds are used before stacking: indexing the stacked arrays would
+    # cost a zero-padded copy per slice in reverse mode (the IJ SE)
     r_e = jnp.stack([jnp.stack([models.reward.expected(r_params, s, jnp.full(n, float(ar), s.dtype),
-                                                       mean[:, am], sd[:, am]) for am in (0, 1)],
+                                                       mean[am], sd[am]) for am in (0, 1)],
                                axis=1) for ar in (0, 1)], axis=1)
-    preds = NuisancePredictions(a * p1 + (1 - a) * (1 - p1), mean, sd, mean_next, sd_next, r_m, r_e)
+    stack = lambda pair: jnp.stack(pair, axis=1)  # noqa: E731
+    preds = NuisancePredictions(a * p1 + (1 - a) * (1 - p1), stack(mean), stack(sd),
+                                stack(mean_next), stack(sd_next), r_m, r_e)
     return preds, (pb_params, pm_params, r_params)
 
 

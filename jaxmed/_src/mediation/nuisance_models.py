@@ -32,7 +32,7 @@ from jaxmed._src.small_linalg import spd_solve
 from jaxmed._src.mediation.basis import (StateBasis, Standardizer, fit_standardizer,
                                          fit_state_basis, monomial_exponents, monomials,
                                          state_basis)
-from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
+from jaxmed._src.mediation.gaussian_expectation import expected_monomials
 from jaxmed._src.mediation.linear_solve import _cond_spd, action_coded_ridge
 
 __all__ = ["LogisticBehaviourModel", "LogisticBehaviourFit", "GaussianMediatorModel",
@@ -213,7 +213,8 @@ class PolynomialRewardModel:
 
     def expected(self, params: PolynomialRewardFit, state, action, mean, sd):
         # r̂ is linear in g(m): E r̂ = x(s, a, E g(m))ᵀβ, with E g exact by Gauss–Hermite
-        eg = gaussian_expectation(lambda m: self._monomials(params, m), mean, sd, degree=3)
+        eg = expected_monomials(mean, sd, params.mediator_scale.center, params.mediator_scale.scale,
+                                monomial_exponents(mean.shape[-1], self.degree))
         return self._predict(params, state_basis(params.basis, state), eg, action)
 
 

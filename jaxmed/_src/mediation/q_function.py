@@ -27,13 +27,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxmed._src import small_linalg
-
 from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit_state_basis,
                                          monomial_exponents, monomials, pairwise_interactions,
                                          parity_basis, state_basis)
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
-from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation
+from jaxmed._src.mediation.gaussian_expectation import expected_monomials, gaussian_expectation
+from jaxmed._src.mediation.normal_solve import normal_solve
+from jaxmed._src.mediation.unstack import unstack
 
 __all__ = ["QBasis", "fit_q_basis", "q_state_features", "q_features", "QFeatures", "q_feature_rows", "lstd_solve",
            "QResult", "fit_q_functions", "q_temporal_differences"]
@@ -116,14 +116,15 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
         # φ = [h(s), g(m)]: only the mediator monomials g need the expectation (integrating
         # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
         ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
-        eg = gaussian_expectation(lambda m: monomials(basis.mediator(m), ex), mean, sd)
+        eg = expected_monomials(mean, sd, basis.mediator.center, basis.mediator.scale, ex)
         return _time_interactions(hh, eg, state.shape[-1], mean.shape[-1], config)
 
     phi_obs = q_features(basis, s, rows["mediator"], config, h=h)
-    phi_exp = jnp.stack([expect(s, preds.mediator_mean[:, a], preds.mediator_sd[:, a], h)
-                         for a in (0, 1)], axis=1)
-    phi_next = jnp.stack([expect(s_next, preds.mediator_mean_next[:, a],
-                                 preds.mediator_sd_next[:, a], h_next) for a in (0, 1)], axis=1)
+    # per-action slices by one split each (a cheap reverse pass, see ``unstack``)
+    mean, sd = unstack(preds.mediator_mean, 1), unstack(preds.mediator_sd, 1)
+    mean_next, sd_next = unstack(preds.mediator_mean_next, 1), unstack(preds.mediator_sd_next, 1)
+    phi_exp = jnp.stack([expect(s, mean[a], sd[a], h) for a in (0, 1)], axis=1)
+    phi_next = jnp.stack([expect(s_next, mean_next[a], sd_next[a], h_next) for a in (0, 1)], axis=1)
     return QFeatures(phi_obs, phi_exp, phi_next)
 
 
@@ -139,26 +140,13 @@ def lstd_solve(u, xi, y, w, ridge, penalize):
       penalize: ``(q,)`` 0/1 penalty mask.
 
     Returns:
-      ``(β (q, r), 1-norm condition number of Σ)``.
+      ``(β (q, r), 1-norm condition number of Σ)``; derivatives by ``normal_solve``'s
+      row-wise rule.
     """
-    total = jnp.sum(w)
-    uw = u * w[:, None]
-    sigma = uw.T @ (u - xi) / total + ridge * jnp.diag(penalize)
-    b = uw.T @ y / total
-    beta = small_linalg.general_solve(sigma, b)
-    return beta, cond_1norm(sigma)
-
-
-def cond_1norm(a):
-    """1-norm condition number ‖A‖₁‖A⁻¹‖₁ (a diagnostic; the inverse is never used to solve).
-
-    Computed from an LU solve against the identity rather than ``jnp.linalg.cond`` (an SVD),
-    which was measured to stall when vmapped over replications on CPU.
-    """
-    a = jax.lax.stop_gradient(a)
-    inv = small_linalg.general_solve(a, jnp.eye(a.shape[0], dtype=a.dtype))
-    norm1 = lambda x: jnp.max(jnp.sum(jnp.abs(x), axis=0))
-    return norm1(a) * norm1(inv)
+    (beta,), (cond,) = normal_solve(u.T, y.T, w, ridge * jnp.diag(penalize),
+                                    (tuple(range(y.shape[1])),), zs=((u - xi).T,),
+                                    symmetric=False)
+    return beta, cond
 
 
 class QResult(NamedTuple):
@@ -214,7 +202,8 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     one = jnp.ones((1, n), dt)
     zero = jnp.zeros((1, n), dt)
     big_u = jnp.concatenate([_u_t(phi.T, a), one], axis=0)  # (q, n)
-    f0n, f1n = ephi_next[:, 0].T, ephi_next[:, 1].T
+    # (p, n) per action from one transpose and one split (cheap in reverse mode, see ``unstack``)
+    f0n, f1n = unstack(jnp.transpose(ephi_next, (1, 2, 0)), 0)
     pn = pe_next[None, :]
     fan = (f0n, f1n)[a0]
     xi_pe = jnp.concatenate([(1 - pn) * f0n, pn * f1n, pn, zero], axis=0)
@@ -236,16 +225,11 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
                                        preds.reward_expected[:, 1, 1]], 1), 1)
         ys = jnp.stack([r_obs, y2, y3])  # targets: e (r), G (y3), 0 (y2, y3, r)
         tgt_e, tgt_g, tgt_0 = [0], [2], [1, 2, 0]
-    left = big_u * w[None, :]
-    right = jnp.concatenate([big_u - xi_pe, big_u - xi_g, big_u - xi_p0, ys], axis=0)
-    gram = jax.lax.dot_general(left, right, (((1,), (1,)), ((), ()))) / jnp.sum(w)
-    reg = ridge * jnp.diag(pen)
-    b_all = gram[:, 3 * q:]
-    solved = []
-    for j, tgt in enumerate((tgt_e, tgt_g, tgt_0)):
-        sigma = gram[:, j * q:(j + 1) * q] + reg
-        solved.append((small_linalg.general_solve(sigma, b_all[:, tgt]), cond_1norm(sigma)))
-    (beta_e, c_e), (beta_g, c_g), (beta_0, c_0) = solved
+    # one product [w U]ᵀ [U − Ξ^{π_e}, U − Ξ^{G}, U − Ξ^{π_0}, Y] for the three systems, with
+    # derivatives by the row-wise rule of ``normal_solve``
+    (beta_e, beta_g, beta_0), (c_e, c_g, c_0) = normal_solve(
+        big_u, ys, w, ridge * jnp.diag(pen), (tgt_e, tgt_g, tgt_0),
+        zs=(big_u - xi_pe, big_u - xi_g, big_u - xi_p0), symmetric=False)
     if not natural:
         beta = jnp.stack([beta_e[:, 0], beta_e[:, 1], beta_e[:, 2], beta_g[:, 0], beta_0[:, 0]])
     else:
@@ -286,8 +270,10 @@ def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: in
     # (p, 10) coefficient blocks, never a (n, 2p + 2) action-coded matrix
     coef = jnp.concatenate([beta[:, :p], beta[:, p:2 * p]], axis=0)  # (10, p)
     # feature-major products (10, n) of each block: contiguous rows for the per-row sums below
-    prod = [jax.lax.dot_general(coef, f, (((1,), (1,)), ((), ())))
-            for f in (phi, ephi[:, 0], ephi[:, 1], ephi_next[:, 0], ephi_next[:, 1])]
+    # (rows of each product by one split: a cheap reverse pass, see ``unstack``)
+    per_action = lambda f: unstack(jnp.einsum("kp,nap->akn", coef, f), 0)  # noqa: E731
+    prod = [unstack(f, 0) for f in (jax.lax.dot_general(coef, phi, (((1,), (1,)), ((), ()))),
+                                    *per_action(ephi), *per_action(ephi_next))]
     ba = beta[:, 2 * p]  # (5,) coefficients of the action indicator
 
     def u_dot(f, act, k):

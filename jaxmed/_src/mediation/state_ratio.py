@@ -17,17 +17,20 @@ then ω̂(S_k) = clip(ψ(S_k)ᵀβ, 1/trunc, trunc), normalised to weighted mean
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxmed._src.small_linalg import spd_solve
+from jax.custom_derivatives import SymbolicZero
+
+from jaxmed._src.small_linalg import spd_solve, tangent_solve
 
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
 from jaxmed._src.mediation.binary import binary_indicator_features
 from jaxmed._src.mediation.clipping import clip_range
-from jaxmed._src.mediation.q_function import cond_1norm
+from jaxmed._src.mediation.normal_solve import cond_1norm
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
 __all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
@@ -140,29 +143,104 @@ def fit_state_ratios(psi, psi_next, cs, w, ridge, trunc, normalize: bool = True,
     Returns:
       a list of J ``StateRatio``.
     """
-    total = jnp.sum(w)
-    d = psi.shape[1]
-    j = cs.shape[1]
-    pt, pnt = psi.T, psi_next.T  # feature-major (d, n)
-    right = jnp.concatenate([(pt - cs[:, k][None, :] * pnt) * w[None, :] for k in range(j)]
-                            + [w[None, :]], axis=0)  # (J d + 1, n)
-    prod = jax.lax.dot_general(right, pt, (((1,), (1,)), ((), ()))) / total  # (J d + 1, d)
-    bottom = prod[j * d]  # mean ψ
-    eye = jnp.eye(d, dtype=psi.dtype)
-    grams, coefs = [], []
-    for k in range(j):
-        x = jnp.concatenate([prod[k * d:(k + 1) * d], bottom[None, :]], axis=0)
-        grams.append(x.T @ x + ridge * eye)
-        coefs.append(spd_solve(grams[k], bottom))  # Xᵀ e_last = mean ψ
-    coefs = jnp.stack(coefs, axis=1)  # (d, J)
+    coefs, conds = _ratio_coefs(psi.T, psi_next.T, cs, w, ridge)  # (d, J), (J,)
     raws = psi @ coefs  # (n, J): ψ(S_k)ᵀβ of every policy in one product
     fits = []
-    for k, gram in enumerate(grams):
+    for k in range(cs.shape[1]):
         raw = raws[:, k]
         values = clip_range(raw, 1.0 / trunc, trunc, soft_clip)
         clipped = jnp.sum(w * ((raw < 1.0 / trunc) | (raw > trunc)))
         if normalize:
             values = values / weighted_mean(values, w)
         ess = jnp.sum(w * values) ** 2 / jnp.sum(w * values ** 2)
-        fits.append(StateRatio(values, coefs[:, k], cond_1norm(gram), clipped, ess))
+        fits.append(StateRatio(values, coefs[:, k], conds[k], clipped, ess))
     return fits
+
+
+def _ratio_forward(pt, pnt, cs, w, ridge):
+    """β of every policy, their normal matrices XᵀX + λI and the blocks M_k and mean ψ."""
+    total = jnp.sum(w)
+    d, j = pt.shape[0], cs.shape[1]
+    right = jnp.concatenate([(pt - cs[:, k][None, :] * pnt) * w[None, :] for k in range(j)]
+                            + [w[None, :]], axis=0)  # (J d + 1, n)
+    prod = jax.lax.dot_general(right, pt, (((1,), (1,)), ((), ()))) / total  # (J d + 1, d)
+    bottom = prod[j * d]  # mean ψ
+    eye = jnp.eye(d, dtype=pt.dtype)
+    grams, coefs = [], []
+    for k in range(j):
+        x = jnp.concatenate([prod[k * d:(k + 1) * d], bottom[None, :]], axis=0)
+        grams.append(x.T @ x + ridge * eye)
+        coefs.append(spd_solve(grams[k], bottom))  # Xᵀ e_last = mean ψ
+    return jnp.stack(coefs, axis=1), grams, prod
+
+
+@jax.custom_jvp
+def _ratio_coefs(pt, pnt, cs, w, ridge):
+    """The §5.2 coefficients ``(d, J)`` and condition numbers ``(J,)`` (a diagnostic, not
+    differentiated) from feature-major ψ, ψ' ``(d, n)``; one product for every policy.
+
+    Derivatives by a row-wise rule (as ``normal_solve``'s): with X = [M; m̄ᵀ],
+    M = Σ_r w_r a_r ψ_rᵀ / W, a_r = ψ_r − c_r ψ'_r, m̄ = Σ_r w_r ψ_r / W, u = e_last − Xβ,
+
+        dβ = (XᵀX + λI)⁻¹ ( dXᵀu − Xᵀ(dX β) − dλ β ),
+
+    where dXᵀu and dX β are sums over rows of the tangents times the per-row scalars a_r·u,
+    ψ_r·β: O(n d) per tangent instead of a dense d×d tangent of M.
+    """
+    coefs, grams, _ = _ratio_forward(pt, pnt, cs, w, ridge)
+    return coefs, jnp.stack([cond_1norm(g) for g in grams])
+
+
+def _nz(t):
+    return not isinstance(t, SymbolicZero)
+
+
+@functools.partial(_ratio_coefs.defjvp, symbolic_zeros=True)
+def _ratio_coefs_jvp(primals, tangents):
+    pt, pnt, cs, w, ridge = primals
+    dpt, dpnt, dcs, dw, dridge = tangents
+    coefs, grams, prod = _ratio_forward(pt, pnt, cs, w, ridge)
+    conds = jnp.stack([cond_1norm(g) for g in grams])
+    total = jnp.sum(w)
+    d = pt.shape[0]
+    bottom = prod[cs.shape[1] * d]
+    d_total = jnp.sum(dw) if _nz(dw) else 0.0
+    dbot = jnp.zeros_like(bottom)  # d(mean ψ), shared by the policies
+    if _nz(dw):
+        dbot = dbot + (pt @ dw - bottom * d_total) / total
+    if _nz(dpt):
+        dbot = dbot + dpt @ w / total
+    dcoefs = []
+    for k in range(cs.shape[1]):
+        beta, m, c = coefs[:, k], prod[k * d:(k + 1) * d], cs[:, k]
+        u = -(m @ beta)
+        u_last = 1.0 - bottom @ beta
+        pn_u = u @ pnt
+        s_u = u @ pt - c * pn_u  # a_r·u per row
+        s_b = beta @ pt  # ψ_r·β per row
+        # dMᵀu and dM β, row by row
+        da_u = jnp.zeros_like(s_u)
+        if _nz(dpt):
+            da_u = da_u + u @ dpt
+        if _nz(dcs):
+            da_u = da_u - dcs[:, k] * pn_u
+        if _nz(dpnt):
+            da_u = da_u - c * (u @ dpnt)
+        dmt_u = pt @ (w * da_u) / total
+        dm_b = jnp.zeros_like(beta)
+        if _nz(dw):
+            dmt_u = dmt_u + (pt @ (dw * s_u) - (m.T @ u) * d_total) / total
+            dm_b = dm_b + (pt @ (dw * s_b) - pnt @ (c * dw * s_b) - (m @ beta) * d_total) / total
+        if _nz(dpt):
+            dmt_u = dmt_u + dpt @ (w * s_u) / total
+            dpb = beta @ dpt
+            dm_b = dm_b + (dpt @ (w * s_b) + pt @ (w * dpb) - pnt @ (c * w * dpb)) / total
+        if _nz(dcs):
+            dm_b = dm_b - pnt @ (dcs[:, k] * w * s_b) / total
+        if _nz(dpnt):
+            dm_b = dm_b - dpnt @ (c * w * s_b) / total
+        t = dmt_u + dbot * u_last - (m.T @ dm_b + bottom * (dbot @ beta))
+        if _nz(dridge):
+            t = t - dridge * beta
+        dcoefs.append(tangent_solve(grams[k], t, symmetric=True))
+    return (coefs, conds), (jnp.stack(dcoefs, axis=1), jnp.zeros_like(conds))

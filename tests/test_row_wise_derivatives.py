@@ -1,0 +1,101 @@
+"""The row-wise derivative rules of the weighted normal-equation solves (``normal_solve``) and
+of the state-ratio coefficients (issue 13: the IJ SE's cost) against plain autodiff of the same
+forward computation (the chain rule through the Gram products), every input perturbed."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmed._src.mediation import normal_solve as ns
+from jaxmed._src.mediation import state_ratio as sr
+
+jax.config.update("jax_enable_x64", True)
+
+
+def _random_like(rng, tree):
+    return jax.tree.map(lambda a: jnp.asarray(rng.normal(size=np.shape(a))), tree)
+
+
+def _check(custom, plain, primals, seed):
+    """jvp and vjp of ``custom`` equal those of ``plain`` (the chain rule), to rounding."""
+    rng = np.random.default_rng(seed)
+    tangents = _random_like(rng, primals)
+    out_c, tan_c = jax.jvp(custom, primals, tangents)
+    out_p, tan_p = jax.jvp(plain, primals, tangents)
+    for a, b in zip(jax.tree.leaves(out_c), jax.tree.leaves(out_p)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip(jax.tree.leaves(tan_c), jax.tree.leaves(tan_p)):
+        assert np.max(np.abs(a)) > 1e-3  # a real derivative, not a zero on both sides
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+    ct = _random_like(rng, out_c)
+    vc = jax.vjp(custom, *primals)[1](ct)
+    vp = jax.vjp(plain, *primals)[1](ct)
+    for a, b in zip(jax.tree.leaves(vc), jax.tree.leaves(vp)):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+def _data(seed, n=60, p=4, r=3):
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.normal(size=(p, n)))
+    y = jnp.asarray(rng.normal(size=(r, n)))
+    w = jnp.asarray(rng.uniform(0.5, 2.0, size=n))
+    return rng, x, y, w
+
+
+@pytest.mark.parametrize("coded", [False, True])
+def test_ridge_solve_derivatives_equal_the_chain_rule(coded):
+    rng, x, y, w = _data(1)
+    a = jnp.asarray(rng.integers(0, 2, size=x.shape[1]).astype(float))
+    size = 2 * x.shape[0] if coded else x.shape[0]
+    reg = jnp.diag(jnp.asarray(rng.uniform(0.1, 0.3, size=size)))
+    targets = ((0, 2), (1,))  # two systems sharing the normal matrix
+
+    def custom(x, y, w, reg, a):
+        return ns.normal_solve(x, y, w, reg, targets, action=a if coded else None)[0]
+
+    def plain(x, y, w, reg, a):
+        return ns._forward(x, a if coded else None, None, y, w, reg, targets, True)[0]
+
+    _check(custom, plain, (x, y, w, reg, a), seed=2)
+
+
+def test_lstd_systems_derivatives_equal_the_chain_rule():
+    rng, x, y, w = _data(3)
+    zs = tuple(jnp.asarray(x + 0.3 * rng.normal(size=x.shape)) for _ in range(3))
+    reg = jnp.diag(jnp.asarray(rng.uniform(0.1, 0.3, size=x.shape[0])))
+    targets = ((0, 1, 2), (2,), (0,))
+
+    def custom(x, zs, y, w, reg):
+        return ns.normal_solve(x, y, w, reg, targets, zs=zs, symmetric=False)[0]
+
+    def plain(x, zs, y, w, reg):
+        return ns._forward(x, None, zs, y, w, reg, targets, False)[0]
+
+    _check(custom, plain, (x, zs, y, w, reg), seed=4)
+
+
+def test_state_ratio_coefficient_derivatives_equal_the_chain_rule():
+    rng = np.random.default_rng(5)
+    n, d, j = 80, 5, 3
+    pt = jnp.asarray(np.r_[np.ones((1, n)), rng.normal(size=(d - 1, n))])
+    pnt = jnp.asarray(np.r_[np.ones((1, n)), rng.normal(size=(d - 1, n))])
+    cs = jnp.asarray(rng.uniform(0.2, 2.0, size=(n, j)))
+    w = jnp.asarray(rng.uniform(0.5, 2.0, size=n))
+    ridge = jnp.asarray(0.05)
+    custom = lambda *a: sr._ratio_coefs(*a)[0]  # noqa: E731
+    plain = lambda *a: sr._ratio_forward(*a)[0]  # noqa: E731
+    _check(custom, plain, (pt, pnt, cs, w, ridge), seed=6)
+
+
+def test_weights_only_derivative_matches_finite_differences_of_the_solve():
+    """The case the IJ SE uses (only the weights vary): against central differences."""
+    _, x, y, w = _data(7)
+    reg = 0.2 * jnp.eye(x.shape[0])
+    f = lambda w: ns.normal_solve(x, y, w, reg, ((0, 1, 2),))[0][0]  # noqa: E731
+    jac = jax.jacrev(f)(w)
+    h = 1e-6
+    for k in (0, 17, 59):
+        e = jnp.zeros_like(w).at[k].set(h)
+        fd = (f(w + e) - f(w - e)) / (2 * h)
+        np.testing.assert_allclose(jac[..., k], fd, rtol=1e-6, atol=1e-9)
