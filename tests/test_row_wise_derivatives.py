@@ -21,16 +21,18 @@ def _check(custom, plain, primals, seed):
     """jvp and vjp of ``custom`` equal those of ``plain`` (the chain rule), to rounding."""
     rng = np.random.default_rng(seed)
     tangents = _random_like(rng, primals)
-    out_c, tan_c = jax.jvp(custom, primals, tangents)
-    out_p, tan_p = jax.jvp(plain, primals, tangents)
+    jvp = jax.jit(jax.jvp, static_argnums=0)  # one program each: faster than op-by-op
+    out_c, tan_c = jvp(custom, primals, tangents)
+    out_p, tan_p = jvp(plain, primals, tangents)
     for a, b in zip(jax.tree.leaves(out_c), jax.tree.leaves(out_p)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     for a, b in zip(jax.tree.leaves(tan_c), jax.tree.leaves(tan_p)):
         assert np.max(np.abs(a)) > 1e-3  # a real derivative, not a zero on both sides
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
     ct = _random_like(rng, out_c)
-    vc = jax.vjp(custom, *primals)[1](ct)
-    vp = jax.vjp(plain, *primals)[1](ct)
+    pull = jax.jit(lambda f, p, c: jax.vjp(f, *p)[1](c), static_argnums=0)
+    vc = pull(custom, primals, ct)
+    vp = pull(plain, primals, ct)
     for a, b in zip(jax.tree.leaves(vc), jax.tree.leaves(vp)):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
 
@@ -92,8 +94,8 @@ def test_weights_only_derivative_matches_finite_differences_of_the_solve():
     """The case the IJ SE uses (only the weights vary): against central differences."""
     _, x, y, w = _data(7)
     reg = 0.2 * jnp.eye(x.shape[0])
-    f = lambda w: ns.normal_solve(x, y, w, reg, ((0, 1, 2),))[0][0]  # noqa: E731
-    jac = jax.jacrev(f)(w)
+    f = jax.jit(lambda w: ns.normal_solve(x, y, w, reg, ((0, 1, 2),))[0][0])
+    jac = jax.jit(jax.jacrev(f))(w)
     h = 1e-6
     for k in (0, 17, 59):
         e = jnp.zeros_like(w).at[k].set(h)
