@@ -33,7 +33,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from jaxmed._src import small_linalg
 
-__all__ = ["normal_solve", "cond_1norm"]
+__all__ = ["normal_solve", "cond_1norm", "is_zero_tangent"]
 
 
 def _dot_t(left, right):
@@ -104,8 +104,11 @@ def _normal_solve(x, action, zs, y, w, reg, targets, symmetric):
     return betas, tuple(cond_1norm(s, symmetric) for s in sigmas)
 
 
-def _zero(t):
+def is_zero_tangent(t) -> bool:
+    """A symbolic-zero (or absent) tangent in a ``custom_jvp`` rule with ``symbolic_zeros``."""
     return t is None or isinstance(t, SymbolicZero)
+
+
 
 
 @functools.partial(_normal_solve.defjvp, symbolic_zeros=True)
@@ -116,14 +119,14 @@ def _normal_solve_jvp(targets, symmetric, primals, tangents):
     conds = tuple(cond_1norm(s, symmetric) for s in sigmas)
     total = jnp.sum(w)
     sys_z = [None] * len(targets) if zs is None else list(zs)
-    sys_dz = [None] * len(targets) if (zs is None or _zero(dzs)) else list(dzs)
+    sys_dz = [None] * len(targets) if (zs is None or is_zero_tangent(dzs)) else list(dzs)
     dx_design = None  # the tangent of X (x, or [x; a·x])
-    if not _zero(dx) or (action is not None and not _zero(daction)):
-        dxx = jnp.zeros_like(x) if _zero(dx) else dx
+    if not is_zero_tangent(dx) or (action is not None and not is_zero_tangent(daction)):
+        dxx = jnp.zeros_like(x) if is_zero_tangent(dx) else dx
         if action is None:
             dx_design = (dxx, None)
         else:
-            da = jnp.zeros_like(action) if _zero(daction) else daction
+            da = jnp.zeros_like(action) if is_zero_tangent(daction) else daction
             dx_design = (dxx, da)
     # residuals e_j and the per-row multipliers of x: dw∘e_j + w∘(dy_T − β_jᵀ dz_j)
     res, mult = [], []
@@ -131,10 +134,10 @@ def _normal_solve_jvp(targets, symmetric, primals, tangents):
         fit = _design_rows(x if z is None else z, action if z is None else None, beta)
         e = y[np.asarray(tgt, dtype=np.int32)] - fit
         m = jnp.zeros_like(e)
-        if not _zero(dw):
+        if not is_zero_tangent(dw):
             m = m + dw[None, :] * e
         inner = jnp.zeros_like(e)
-        if not _zero(dy):
+        if not is_zero_tangent(dy):
             inner = inner + dy[np.asarray(tgt, dtype=np.int32)]
         if z is None and dx_design is not None:  # dz = dX
             ddx, da = dx_design
@@ -143,7 +146,7 @@ def _normal_solve_jvp(targets, symmetric, primals, tangents):
                 p = x.shape[0]
                 dfit = dfit + da[None, :] * _design_rows(x, None, beta[p:])
             inner = inner - dfit
-        elif dz is not None and not _zero(dz):
+        elif dz is not None and not is_zero_tangent(dz):
             inner = inner - _design_rows(dz, None, beta)
         res.append(e)
         mult.append(m + w[None, :] * inner)
@@ -161,9 +164,9 @@ def _normal_solve_jvp(targets, symmetric, primals, tangents):
     for beta, sigma, size in zip(betas, sigmas, sizes):
         t = t_all[:, start:start + size]
         start += size
-        if not _zero(dw):
+        if not is_zero_tangent(dw):
             t = t - (reg @ beta) * (jnp.sum(dw) / total)
-        if not _zero(dreg):
+        if not is_zero_tangent(dreg):
             t = t - dreg @ beta
         dbetas.append(small_linalg.tangent_solve(sigma, t, symmetric))
     return (betas, conds), (tuple(dbetas), tuple(jnp.zeros_like(c) for c in conds))

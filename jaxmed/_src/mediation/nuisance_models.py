@@ -33,7 +33,8 @@ from jaxmed._src.mediation.basis import (StateBasis, Standardizer, fit_standardi
                                          fit_state_basis, monomial_exponents, monomials,
                                          state_basis)
 from jaxmed._src.mediation.gaussian_expectation import expected_monomials
-from jaxmed._src.mediation.linear_solve import _cond_spd, action_coded_ridge
+from jaxmed._src.mediation.linear_solve import action_coded_ridge
+from jaxmed._src.mediation.normal_solve import cond_1norm
 
 __all__ = ["LogisticBehaviourModel", "LogisticBehaviourFit", "GaussianMediatorModel",
            "GaussianMediatorFit", "PolynomialRewardModel", "PolynomialRewardFit"]
@@ -109,7 +110,7 @@ class LogisticBehaviourModel:
             beta = beta_hat + newton_step(beta_hat, x, y, w, total, self.ridge)
         p = jax.nn.sigmoid(x @ beta)
         hess = (x * (w * p * (1 - p))[:, None]).T @ x / total + self.ridge * jnp.diag(pen)
-        return LogisticBehaviourFit(basis, beta, _cond_spd(hess))
+        return LogisticBehaviourFit(basis, beta, cond_1norm(hess, symmetric=True))
 
     def prob_one(self, params: LogisticBehaviourFit, state):
         return jax.nn.sigmoid(self._design(params.basis, state) @ params.coef)

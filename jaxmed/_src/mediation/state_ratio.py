@@ -23,14 +23,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
-
 from jaxmed._src.small_linalg import spd_solve, tangent_solve
 
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
 from jaxmed._src.mediation.binary import binary_indicator_features
 from jaxmed._src.mediation.clipping import clip_range
-from jaxmed._src.mediation.normal_solve import cond_1norm
+from jaxmed._src.mediation.normal_solve import cond_1norm, is_zero_tangent
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
 __all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
@@ -192,7 +190,7 @@ def _ratio_coefs(pt, pnt, cs, w, ridge):
 
 
 def _nz(t):
-    return not isinstance(t, SymbolicZero)
+    return not is_zero_tangent(t)
 
 
 @functools.partial(_ratio_coefs.defjvp, symbolic_zeros=True)
