@@ -99,7 +99,8 @@ def test_estimate_prints_and_writes_the_librarys_numbers(workdir, estimate_run, 
                           f"each id's last row gives only the final next state")
     assert f"status {status}: {mediation_status_text(status)}" in out
     assert "Effects are long-run averages per step" in out
-    assert "(a) no SE: DM has no influence-function standard error" in out
+    assert "(a) no SE: DM has no naive cluster SE; `--se ij`" in out
+    assert "SE: naive trajectory-cluster SE" in out
     assert "not defined, left out: MIS2 DDE/DME/ATE" in out
     mr = next(line.split() for line in out.splitlines() if line.split()[:2] == ["MR", "IDE"])
     assert float(mr[2]) == pytest.approx(float(ref.estimate.iloc[0]), abs=5e-5)
@@ -118,6 +119,47 @@ def test_estimate_out_csv(workdir, library, capsys):
     status = int(library.diagnostics.status)
     assert (got["status"] == status).all()
     assert (got["status_text"] == mediation_status_text(status)).all()
+
+
+def test_estimate_with_the_sandwich_se(workdir, user_csv, library, capsys):
+    """``--se ij``: the library's IJ SE (``MediationConfig(se_method="ij")``, itself checked
+    against finite differences and the bootstrap in test_mediation_influence.py) for every
+    defined cell, DM included; the naive SE stays in the default run; the JSON says which."""
+    path = workdir / "effects_ij.json"
+    argv = [a if a != "data.csv" else str(workdir / "data.csv") for a in ESTIMATE]
+    assert cli.main(argv + ["--se", "ij", "--out", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "SE: infinitesimal-jackknife sandwich SE through the whole pipeline" in out
+    doc = json.loads(path.read_text())
+    assert doc["se"] == "ij" and doc["se_meaning"].startswith("SE: infinitesimal-jackknife")
+    data = jaxmed.trajectories_from_dataframe(user_csv, state="s", mediator=["m1", "m2"],
+                                              action="a", reward="r", id="id", time="t")
+    ref = jaxmed.mediation_effects(data, "logistic:0.7", "constant:0", key=jax.random.key(0),
+                                   config=jaxmed.MediationConfig(se_method="ij"))
+    got, want = pd.DataFrame(doc["effects"]), ref.to_frame()
+    np.testing.assert_allclose(got["estimate"], want["estimate"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["se"], want["se"], rtol=1e-9)
+    assert np.isfinite(got["se"]).all() and (got["note"] == "").all()  # DM has an SE now
+    # the point estimates are the default run's; the SEs are not the naive ones
+    np.testing.assert_allclose(got["estimate"], library.to_frame()["estimate"], rtol=1e-9,
+                               atol=1e-12)
+    mr = (got["estimator"] == "MR").to_numpy()
+    naive = library.to_frame()["se"].to_numpy(float)[mr]
+    assert np.all(np.abs(got["se"].to_numpy(float)[mr] / naive - 1) > 1e-3)
+
+
+def test_se_option_is_refused_for_long_term_designs(workdir, capsys):
+    assert cli.main(["study", "longterm-s1", "--n", "20", "--reps", "1", "--se", "ij",
+                     "--out", str(workdir / "runs" / "lt_ij")]) == 2
+    err = capsys.readouterr().err
+    assert "--se: applies to the mediation designs; 'longterm-s1' is a longterm design" in err
+    design = jaxmed.sim.get_design("semi-synthetic")
+    assert study.default_estimator(design, se_method="ij").name == "mediation-default+ij"
+    assert study.default_estimator(design, se_method="cluster").name == "mediation-default"
+    drift = study.default_estimator(jaxmed.sim.get_design("semi-synthetic-drift"), se_method="ij")
+    assert drift.name == "mediation-time-compare+ij"
+    with pytest.raises(ValueError, match="se_method: applies to the built-in mediation"):
+        study.default_estimator(jaxmed.sim.get_design("longterm-s1"), se_method="ij")
 
 
 def test_quickstart_study_on_a_mediation_design(workdir, quickstart, library):

@@ -10,7 +10,7 @@ import numpy as np
 
 from jaxmed._src.status import mediation_status_text
 
-__all__ = ["EFFECTS_MEANING", "mediation_report", "undefined_cells"]
+__all__ = ["EFFECTS_MEANING", "SE_MEANING", "mediation_report", "undefined_cells"]
 
 EFFECTS_MEANING = (
     "Effects are long-run averages per step: differences of eta = lim (1/T) sum_t E[R_t] under "
@@ -18,9 +18,19 @@ EFFECTS_MEANING = (
     "IDE/IME: immediate direct/mediated effect; DDE/DME: delayed direct/mediated effect "
     "(through the next states); ATE = IDE + IME + DDE + DME = eta(target) - eta(control).")
 
-NO_SE_DM = ("no SE: DM has no influence-function standard error; "
-            "MediationConfig(n_boot=B) in the Python API gives a bootstrap SE")
+NO_SE_DM = ("no SE: DM has no naive cluster SE; `--se ij` (MediationConfig(se_method='ij')) "
+            "gives its sandwich SE, MediationConfig(n_boot=B) a bootstrap SE")
 NO_SE = "no SE: not available for this estimator and effect"
+NO_SE_IJ = "no SE: the sandwich SE is not finite here (see the status)"
+
+SE_MEANING = {
+    "cluster": ("SE: naive trajectory-cluster SE (the fitted nuisance models, Q-functions and state "
+                "ratios are treated as known; it under-covers, see docs; `--se ij` for the "
+                "sandwich SE). CI: estimate +- 1.96 SE."),
+    "ij": ("SE: infinitesimal-jackknife sandwich SE through the whole pipeline (nuisance models, "
+           "Q-functions, ratios and each estimator; knots and random features held fixed). "
+           "CI: estimate +- 1.96 SE."),
+}
 
 
 def undefined_cells(result) -> dict[str, list[str]]:
@@ -39,8 +49,9 @@ def undefined_cells(result) -> dict[str, list[str]]:
     return out
 
 
-def mediation_report(result):
-    """``result.to_frame()`` with a ``note`` column saying why an SE or CI is NaN.
+def mediation_report(result, se_method: str = "cluster"):
+    """``result.to_frame()`` with a ``note`` column saying why an SE or CI is NaN
+    (``se_method``: the ``MediationConfig.se_method`` that produced ``result``).
 
     Returns:
       (frame, status, status_text): the DataFrame (estimator, effect, estimate, se, ci_low,
@@ -49,7 +60,8 @@ def mediation_report(result):
     frame = result.to_frame()
     notes = []
     for est, se in zip(frame["estimator"], frame["se"].to_numpy(dtype=float)):
-        notes.append("" if np.isfinite(se) else (NO_SE_DM if est == "DM" else NO_SE))
+        notes.append("" if np.isfinite(se) else NO_SE_IJ if se_method == "ij"
+                     else NO_SE_DM if est == "DM" else NO_SE)
     frame = frame.assign(note=notes)
     status = int(np.asarray(result.diagnostics.status))
     return frame, status, mediation_status_text(status)

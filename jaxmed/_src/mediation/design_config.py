@@ -43,19 +43,22 @@ def config_for_design(design) -> MediationConfig:
     return config
 
 
-def default_mediation_estimator(design) -> EstimatorSpec:
+def default_mediation_estimator(design, *, se_method: str | None = None) -> EstimatorSpec:
     """``mediation_estimator_spec(design.target_policy, design.control_policy, config)``; for a
     design with ``exogenous_drift``, the stationary and calendar-time pipelines side by side
-    (``mediation.time_effects.time_effects_estimator_spec``)."""
+    (``mediation.time_effects.time_effects_estimator_spec``). ``se_method`` (``"cluster"`` or
+    ``"ij"``; ``None``: the config's default) sets ``config.se_method``."""
     from jaxmed._src.mediation.effects import mediation_estimator_spec
 
     missing = [a for a in ("target_policy", "control_policy") if not hasattr(design, a)]
     if missing:
         raise ValueError(f"design: {getattr(design, 'name', design)!r} has no {missing}, needed "
                          f"by the mediation estimators")
+    config = config_for_design(design)
+    if se_method is not None:
+        config = config.replace(se_method=se_method)
     if getattr(design, "exogenous_drift", False):  # calendar-time drift: both pipelines
         from jaxmed._src.mediation.time_effects import time_effects_estimator_spec
 
-        return time_effects_estimator_spec(design.target_policy, design.control_policy)
-    return mediation_estimator_spec(design.target_policy, design.control_policy,
-                                    config_for_design(design))
+        return time_effects_estimator_spec(design.target_policy, design.control_policy, config)
+    return mediation_estimator_spec(design.target_policy, design.control_policy, config)

@@ -182,6 +182,12 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
 _core_jit = jax.jit(mediation_core, static_argnames=("a0",))
 
 
+def se_suffix(config: MediationConfig) -> str:
+    """``"+ij"`` when ``config.se_method == "ij"``, else ``""``: part of an ``EstimatorSpec``'s
+    name, so that a study store (whose fingerprint holds the name) never mixes the two SEs."""
+    return "+ij" if config.se_method == "ij" else ""
+
+
 def _control_action(control_policy) -> int:
     if control_policy is None:
         return 0
@@ -399,6 +405,7 @@ def mediation_estimator_spec(target_policy, control_policy=None,
 
     name = ("mediation-natural" if config.natural_decomposition
             else "mediation-binary" if config.mediator_law == "bernoulli" else "mediation-default")
+    name += se_suffix(config)
     # trajectories without an observed step are ignored (padding.py): N-grids may be padded,
     # between sizes for which the knot rule (which reads the padded N·T) picks the same knots
     return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, pad=pad_trajectories,

@@ -40,7 +40,7 @@ import numpy as np
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.effects import (MediationResult, _control_action, mediation_core,
-                                           mediation_effects)
+                                           mediation_effects, se_suffix)
 from jaxmed._src.mediation.estimators import ESTIMATORS
 from jaxmed._src.policies import as_policy
 from jaxmed._src.state_slice_policy import StateSlicePolicy
@@ -269,5 +269,6 @@ def time_effects_estimator_spec(target_policy, control_policy=None,
                            jnp.bitwise_or(plain.status, timed.status))
 
     names = COMPARISON_ESTIMATORS if compare else ESTIMATORS
-    return EstimatorSpec("mediation-time-compare" if compare else "mediation-time", names,
+    name = ("mediation-time-compare" if compare else "mediation-time") + se_suffix(config)
+    return EstimatorSpec(name, names,
                          ("IDE", "IME", "DDE", "DME", "ATE"), fn)

@@ -83,7 +83,7 @@ def list_designs() -> list:
     return list(designs.list_designs())
 
 
-def default_estimator(design) -> EstimatorSpec:
+def default_estimator(design, *, se_method: str | None = None) -> EstimatorSpec:
     """The default ``EstimatorSpec`` for a design, looked up by ``design.kind``.
 
     Designs describe data only; the estimator configuration that fits them lives with the
@@ -95,18 +95,30 @@ def default_estimator(design) -> EstimatorSpec:
     * ``kind == "longterm"``: ``jaxmed._src.longterm.design_estimators.default_longterm_estimator``;
     * a user's design object may instead provide its own ``estimator_spec()``.
 
+    ``se_method`` (mediation designs only): ``"cluster"`` or ``"ij"``, the
+    ``MediationConfig.se_method`` of the spec (``None``: the config's default). An IJ spec's
+    name ends in ``+ij``, so a study store never mixes the two SEs.
+
     Raises:
-      ValueError: unknown ``design.kind``, or the design lacks an attribute the factory needs.
+      ValueError: unknown ``design.kind``, or the design lacks an attribute the factory needs,
+        or ``se_method`` given for a design that is not a built-in mediation design.
       RuntimeError: the estimator family is not installed.
     """
-    if callable(getattr(design, "estimator_spec", None)):
-        return design.estimator_spec()
     kind = getattr(design, "kind", None)
+    own = callable(getattr(design, "estimator_spec", None))
+    if se_method is not None and (own or kind != "mediation"):
+        raise ValueError(f"se_method: applies to the built-in mediation estimators only; design "
+                         f"{getattr(design, 'name', design)!r} has "
+                         + ("its own estimator_spec()" if own else f"kind {kind!r}"))
+    if own:
+        return design.estimator_spec()
     if kind not in _DEFAULTS:
         raise ValueError(f"design: kind must be 'mediation' or 'longterm', got {kind!r}")
     module, factory = _DEFAULTS[kind]
     mod = _import(module, f"the {kind} estimators")
-    return getattr(mod, factory)(design)
+    if se_method is None:
+        return getattr(mod, factory)(design)
+    return getattr(mod, factory)(design, se_method=se_method)
 
 
 _DEFAULTS = {"mediation": ("jaxmed._src.mediation.design_config", "default_mediation_estimator"),
