@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from jaxmed._src.mediation.binary import bernoulli_pmf
 from jaxmed._src.mediation.clipping import clip_above
+from jaxmed._src.mediation.unstack import unstack
 
 __all__ = ["ESTIMATORS", "EFFECTS", "RowWeights", "row_importance_weights", "estimator_rows"]
 
@@ -59,25 +60,25 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
     pb = jnp.clip(preds.behaviour_prob, 1e-6, 0.9999)
     pe_a = a * pe_s + (1 - a) * (1 - pe_s)
     p0_a = a if a0 == 1 else 1 - a
+    mean = unstack(preds.mediator_mean, 1)  # per action, by one split (see ``unstack``)
     if mediator_law == "bernoulli":
-        logp = jnp.stack([jnp.log(bernoulli_pmf(m, preds.mediator_mean[:, b])) for b in (0, 1)],
-                         axis=1)
+        logp = [jnp.log(bernoulli_pmf(m, mean[b])) for b in (0, 1)]
     else:
-        logp = jnp.stack([_log_density(m, preds.mediator_mean[:, b], preds.mediator_sd[:, b])
-                          for b in (0, 1)], axis=1)
+        sd = unstack(preds.mediator_sd, 1)
+        logp = [_log_density(m, mean[b], sd[b]) for b in (0, 1)]
     if clip_densities:
-        dens = jnp.clip(jnp.exp(logp), 1e-6, 0.9999)
-        dens_a = jnp.where(a > 0.5, dens[:, 1], dens[:, 0])
-        num = dens[:, a0] if natural else (1 - pe_s) * dens[:, 0] + pe_s * dens[:, 1]
+        dens = [jnp.clip(jnp.exp(lp), 1e-6, 0.9999) for lp in logp]
+        dens_a = jnp.where(a > 0.5, dens[1], dens[0])
+        num = dens[a0] if natural else (1 - pe_s) * dens[0] + pe_s * dens[1]
         rho = num / dens_a
     else:
         # a select, not a·x + (1 − a)·y: a Bernoulli log-pmf of −inf (P̂(M = m|S, a) = 0 for the
         # action not taken, e.g. an empty cell of a tabular model) must not give 0·(−inf) = NaN
-        logp_a = jnp.where(a > 0.5, logp[:, 1], logp[:, 0])
+        logp_a = jnp.where(a > 0.5, logp[1], logp[0])
         if natural:
-            rho = jnp.exp(logp[:, a0] - logp_a)
+            rho = jnp.exp(logp[a0] - logp_a)
         else:
-            rho = (1 - pe_s) * jnp.exp(logp[:, 0] - logp_a) + pe_s * jnp.exp(logp[:, 1] - logp_a)
+            rho = (1 - pe_s) * jnp.exp(logp[0] - logp_a) + pe_s * jnp.exp(logp[1] - logp_a)
     return RowWeights(pe_a / pb, p0_a / pb, rho, clip_above(rho, rho_trunc, soft_clip))
 
 
@@ -99,17 +100,19 @@ def estimator_rows(rows, preds, pe_s, a0: int, iw: RowWeights, ratios, eta, delt
     r, a = rows["reward"], rows["action"]
     n = r.shape[0]
     ke, k0, rho, rhot = iw
-    we, wg, w0 = ratios[:, 0], ratios[:, 1], ratios[:, 2]
-    d1, d2, d3, d4a, d4b, d5 = (delta[:, j] for j in range(6))
-    er = preds.reward_expected
-    rm = preds.reward_at_mediator
-    r_hat = a * rm[:, 1] + (1 - a) * rm[:, 0]  # r̂(S, A, M)
-    r_a0m = rm[:, a0]  # r̂(S, a0, M)
-    e_a = a * er[:, 1, 1] + (1 - a) * er[:, 0, 0]  # Ê r(S, A)
-    e_0 = er[:, a0, a0]  # Ê r(S, a0)
-    e_am = (1 - pe_s) * er[:, 0, 0] + pe_s * er[:, 1, 1]
-    e_g = (1 - pe_s) * er[:, a0, 0] + pe_s * er[:, a0, 1]
-    e_ag = a * er[:, a0, 1] + (1 - a) * er[:, a0, 0]
+    # columns by one split each (``unstack``: in reverse mode, one concatenation instead of a
+    # zero-padded copy of the whole array per column)
+    we, wg, w0 = unstack(ratios, 1)
+    d1, d2, d3, d4a, d4b, d5 = unstack(delta, 1)
+    er = [unstack(e, 1) for e in unstack(preds.reward_expected, 1)]  # er[i][j] = Ê r(S, i, j)
+    rm = unstack(preds.reward_at_mediator, 1)
+    r_hat = a * rm[1] + (1 - a) * rm[0]  # r̂(S, A, M)
+    r_a0m = rm[a0]  # r̂(S, a0, M)
+    e_a = a * er[1][1] + (1 - a) * er[0][0]  # Ê r(S, A)
+    e_0 = er[a0][a0]  # Ê r(S, a0)
+    e_am = (1 - pe_s) * er[0][0] + pe_s * er[1][1]
+    e_g = (1 - pe_s) * er[a0][0] + pe_s * er[a0][1]
+    e_ag = a * er[a0][1] + (1 - a) * er[a0][0]
     nan = jnp.full(n, jnp.nan, r.dtype)
     ones = jnp.ones(n, r.dtype)
 
@@ -141,7 +144,7 @@ def estimator_rows(rows, preds, pe_s, a0: int, iw: RowWeights, ratios, eta, delt
         return jnp.stack([mr, dm, mis1, mis2, bdm, bipw, bmr], axis=1)
     # natural decomposition (§6.6): eta = (η1, η6, η7, η8, η5); ρ = ρ' and wg = ω^{G'}
     x = e_am
-    y2 = (1 - pe_s) * rm[:, 0] + pe_s * rm[:, 1]
+    y2 = (1 - pe_s) * rm[0] + pe_s * rm[1]
     i1 = we * ke * (r + d1 - eta[0])
     i2 = w0 * ke * rhot * (r - r_hat) + w0 * k0 * (y2 + d2 - eta[1])
     i3 = w0 * ke * (r - e_a) + w0 * k0 * (x + d3 - eta[2])
