@@ -45,7 +45,7 @@ def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, store
     if compute:
         return study.run(design, study.default_estimator(design, se_method="ij"), [(n, horizon)],
                          reps, seed, out=out, progress=False)
-    return study.load(out)
+    return study.load(out, truth=study.truth_values(design))
 
 
 def summarise(res) -> pd.DataFrame:
