@@ -96,10 +96,10 @@ class MediationConfig:
         (nuisances, Q-functions and ratios treated as known; for DM the bootstrap SE, NaN
         without ``n_boot``). ``"ij"``: the infinitesimal-jackknife sandwich SE through the whole
         pipeline, for every estimator, DM included (``jaxmed._src.mediation.influence``; one
-        reverse-mode product per defined cell, 20 in all: measured 2.0x / 9.1x / 8.8x the point
-        estimate's run time and 1.9x / 2.2x / 2.3x its compile time at N = 40 / 200 / 1500
-        (T = 8 / 25 / 25), ``benchmarks/results/ij-se-cost-20261130T165357Z.json``; the
-        issue's bound is 3x, which is why it is not the default). Coverage of the MR intervals
+        reverse-mode product per defined cell, 20 in all: measured 5.1x / 8.3x the point
+        estimate's run time and 2.0x / 2.1x its compile time at N = 200 / 1500, T = 25
+        (``benchmarks/results/ij-se-cost-20261130T201240Z.json``); the issue's bound is 3x,
+        which is why it is not the default). On the command line: ``--se ij``. Coverage of the MR intervals
         at N = 500 (400 replications): 0.93–0.94 with the IJ SE, 0.88–0.94 with the naive
         one (``experiments/README.md``).
       n_boot: trajectory-bootstrap replicates (0: none; ``boot_se`` is then NaN).
