@@ -51,7 +51,8 @@ def main():
     summary = {}
     for k in knots:
         e = np.stack(res[k]) - true  # (R, 2, 5)
-        summary[str(k)] = dict(bias=e.mean(0).tolist(), mcse=(e.std(0, ddof=1) / np.sqrt(reps)).tolist(),
+        summary[str(k)] = dict(bias=e.mean(0).tolist(),
+                               mcse=(e.std(0, ddof=1) / np.sqrt(reps)).tolist(),
                                sd=e.std(0, ddof=1).tolist())
         for i, name in enumerate(("MR", "DM")):
             print(f"K = {k} {name} bias", np.round(e.mean(0)[i], 4), "+-",

@@ -154,8 +154,8 @@ def _check_out_file(path: str) -> str:
 
 
 SE_CHOICES = ("cluster", "ij")
-SE_HELP = ("standard errors: 'cluster' (default; the naive trajectory-cluster SE, fitted nuisances, "
-           "Q-functions and ratios treated as known; DM has none) or 'ij' (the infinitesimal-"
+SE_HELP = ("standard errors: 'cluster' (default; the naive trajectory-cluster SE, fitted "
+           "nuisances, Q-functions and ratios treated as known; DM has none) or 'ij' (the infinitesimal-"
            "jackknife sandwich through the whole pipeline, every estimator, DM included; about "
            "8x the point estimate's run time at N = 1500)")
 

@@ -24,8 +24,8 @@ NO_SE = "no SE: not available for this estimator and effect"
 NO_SE_IJ = "no SE: the sandwich SE is not finite here (see the status)"
 
 SE_MEANING = {
-    "cluster": ("SE: naive trajectory-cluster SE (the fitted nuisance models, Q-functions and state "
-                "ratios are treated as known; it under-covers, see docs; `--se ij` for the "
+    "cluster": ("SE: naive trajectory-cluster SE (the fitted nuisance models, Q-functions and "
+                "state ratios are treated as known; it under-covers, see docs; `--se ij` for the "
                 "sandwich SE). CI: estimate +- 1.96 SE."),
     "ij": ("SE: infinitesimal-jackknife sandwich SE through the whole pipeline (nuisance models, "
            "Q-functions, ratios and each estimator; knots and random features held fixed). "

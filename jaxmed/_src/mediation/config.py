@@ -99,9 +99,9 @@ class MediationConfig:
         reverse-mode product per defined cell, 20 in all: measured 5.1x / 8.3x the point
         estimate's run time and 2.0x / 2.1x its compile time at N = 200 / 1500, T = 25
         (``benchmarks/results/ij-se-cost-20261130T201240Z.json``); the issue's bound is 3x,
-        which is why it is not the default). On the command line: ``--se ij``. Coverage of the MR intervals
-        at N = 500 (400 replications): 0.93–0.94 with the IJ SE, 0.88–0.94 with the naive
-        one (``experiments/README.md``).
+        which is why it is not the default). On the command line: ``--se ij``. Coverage of the
+        MR intervals at N = 500 (400 replications): 0.93–0.94 with the IJ SE, 0.88–0.94 with
+        the naive one (``experiments/README.md``).
       n_boot: trajectory-bootstrap replicates (0: none; ``boot_se`` is then NaN).
       boot_batch_size: bootstrap replicates evaluated at once (``lax.map`` batch size). Default 1
         (sequential): on CPU, vmapping the pipeline over bootstrap weights was measured to be
