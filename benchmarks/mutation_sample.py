@@ -21,6 +21,9 @@ Steps (each a sub-command; ``--workdir`` is a scratch directory outside the repo
     (below): ``pytest -x -m "not slow"`` in ``WORKDIR/mutants`` with ``MUTANT_UNDER_TEST`` set,
     under ``timeout``. Exit status 1 (a test failed) is killed, 0 survived, 124 timeout (not
     killed). Results go to ``WORKDIR/results.json`` after each mutant (a rerun resumes).
+``verify``
+    Reruns each killing test (the first failure recorded per killed mutant) with no mutant
+    active: all must pass, so no kill comes from a test that fails anyway.
 ``summary``
     Killed share with its binomial SE, overall and per module group, and the survivors.
 
@@ -271,20 +274,39 @@ def run(workdir, limit_s, cache_dir, stop_at):
         t0 = time.time()
         if not files:
             rc, tail = 33, "no test file refers to the module"
+            out_text = ""
         else:
             cmd = ["timeout", "-k", "10", str(limit_s), "nice", "-n", "19", sys.executable, "-m",
                    "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *files]
             p = subprocess.run(cmd, cwd=mroot, env=dict(env, MUTANT_UNDER_TEST=name),
                                capture_output=True, text=True)
             rc, tail = p.returncode, (p.stdout + p.stderr)[-600:]
-        status = {0: "survived", 1: "killed", 124: "timeout", 137: "timeout",
+            out_text = p.stdout
+        status = {0: "survived", 1: "killed", 3: "killed", 124: "timeout", 137: "timeout",
                   33: "no tests"}.get(rc, f"error {rc}")
-        failed = re.findall(r"^FAILED (\S+)", tail, flags=re.M)
+        failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", out_text, flags=re.M)
         results[name] = {"status": status, "seconds": round(time.time() - t0, 1),
                          "n_files": len(files), "failed": failed[:1],
                          "tail": "" if status == "killed" else tail}
         _dump(results, res_path)
         print(f"{status:9s} {results[name]['seconds']:6.1f}s {name}", flush=True)
+
+
+def verify(workdir, limit_s):
+    """Reruns the test that killed each killed mutant with no mutant active: every one must
+    pass (a test failing on the unmutated tree would be a false kill)."""
+    results = _load(os.path.join(workdir, "results.json"), {})
+    ids = sorted({t for r in results.values() if r["status"] == "killed" for t in r["failed"]})
+    no_id = sorted(n for n, r in results.items() if r["status"] == "killed" and not r["failed"])
+    mroot = os.path.join(workdir, "mutants")
+    cmd = ["timeout", "-k", "10", str(limit_s), "nice", "-n", "19", sys.executable, "-m", "pytest",
+           "-q", "-p", "no:cacheprovider", *ids]
+    p = subprocess.run(cmd, cwd=mroot, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=mroot, MUTANT_UNDER_TEST=""))
+    print((p.stdout + p.stderr)[-1500:])
+    print(f"{len(ids)} killing tests rerun unmutated: exit status {p.returncode}; "
+          f"killed mutants without a recorded test id: {no_id}")
+    return p.returncode
 
 
 def summary(workdir):
@@ -320,7 +342,7 @@ def summary(workdir):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("step", choices=["generate", "sample", "run", "summary"])
+    ap.add_argument("step", choices=["generate", "sample", "run", "verify", "summary"])
     ap.add_argument("--workdir", default="/tmp/jaxmed-mutation-core")
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--k", type=int, default=200)
@@ -334,6 +356,8 @@ def main(argv=None):
         generate(wd)
     elif a.step == "sample":
         sample(wd, a.seed, a.k)
+    elif a.step == "verify":
+        sys.exit(verify(wd, a.limit_s * 4))
     elif a.step == "run":
         run(wd, a.limit_s, a.cache_dir, time.time() + a.stop_after_s if a.stop_after_s else 0)
     else:
