@@ -46,3 +46,27 @@ def test_steady_state_cov_dtype_and_value(dtype, rtol):
     assert got.dtype == dtype
     want = _lyapunov_series(M, 0.1)
     np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=rtol, atol=rtol * want.max())
+
+
+def test_stationary_effects_from_float32_stats_stay_float32():
+    """``effects_from_stats(method="stationary")`` on float32 statistics: every fit field (the
+    zero exogenous path z included) is float32, and the effects agree with the float64 run."""
+    import jax
+
+    from jaxmed._src.longterm.api import effects_from_stats
+    from jaxmed._src.longterm.reward import LinearReward
+    from jaxmed._src.longterm.simulate import simulate_longterm
+    from jaxmed._src.longterm.stats import panel_stats
+
+    p = simulate_longterm(jax.random.key(2), 200, 8, design="s1")
+    out = {}
+    for dt in (np.float32, np.float64):
+        panel = panel_from_arrays(np.asarray(p.obs), np.asarray(p.bucket), dtype=dt)
+        reward = LinearReward(np.array([1.0, 0.0, 1.0], dt), dt(0.0))
+        eff, status, fit, _ = effects_from_stats(panel_stats(panel), reward, dt(0.9), method="stationary")
+        assert int(status) == 0
+        for leaf in jax.tree.leaves(fit):
+            assert leaf.dtype == dt
+        np.testing.assert_array_equal(np.asarray(fit.z), 0.0)
+        out[dt] = np.asarray(eff, np.float64)
+    np.testing.assert_allclose(out[np.float32], out[np.float64], rtol=2e-3, atol=2e-3)
