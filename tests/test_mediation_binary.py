@@ -172,6 +172,16 @@ def test_binary_config_rejects_non_binary_mediators(toy_small):
     with pytest.raises(ValueError, match="data.mediator: expected values in"):
         mediation_effects(bad, d.target_policy, key=jax.random.key(0),
                           config=MediationConfig.binary())
+    # each check names the field it rejects (a state at t = 3 is also the next state of t = 2;
+    # the next state of the last step is nobody's state)
+    s, s_next = np.asarray(data.state).copy(), np.asarray(data.next_state).copy()
+    s[2, 3, 0] = s_next[2, 2, 0] = 0.5
+    s_last = np.asarray(data.next_state).copy()
+    s_last[2, -1, 0] = 0.5
+    for field, kw in (("state", dict(state=s, next_state=s_next)), ("next_state", dict(next_state=s_last))):
+        with pytest.raises(ValueError, match=f"^data.{field}: expected values in"):
+            mediation_effects(Trajectories(*(np.asarray(v) for v in data))._replace(**kw),
+                              d.target_policy, key=jax.random.key(0), config=MediationConfig.binary())
     with pytest.raises(ValueError, match="config.nuisance_model"):
         MediationConfig(nuisance_model="tabular")
 

@@ -155,6 +155,25 @@ def test_guard_sets_named_bits_and_nans_exactly_what_cannot_be_estimated(data):
     assert int(d.status) == 0
 
 
+def test_huge_bound_uses_observed_rewards_only(data):
+    """Rewards far below 1 with padded steps: the bound is 1e6 · max|R| over the observed steps
+    (padding, whatever it holds, neither raises nor fills the maximum)."""
+    mask = np.ones_like(data.mask)
+    mask[:5, 4:] = 0.0
+    reward = np.where(mask > 0, data.reward * 1e-3, 1e3)
+    tr = jaxmed.Trajectories(*(jnp.asarray(x) for x in data._replace(reward=reward, mask=mask)))
+    r_max = float(np.abs(reward[mask > 0]).max())
+    assert r_max < 0.1
+    est = np.zeros((7, 5))
+    est[1, 1] = 1.0001e6 * r_max
+    est[2, 2] = 0.9999e6 * r_max
+    out, d = jax.jit(guard_estimates)(jnp.asarray(est), _diag(), tr)
+    want = est.copy()
+    want[1, 1] = np.nan
+    np.testing.assert_array_equal(np.asarray(out), want)
+    assert describe(d.status) == ["huge_estimate"]
+
+
 def test_no_overlap_raises_by_default_and_is_nan_with_a_named_status_otherwise(data):
     # a = 1{s > 0}: the behaviour policy is deterministic in s, no overlap on either side
     a = (data.state[..., 0] > 0).astype(float)

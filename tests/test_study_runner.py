@@ -130,6 +130,7 @@ def test_kill_and_resume_recomputes_nothing_and_gives_identical_results(tmp_path
         assert os.stat(p).st_mtime_ns == mtime
     assert_identical(res, reference)
     assert_identical(study.load(out), reference)
+    assert study.load(out).jax_version == jax.__version__  # read back from the manifest
 
     # a third call computes nothing
     again = study.run(ToyDesign(), NOISE_SPEC, GRID, REPS, KEY, out=out, progress=False)

@@ -1,0 +1,23 @@
+"""``default_nuisance_models`` builds the parametric models with the configuration's values.
+
+Every setting of a non-default ``MediationConfig`` (knots, degree, iterations, basis, the three
+ridges, weighted knots) arrives in the field of the model it configures (spec mediation.md §3,
+the config's documented meaning), none shifted into another field.
+"""
+
+from jaxmed._src.mediation.config import MediationConfig
+from jaxmed._src.mediation.nuisance import default_nuisance_models
+from jaxmed._src.mediation.nuisance_models import (GaussianMediatorModel, LogisticBehaviourModel,
+                                                   PolynomialRewardModel)
+
+
+def test_default_models_carry_the_config_values():
+    cfg = MediationConfig(state_knots=3, reward_degree=2, behaviour_iterations=7,
+                          behaviour_basis="spline", reward_ridge=0.25, mediator_ridge=0.5,
+                          behaviour_ridge=0.125, weighted_knots=False)
+    models = default_nuisance_models(cfg)
+    assert models.behaviour == LogisticBehaviourModel("spline", 3, 7, 0.125, False)
+    assert models.mediator == GaussianMediatorModel(3, 0.5, False)
+    assert models.reward == PolynomialRewardModel(3, 2, 0.25, False)
+    r = models.reward
+    assert (r.n_knots, r.degree, r.ridge, r.weighted_knots) == (3, 2, 0.25, False)
