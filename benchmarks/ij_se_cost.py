@@ -1,5 +1,7 @@
 """Cost of the infinitesimal-jackknife SE (``MediationConfig(se_method="ij")``) against the
-point estimate with the naive cluster SE (``se_method="cluster"``), in one process.
+point estimate with the naive cluster SE (``se_method="cluster"``), in one process: the IJ SE of
+every estimator (20 reverse passes) and of MR only (``ij_estimators=("MR",)``, 4 passes: what
+``jaxmed study ... --se ij --estimators MR`` computes).
 
     PYTHONPATH=. python3 benchmarks/ij_se_cost.py [--sizes 40x8,200x25,1500x25] [--rounds 5]
 
@@ -33,8 +35,10 @@ def measure(n, horizon, rounds):
     data = simulate_semi_synthetic(jax.random.key(0), n, horizon)
     pol = jaxmed.policies.semi_synthetic_target_policy()
     key = jax.random.key(1)
-    fns = {m: jax.jit(lambda k, d, m=m: mediation_core(k, d, pol, 0, MediationConfig(se_method=m)))
-           for m in ("cluster", "ij")}
+    configs = {"cluster": MediationConfig(), "ij": MediationConfig(se_method="ij"),
+               "ij_mr": MediationConfig(se_method="ij", ij_estimators=("MR",))}
+    fns = {m: jax.jit(lambda k, d, c=c: mediation_core(k, d, pol, 0, c))
+           for m, c in configs.items()}
     compile_s, results = {}, {}
     for m, f in fns.items():
         t0 = time.perf_counter()
@@ -50,8 +54,12 @@ def measure(n, horizon, rounds):
             cpu[m].append(time.process_time() - c0)
     ratios = [b / a for a, b in zip(wall["cluster"], wall["ij"])]
     cpu_ratios = [b / a for a, b in zip(cpu["cluster"], cpu["ij"])]
-    same = np.allclose(np.asarray(results["ij"].estimate), np.asarray(results["cluster"].estimate),
-                       rtol=1e-12, atol=1e-12, equal_nan=True)
+    mr_ratios = [b / a for a, b in zip(wall["cluster"], wall["ij_mr"])]
+    mr_cpu_ratios = [b / a for a, b in zip(cpu["cluster"], cpu["ij_mr"])]
+    same = all(np.allclose(np.asarray(results[m].estimate), np.asarray(results["cluster"].estimate),
+                           rtol=1e-12, atol=1e-12, equal_nan=True) for m in ("ij", "ij_mr"))
+    same_mr_se = np.allclose(np.asarray(results["ij_mr"].se[0]), np.asarray(results["ij"].se[0]),
+                             rtol=1e-10, atol=0.0)
     return dict(
         n=n, horizon=horizon, rounds=rounds, load_average_after=list(os.getloadavg()),
         compile_first_call_s=compile_s, wall_s=wall, cpu_s=cpu,
@@ -59,7 +67,10 @@ def measure(n, horizon, rounds):
         median_ratio_ij_over_cluster=float(np.median(ratios)),
         median_cpu_ratio_ij_over_cluster=float(np.median(cpu_ratios)),
         compile_ratio_ij_over_cluster=compile_s["ij"] / compile_s["cluster"],
-        same_point_estimates=bool(same),
+        median_ratio_ij_mr_over_cluster=float(np.median(mr_ratios)),
+        median_cpu_ratio_ij_mr_over_cluster=float(np.median(mr_cpu_ratios)),
+        compile_ratio_ij_mr_over_cluster=compile_s["ij_mr"] / compile_s["cluster"],
+        same_point_estimates=bool(same), same_mr_se_ij_mr_and_ij=bool(same_mr_se),
         mr_se_ij=np.asarray(results["ij"].se[0]).tolist(),
         mr_se_cluster=np.asarray(results["cluster"].se[0]).tolist())
 
@@ -83,7 +94,10 @@ def main(argv=None):
         print(json.dumps({k: rec[k] for k in ("n", "horizon", "compile_first_call_s", "median_wall_s",
                                               "median_ratio_ij_over_cluster",
                                               "compile_ratio_ij_over_cluster",
-                                              "same_point_estimates")}), flush=True)
+                                              "median_ratio_ij_mr_over_cluster",
+                                              "compile_ratio_ij_mr_over_cluster",
+                                              "same_point_estimates", "same_mr_se_ij_mr_and_ij")}),
+              flush=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = args.out or os.path.join(HERE, "results", f"ij-se-cost-{stamp}.json")
     with open(path, "w") as fh:

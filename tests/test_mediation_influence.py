@@ -122,3 +122,55 @@ def test_ij_se_agrees_with_the_bootstrap_within_its_monte_carlo_error_at_n200():
     mc = 1.0 / np.sqrt(2 * (keep.sum() - 1))
     ratio = np.asarray(res.se[:3]) / sd[:3]
     assert np.all(np.abs(ratio - 1) < 3 * mc), ratio
+
+
+def test_ij_estimators_computes_the_same_se_for_the_rows_asked_for_only(fit):
+    """``ij_estimators`` skips the reverse passes of the other rows: the rows asked for get the
+    full run's IJ SE (itself checked against finite differences above), the others a NaN SE
+    and influence; point estimates and the naive cluster SE are unchanged."""
+    data, res, _ = fit
+    cfg = CFG.replace(n_boot=0, ij_estimators=("MIS2", "MR"))
+    part = mediation_effects(data, POL, key=KEY, config=cfg)
+    np.testing.assert_array_equal(part.estimate, res.estimate)
+    np.testing.assert_allclose(part.cluster_se, res.cluster_se, rtol=1e-12)
+    asked = [ESTIMATORS.index("MR"), ESTIMATORS.index("MIS2")]
+    np.testing.assert_allclose(part.se[asked], res.se[asked], rtol=1e-10, equal_nan=True)
+    np.testing.assert_allclose(part.influence[:, asked], res.influence[:, asked], rtol=1e-10,
+                               atol=1e-12, equal_nan=True)
+    assert np.isfinite(part.se[asked[0]]).all() and np.isfinite(part.se[asked[1], :2]).all()
+    others = [i for i in range(len(ESTIMATORS)) if i not in asked]
+    assert np.isnan(part.se[others]).all() and np.isnan(part.influence[:, others]).all()
+    assert len(defined_effect_cells(False, ("MR", "MIS2"))) == 6
+    assert len(defined_effect_cells(True, ("MIS1",))) == 0
+    with pytest.raises(ValueError, match="config.ij_estimators"):
+        MediationConfig(ij_estimators=("MR", "XX"))
+
+
+def _check_selected_rows(design_name, asked):
+    from jaxmed import study
+    from jaxmed._src.sim.designs import get_design
+
+    design = get_design(design_name)
+    full = study.default_estimator(design, se_method="ij")
+    part = study.select_estimators(full, asked)
+    assert part.name == full.name and part.estimators == tuple(asked)
+    data = design.simulate(jax.random.key(1), 24, 5)
+    key = jax.random.key(3)
+    a, b = jax.jit(full.fn)(key, data), jax.jit(part.fn)(key, data)
+    rows = np.asarray([full.estimators.index(e) for e in asked])
+    np.testing.assert_array_equal(np.asarray(b.estimate), np.asarray(a.estimate)[rows])
+    np.testing.assert_allclose(np.asarray(b.se), np.asarray(a.se)[rows], rtol=1e-10, atol=1e-14)
+    assert np.isfinite(np.asarray(b.se)[:, :4]).all()
+
+
+def test_select_estimators_restricts_the_ij_passes_with_the_same_numbers():
+    """The study engine's ``select_estimators`` on an IJ spec (``jaxmed study ... --se ij
+    --estimators DM,MR``): the selected rows equal the full spec's."""
+    _check_selected_rows("semi-synthetic", ["DM", "MR"])
+
+
+@pytest.mark.slow
+def test_select_estimators_restricts_both_pipelines_of_the_calendar_time_spec():
+    """The comparison spec's rows come from two pipelines (``MR`` stationary, ``DM-time``
+    calendar-time): each gets the passes of its own rows, with the full spec's numbers."""
+    _check_selected_rows("semi-synthetic-drift", ["DM-time", "MR"])

@@ -55,6 +55,10 @@ class EstimatorSpec:
         common size only when their groups agree, and a cell only to a size of its own
         group (for estimators whose static choices depend on the shape, e.g. the mediation
         knot rule, which reads N·T). ``None``: any sizes may share a program.
+      restrict: optional ``restrict(names) -> EstimatorSpec``: the same estimator (same name,
+        rows and numbers on the rows ``names``) computing only what those rows need (the
+        mediation IJ SE: one reverse pass per cell of the rows asked for).
+        ``select_estimators`` uses it. ``None``: every row is always computed.
     """
 
     name: str
@@ -63,3 +67,4 @@ class EstimatorSpec:
     fn: Callable
     pad: Callable | None = None
     pad_group: Callable | None = None
+    restrict: Callable | None = None

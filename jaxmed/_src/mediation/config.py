@@ -13,6 +13,8 @@ import dataclasses
 import jax
 import numpy as np
 
+from jaxmed._src.mediation.estimators import ESTIMATORS
+
 __all__ = ["MediationConfig"]
 
 _TRACED = ("q_ridge", "ratio_ridge", "reward_ridge", "mediator_ridge", "behaviour_ridge",
@@ -96,12 +98,19 @@ class MediationConfig:
         (nuisances, Q-functions and ratios treated as known; for DM the bootstrap SE, NaN
         without ``n_boot``). ``"ij"``: the infinitesimal-jackknife sandwich SE through the whole
         pipeline, for every estimator, DM included (``jaxmed._src.mediation.influence``; one
-        reverse-mode product per defined cell, 20 in all: measured 5.1x / 8.3x the point
-        estimate's run time and 2.0x / 2.1x its compile time at N = 200 / 1500, T = 25
-        (``benchmarks/results/ij-se-cost-20261130T201240Z.json``); the issue's bound is 3x,
-        which is why it is not the default). On the command line: ``--se ij``. Coverage of the
+        reverse-mode product per defined cell, 20 in all: measured 5.1x / 7.1x the point
+        estimate's run time and 2.0x / 2.1x its compile time at N = 200 / 1500, T = 25;
+        MR alone, ``ij_estimators=("MR",)``: 2.1x / 2.4x
+        (``benchmarks/results/ij-se-cost-20261130T220359Z.json``); the issue's bound is 3x
+        for every estimator, which is why it is not the default). On the command line: ``--se ij``. Coverage of the
         MR intervals at N = 500 (400 replications): 0.93–0.94 with the IJ SE, 0.88–0.94 with
         the naive one (``experiments/README.md``).
+      ij_estimators: with ``se_method="ij"``, the rows (names of ``ESTIMATORS``) whose
+        influence and IJ SE are computed; ``None`` (default): every row. The cost of the IJ SE
+        is one reverse pass per (estimator, effect) cell, so asking for fewer rows costs
+        less (``("MR",)``: 4 of the 20 passes; ``()``: none); the other rows keep their point estimates
+        and get a NaN ``se`` and ``influence`` (not computed). The study engine sets it from
+        ``--estimators`` (``jaxmed.study.select_estimators``). Ignored by ``"cluster"``.
       n_boot: trajectory-bootstrap replicates (0: none; ``boot_se`` is then NaN).
       boot_batch_size: bootstrap replicates evaluated at once (``lax.map`` batch size). Default 1
         (sequential): on CPU, vmapping the pipeline over bootstrap weights was measured to be
@@ -137,6 +146,7 @@ class MediationConfig:
     weighted_knots: bool = True
     soft_clip: float = 0.0
     se_method: str = "cluster"
+    ij_estimators: tuple[str, ...] | None = None
     n_boot: int = 0
     boot_batch_size: int = 1
     q_ridge: float = 1e-4
@@ -180,6 +190,13 @@ class MediationConfig:
             raise ValueError(f"config.reward_degree: expected 1, 2 or 3, got {self.reward_degree}")
         if self.se_method not in ("ij", "cluster"):
             raise ValueError(f"config.se_method: expected 'ij' or 'cluster', got {self.se_method!r}")
+        if self.ij_estimators is not None:
+            names = (self.ij_estimators,) if isinstance(self.ij_estimators, str) else tuple(self.ij_estimators)
+            unknown = [e for e in names if e not in ESTIMATORS]
+            if unknown:
+                raise ValueError(f"config.ij_estimators: {unknown} not among "
+                                 f"{list(ESTIMATORS)}")
+            object.__setattr__(self, "ij_estimators", names)  # hashable, static
         if not float(self.soft_clip) >= 0.0:
             raise ValueError(f"config.soft_clip: expected a temperature >= 0, got {self.soft_clip}")
         for name in ("state_knots", "n_boot", "q_state_interactions"):

@@ -408,5 +408,10 @@ def mediation_estimator_spec(target_policy, control_policy=None,
     name += se_suffix(config)
     # trajectories without an observed step are ignored (padding.py): N-grids may be padded,
     # between sizes for which the knot rule (which reads the padded N·T) picks the same knots
+    def restrict(names):  # the IJ SE's reverse passes for the rows ``names`` only
+        return mediation_estimator_spec(target_policy, control_policy,
+                                        config.replace(ij_estimators=tuple(names)))
+
     return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, pad=pad_trajectories,
-                         pad_group=lambda n, h: resolve_state_knots(config, n * h).state_knots)
+                         pad_group=lambda n, h: resolve_state_knots(config, n * h).state_knots,
+                         restrict=restrict if config.se_method == "ij" else None)

@@ -251,6 +251,13 @@ def time_effects_estimator_spec(target_policy, control_policy=None,
         raise ValueError("time_effects: the study spec needs 'spline' or 'additive'")
     config = MediationConfig() if config is None else config
     tconfig = time_config(config, time_effects, mediator_time)
+    return _time_spec(target_policy, control_policy, config, tconfig, compare)
+
+
+def _time_spec(target_policy, control_policy, config: MediationConfig, tconfig: MediationConfig,
+               compare: bool) -> EstimatorSpec:
+    """``time_effects_estimator_spec`` with the stationary (``config``) and calendar-time
+    (``tconfig``) pipelines' configurations given."""
     a0 = _control_action(control_policy)
     rows = np.asarray([ESTIMATORS.index(e) for e in _CORE])
 
@@ -270,5 +277,15 @@ def time_effects_estimator_spec(target_policy, control_policy=None,
 
     names = COMPARISON_ESTIMATORS if compare else ESTIMATORS
     name = ("mediation-time-compare" if compare else "mediation-time") + se_suffix(config)
-    return EstimatorSpec(name, names,
-                         ("IDE", "IME", "DDE", "DME", "ATE"), fn)
+
+    def restrict(asked):  # the IJ SE's reverse passes of the rows asked for only
+        if compare:
+            plain = tuple(e for e in asked if not e.endswith("-time"))
+            timed = tuple(e.removesuffix("-time") for e in asked if e.endswith("-time"))
+        else:
+            plain, timed = config.ij_estimators, tuple(asked)
+        return _time_spec(target_policy, control_policy, config.replace(ij_estimators=plain),
+                          tconfig.replace(ij_estimators=timed), compare)
+
+    return EstimatorSpec(name, names, ("IDE", "IME", "DDE", "DME", "ATE"), fn,
+                         restrict=restrict if config.se_method == "ij" else None)

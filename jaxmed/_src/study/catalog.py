@@ -128,6 +128,10 @@ _DEFAULTS = {"mediation": ("jaxmed._src.mediation.design_config", "default_media
 def select_estimators(spec: EstimatorSpec, names: Sequence[str] | None) -> EstimatorSpec:
     """The same estimator restricted to the rows ``names`` (in the order given).
 
+    The rows' numbers do not change. With ``spec.restrict`` (the mediation specs with the IJ
+    SE) only what those rows need is computed: the IJ SE's reverse passes of the other rows
+    are skipped (``MediationConfig.ij_estimators``).
+
     Raises:
       ValueError: a name is not one of ``spec.estimators``.
     """
@@ -141,7 +145,7 @@ def select_estimators(spec: EstimatorSpec, names: Sequence[str] | None) -> Estim
     rows = np.asarray([spec.estimators.index(n) for n in names])
     if tuple(rows) == tuple(range(len(spec.estimators))):
         return spec
-    inner = spec.fn
+    inner = (spec if spec.restrict is None else spec.restrict(names)).fn
 
     def fn(key, data: Any) -> EffectTable:
         t = inner(key, data)
