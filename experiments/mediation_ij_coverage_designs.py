@@ -13,7 +13,7 @@ are inconsistent on a design (no coverage claim is made for them).
 
 ``--estimators MR,DM`` keeps those rows only (``study.select_estimators``; the IJ SE then makes
 the reverse passes of those rows only: 8 of 20 for MR and DM); such a cell's store is
-``DESIGN_N..._T..._MR-DM``.
+``DESIGN_N..._T..._MR-DM``. A cell written ``DESIGN:N:T@MR,DM`` sets its own rows.
 
 Usage:
   PYTHONPATH=. python3 experiments/mediation_ij_coverage_designs.py --cells toy1:300:50 \\
@@ -37,9 +37,11 @@ DEFAULT_CELLS = ("toy1:300:50", "toy2-iid:300:50", "toy2-state:300:50", "varianc
                  "variance-2:1500:50", "variance-3:1500:50", "multidim:1500:100")
 
 
-def parse_cell(text: str):
+def parse_cell(text: str, estimators=None):
+    """``DESIGN:N:T`` or ``DESIGN:N:T@EST,EST`` -> (design, N, T, rows or ``estimators``)."""
+    text, _, rows = text.partition("@")
     design, n, horizon = text.split(":")
-    return design, int(n), int(horizon)
+    return design, int(n), int(horizon), rows.split(",") if rows else estimators
 
 
 def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, stores: str,
@@ -81,9 +83,9 @@ def main():
     estimators = args.estimators.split(",") if args.estimators else None
     frames, info = [], {}
     for text in args.cells:
-        design, n, horizon = parse_cell(text)
+        design, n, horizon, rows = parse_cell(text, estimators)
         res = run_cell(design, n, horizon, args.reps, args.seed, args.stores,
-                       not args.summarise_only, estimators)
+                       not args.summarise_only, rows)
         frames.append(summarise(res))
         info[text] = dict(wall_s=res.wall_s, compile_s=res.compile_s, n_computed=res.n_computed,
                           estimator=res.estimator, reps=res.reps,
