@@ -102,15 +102,16 @@ class MediationConfig:
         estimate's run time and 2.0x / 2.1x its compile time at N = 200 / 1500, T = 25;
         MR alone, ``ij_estimators=("MR",)``: 2.1x / 2.4x
         (``benchmarks/results/ij-se-cost-20261130T220359Z.json``); the issue's bound is 3x
-        for every estimator, which is why it is not the default). On the command line: ``--se ij``. Coverage of the
-        MR intervals at N = 500 (400 replications): 0.93–0.94 with the IJ SE, 0.88–0.94 with
-        the naive one (``experiments/README.md``).
+        for every estimator, which is why it is not the default). On the command line:
+        ``--se ij``. Coverage of the MR intervals at N = 500 (400 replications): 0.93–0.94
+        with the IJ SE, 0.88–0.94 with the naive one (``experiments/README.md``).
       ij_estimators: with ``se_method="ij"``, the rows (names of ``ESTIMATORS``) whose
         influence and IJ SE are computed; ``None`` (default): every row. The cost of the IJ SE
         is one reverse pass per (estimator, effect) cell, so asking for fewer rows costs
-        less (``("MR",)``: 4 of the 20 passes; ``()``: none); the other rows keep their point estimates
-        and get a NaN ``se`` and ``influence`` (not computed). The study engine sets it from
-        ``--estimators`` (``jaxmed.study.select_estimators``). Ignored by ``"cluster"``.
+        less (``("MR",)``: 4 of the 20 passes; ``()``: none); the other rows keep their point
+        estimates and get a NaN ``se`` and ``influence`` (not computed). The study engine
+        sets it from ``--estimators`` (``jaxmed.study.select_estimators``). Ignored by
+        ``"cluster"``.
       n_boot: trajectory-bootstrap replicates (0: none; ``boot_se`` is then NaN).
       boot_batch_size: bootstrap replicates evaluated at once (``lax.map`` batch size). Default 1
         (sequential): on CPU, vmapping the pipeline over bootstrap weights was measured to be
@@ -191,7 +192,8 @@ class MediationConfig:
         if self.se_method not in ("ij", "cluster"):
             raise ValueError(f"config.se_method: expected 'ij' or 'cluster', got {self.se_method!r}")
         if self.ij_estimators is not None:
-            names = (self.ij_estimators,) if isinstance(self.ij_estimators, str) else tuple(self.ij_estimators)
+            names = self.ij_estimators
+            names = (names,) if isinstance(names, str) else tuple(names)
             unknown = [e for e in names if e not in ESTIMATORS]
             if unknown:
                 raise ValueError(f"config.ij_estimators: {unknown} not among "
