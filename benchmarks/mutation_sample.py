@@ -32,6 +32,8 @@ Steps (each a sub-command; ``--workdir`` is a scratch directory outside the repo
     a killing collection error is checked by collecting that file unmutated. Each killed mutant
     gets ``verified``: true when its killing test passed unmutated; false (a kill without a
     test id, or by a test that does not pass unmutated) makes ``summary`` count it not killed.
+    Outcomes per test id are kept in ``WORKDIR/verify.json``; a later ``verify`` (after more
+    ``run``) runs only the ids not checked yet.
 ``summary``
     Killed share (verified kills) with its binomial SE, overall and per module group, over the
     measured prefix of the sample (its first mutants up to the first without a result), and the
@@ -336,11 +338,18 @@ def verify(workdir, limit_s):
     res_path = os.path.join(workdir, "results.json")
     results = _load(res_path, {})
     killed = {n: r for n, r in results.items() if r["status"] == "killed"}
-    ids = sorted({t for r in killed.values() for t in r["failed"] if "::" in t})
-    files = sorted({t for r in killed.values() for t in r["failed"] if "::" not in t})
+    # a test id already checked (recorded in verify.json, or the killing test of a verified
+    # kill) is not rerun: the unmutated tree and its tests are the same
+    cache_path = os.path.join(workdir, "verify.json")
+    cache = _load(cache_path, {})
+    passed = {t for t, ok in cache.items() if ok}
+    passed |= {t for r in killed.values() if r.get("verified") for t in r["failed"]}
+    ids = sorted({t for r in killed.values() for t in r["failed"] if "::" in t} - set(cache)
+                 - passed)
+    files = sorted({t for r in killed.values() for t in r["failed"] if "::" not in t}
+                   - set(cache) - passed)
     mroot = os.path.join(workdir, "mutants")
     env = dict(os.environ, PYTHONPATH=mroot, MUTANT_UNDER_TEST="")
-    passed = set()
     base = ["timeout", "-k", "10", str(limit_s), "nice", "-n", "19", sys.executable, "-m",
             "pytest", "-q", "-p", "no:cacheprovider"]
     if ids:
@@ -353,11 +362,14 @@ def verify(workdir, limit_s):
                            text=True, env=env)
         if p.returncode == 0:
             passed.add(f)
+    cache.update({t: t in passed for t in ids + files})
+    cache.update({t: True for t in passed})
+    _dump(cache, cache_path)
     for n, r in killed.items():
         r["verified"] = bool(r["failed"]) and all(t in passed for t in r["failed"])
     _dump(results, res_path)
     bad = sorted(n for n, r in killed.items() if not r["verified"])
-    print(f"{len(ids)} killing tests and {len(files)} collection errors rechecked unmutated; "
+    print(f"{len(ids)} killing tests and {len(files)} collection errors run unmutated now; "
           f"{len(killed) - len(bad)} of {len(killed)} kills verified; not verified: {bad}")
     return 0 if not bad else 1
 
@@ -385,10 +397,10 @@ def show(workdir, name):
     print(f"{name}\n{diff}")
 
 
-def summary(workdir, out_path=None):
+def summary(workdir, out_path=None, start=0):
     """Killed share ± binomial SE, overall and per group, over the measured prefix of the sample
-    (its first mutants up to the first one without a result, so that mutants run out of order,
-    e.g. by ``run --names``, do not bias it). A kill counts only when ``verify`` confirmed it
+    (its mutants from index ``start`` up to the first one without a result, so that mutants run
+    out of order, e.g. by ``run --names``, do not bias it). A kill counts only when ``verify`` confirmed it
     (its killing test passes unmutated); kills not yet verified are reported apart."""
     smp = _load(os.path.join(workdir, "sample.json"))
     pop = _load(os.path.join(workdir, "population.json"))
@@ -397,7 +409,7 @@ def summary(workdir, out_path=None):
     for m, c in pop["per_module"].items():
         groups.setdefault(group_of(m), {"population": 0})["population"] += c
     prefix = []
-    for name in smp["mutants"]:
+    for name in smp["mutants"][start:]:
         if name not in results:
             break
         prefix.append(name)
@@ -407,13 +419,16 @@ def summary(workdir, out_path=None):
         g = group_of(module_of_mutant(name))
         for key in (g, "all"):
             r = rows.setdefault(key, {"run": 0, "killed": 0, "unverified": 0, "false_kills": 0,
-                                      "seconds": []})
+                                      "no_test_id": 0, "seconds": []})
             r["run"] += 1
             r["killed"] += r0["status"] == "killed" and r0.get("verified") is True
             r["unverified"] += r0["status"] == "killed" and "verified" not in r0
-            r["false_kills"] += r0["status"] == "killed" and r0.get("verified") is False
+            r["no_test_id"] += r0["status"] == "killed" and not r0["failed"]
+            r["false_kills"] += (r0["status"] == "killed" and r0.get("verified") is False
+                                 and bool(r0["failed"]))
             r["seconds"].append(r0["seconds"])
-    out = {"seed": smp["seed"], "population": len(pop["mutants"]), "measured_k": len(prefix),
+    out = {"seed": smp["seed"], "population": len(pop["mutants"]), "start": start,
+           "measured_k": len(prefix),
            "first_result_at": min((results[n].get("at", "") for n in prefix), default=""),
            "last_result_at": max((results[n].get("at", "") for n in prefix), default="")}
     for key, r in rows.items():
@@ -421,10 +436,15 @@ def summary(workdir, out_path=None):
         out[key] = {"run": r["run"], "killed": r["killed"], "killed_share": round(p, 4),
                     "se": round(math.sqrt(p * (1 - p) / r["run"]), 4),
                     "kills_not_verified": r["unverified"], "false_kills": r["false_kills"],
+                    "kills_without_test_id": r["no_test_id"],
                     "median_s": float(np.median(r["seconds"])),
                     "population": groups.get(key, {"population": len(pop["mutants"])})
                     ["population"]}
-    out["not_killed"] = {n: results[n]["status"] + (" (kill not verified)"
+    out["not_killed"] = {n: results[n]["status"] + ((" (no killing test id recorded)"
+                                                     if not results[n]["failed"] else
+                                                     " (killing test fails unmutated)"
+                                                     if "verified" in results[n] else
+                                                     " (kill not verified)")
                                                     if results[n]["status"] == "killed" else "")
                          for n in prefix if not (results[n]["status"] == "killed"
                                                  and results[n].get("verified") is True)}
@@ -447,6 +467,8 @@ def main(argv=None):
     ap.add_argument("--stop-after-s", type=float, default=0.0,
                     help="start no mutant after this many seconds (0: run the whole sample)")
     ap.add_argument("--out", default=None, help="summary: also write the JSON here")
+    ap.add_argument("--start", type=int, default=0,
+                    help="summary: the measured part starts at this index of the sample")
     ap.add_argument("--names", nargs="*", default=None,
                     help="run: these mutants (in this order) instead of the sample")
     a = ap.parse_args(argv)
@@ -464,7 +486,7 @@ def main(argv=None):
         for n in a.names or ():
             show(wd, n)
     else:
-        summary(wd, a.out)
+        summary(wd, a.out, a.start)
 
 
 if __name__ == "__main__":
