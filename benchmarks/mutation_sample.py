@@ -321,6 +321,7 @@ def run(workdir, limit_s, cache_dir, stop_at, names=None):
         status = {0: "survived", 1: "killed", 3: "killed", 124: "timeout", 137: "timeout",
                   152: "timeout", -24: "timeout", 33: "no tests"}.get(rc, f"error {rc}")
         cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) if files else 0.0
+        results = _load(res_path, {})  # reread: another ``run`` may have written meanwhile
         results[name] = {"status": status, "rc": rc, "seconds": round(time.time() - t0, 1),
                          "cpu_s": round(cpu, 1),
                          "n_files": len(files), "failed": _failed_ids(out_text)[:1],
