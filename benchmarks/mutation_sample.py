@@ -376,11 +376,14 @@ def verify(workdir, limit_s):
 
 
 def _function_text(src, name):
-    """The source of the top-level ``def name(`` in ``src`` (up to the next top-level line)."""
-    start = src.index(f"\ndef {name}(") + 1
-    body = src.index("\n", start) + 1
-    m = re.search(r"^\S", src[body:], flags=re.M)
-    return src[start: body + m.start()] if m else src[start:]
+    """The source of ``def name(`` in ``src`` (a function or a method), up to the next line
+    indented no deeper than its ``def``."""
+    m = re.search(rf"^([ \t]*)def {re.escape(name)}\(", src, flags=re.M)
+    indent = len(m.group(1))
+    lines = src[m.start():].split("\n")
+    end = next((i for i, line in enumerate(lines[1:], 1)
+                if line.strip() and len(line) - len(line.lstrip()) <= indent), len(lines))
+    return "\n".join(line[indent:] for line in lines[:end]) + "\n"
 
 
 def show(workdir, name):
