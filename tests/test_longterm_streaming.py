@@ -96,6 +96,10 @@ def test_streamed_bootstrap_equals_in_memory_hash_bootstrap(data):
         ref = summarize_replicates(est, reps, jnp.zeros(12, bool))
     np.testing.assert_allclose(out.se, ref.se, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(out.ci_percentile, ref.ci_percentile, rtol=1e-10, atol=1e-10)
+    # the default spelled out: the same hash-Poisson replicates
+    named = longterm_effect(root, reward=THETA, metrics=METRICS, n_boot=12, key=key, batch_rows=300,
+                            bootstrap="hash-poisson")
+    np.testing.assert_allclose(named.se, ref.se, rtol=1e-10, atol=1e-12)
 
 
 def test_dask_partitions_equal_parquet(data):
