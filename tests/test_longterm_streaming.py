@@ -162,6 +162,16 @@ def test_streaming_errors(data, tmp_path):
                        tmp_path / "two" / f"{k}.parquet")
     with pytest.raises(ValueError, match="^id: file .* overlap"):
         stream_stats(tmp_path / "two", metrics=METRICS)
+    # one file holds the even-ranked ids (read in several batches), the other one odd-ranked id
+    # that lies inside the first file's range, above its smallest id only
+    ids = np.sort(df.id.unique())
+    os.makedirs(tmp_path / "inside")
+    pq.write_table(pa.Table.from_pandas(df[df.id.isin(ids[0:20:2])], preserve_index=False),
+                   tmp_path / "inside" / "a.parquet")
+    pq.write_table(pa.Table.from_pandas(df[df.id == ids[1]], preserve_index=False),
+                   tmp_path / "inside" / "b.parquet")
+    with pytest.raises(ValueError, match="^id: file .* overlap"):
+        stream_stats(tmp_path / "inside", metrics=METRICS, batch_rows=50)
     with pytest.raises(ValueError, match="^metrics: column"):
         stream_stats(root, metrics=["visits", "nope"])
     with pytest.raises(ValueError, match="^method: a parquet"):
