@@ -17,15 +17,30 @@ Steps (each a sub-command; ``--workdir`` is a scratch directory outside the repo
     Draws the sample: ``numpy.random.default_rng(SEED).permutation`` of the sorted population, the
     first ``K`` names (a larger ``K`` with the same seed extends the same sample).
 ``run``
-    Runs each sampled mutant (those without a result yet) against the CI test files of its module
-    (below): ``pytest -x -m "not slow"`` in ``WORKDIR/mutants`` with ``MUTANT_UNDER_TEST`` set,
-    under ``timeout``. Exit status 1 (a test failed) is killed, 0 survived, 124 timeout (not
-    killed). Results go to ``WORKDIR/results.json`` after each mutant (a rerun resumes).
+    Runs each sampled mutant (those without a result yet; or the mutants named by ``--names``)
+    against the CI test files of its module (below): ``pytest -x -m "not slow"`` in
+    ``WORKDIR/mutants`` with ``MUTANT_UNDER_TEST`` set, niced, under a limit of ``--limit-s``
+    CPU seconds (``ulimit -t``: a loaded machine slows a mutant down without making it a
+    timeout; a wall-clock backstop at 4x). Exit status 1 (a test failed) is killed, 0 survived,
+    152 / 124 (CPU / wall limit) timeout (not killed). Results go to ``WORKDIR/results.json``
+    after each mutant, with the first failing test id (``FAILED``/``ERROR`` of the short summary,
+    or the file of a collection error), so a rerun resumes.
 ``verify``
-    Reruns each killing test (the first failure recorded per killed mutant) with no mutant
-    active: all must pass, so no kill comes from a test that fails anyway.
+    Checks that no kill comes from a test that fails anyway: every distinct killing test id is
+    run once with no mutant active (``MUTANT_UNDER_TEST`` empty, so the trampolines call the
+    original functions; one pytest for all ids, ``-rA``, shared by the mutants that id killed);
+    a killing collection error is checked by collecting that file unmutated. Each killed mutant
+    gets ``verified``: true when its killing test passed unmutated; false (a kill without a
+    test id, or by a test that does not pass unmutated) makes ``summary`` count it not killed.
+    Outcomes per test id are kept in ``WORKDIR/verify.json``; a later ``verify`` (after more
+    ``run``) runs only the ids not checked yet.
 ``summary``
-    Killed share with its binomial SE, overall and per module group, and the survivors.
+    Killed share (verified kills) with its binomial SE, overall and per module group, over the
+    measured prefix of the sample (its first mutants up to the first without a result), and the
+    mutants not killed; ``--out`` also writes it as JSON (committed under
+    ``benchmarks/results/``).
+``show``
+    The diff of each mutant named by ``--names`` against the original function.
 
 Test selection, by what a test file refers to (not by which tests kill): the CI test files (those
 with a non-slow test) that import the mutated module or a name defined in it (directly, through a
@@ -44,6 +59,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -257,99 +273,208 @@ def sample(workdir, seed, k):
     print(f"{len(chosen)} of {len(names)} mutants (seed {seed})")
 
 
-def run(workdir, limit_s, cache_dir, stop_at):
+def _failed_ids(out_text):
+    """The failing test ids of a pytest run's short summary (``-ra``): ``FAILED id`` / ``ERROR
+    id``, plus ``ERROR collecting tests/x.py`` as the file's path (a collection error)."""
+    ids = re.findall(r"^(?:FAILED|ERROR) (tests/\S+)", out_text, flags=re.M)
+    ids += re.findall(r"^_+ ERROR collecting (tests/\S+) _+$", out_text, flags=re.M)
+    return list(dict.fromkeys(ids))
+
+
+def run(workdir, limit_s, cache_dir, stop_at, names=None):
+    """Runs the sampled mutants without a result (or the ``names`` given, in that order)."""
     smp = _load(os.path.join(workdir, "sample.json"))
     res_path = os.path.join(workdir, "results.json")
     results = _load(res_path, {})
     mroot = os.path.join(workdir, "mutants")
     env = dict(os.environ, PYTHONPATH=mroot, JAX_COMPILATION_CACHE_DIR=cache_dir,
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-    for name in smp["mutants"]:
+    todo = names or smp["mutants"]
+    sel = smp["tests"]
+    missing = sorted({module_of_mutant(n) for n in todo} - set(sel))
+    if missing:
+        sel = dict(sel, **test_selection(missing))
+    for name in todo:
         if name in results:
             continue
         if stop_at and time.time() > stop_at:
             print("stop time reached")
             break
-        files = smp["tests"][module_of_mutant(name)]["direct"]
+        files = sel[module_of_mutant(name)]["direct"]
         t0 = time.time()
         if not files:
             rc, tail = 33, "no test file refers to the module"
             out_text = ""
         else:
-            cmd = ["timeout", "-k", "10", str(limit_s), "nice", "-n", "19", sys.executable, "-m",
+            # the limit is on CPU seconds (``ulimit -t``; SIGXCPU, exit 152), so a loaded
+            # machine slows a mutant without turning it into a timeout; ``timeout`` is a
+            # wall-clock backstop at 4x the limit
+            cmd = ["timeout", "-k", "10", str(4 * limit_s), "nice", "-n", "19", "bash", "-c",
+                   f'ulimit -t {limit_s}; exec "$@"', "_", sys.executable, "-m",
                    "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *files]
+            cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             p = subprocess.run(cmd, cwd=mroot, env=dict(env, MUTANT_UNDER_TEST=name),
                                capture_output=True, text=True)
+            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             rc, tail = p.returncode, (p.stdout + p.stderr)[-600:]
             out_text = p.stdout
         status = {0: "survived", 1: "killed", 3: "killed", 124: "timeout", 137: "timeout",
-                  33: "no tests"}.get(rc, f"error {rc}")
-        failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", out_text, flags=re.M)
-        results[name] = {"status": status, "seconds": round(time.time() - t0, 1),
-                         "n_files": len(files), "failed": failed[:1],
-                         "tail": "" if status == "killed" else tail}
+                  152: "timeout", -24: "timeout", 33: "no tests"}.get(rc, f"error {rc}")
+        cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) if files else 0.0
+        results = _load(res_path, {})  # reread: another ``run`` may have written meanwhile
+        results[name] = {"status": status, "rc": rc, "seconds": round(time.time() - t0, 1),
+                         "cpu_s": round(cpu, 1),
+                         "n_files": len(files), "failed": _failed_ids(out_text)[:1],
+                         "tail": tail, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _dump(results, res_path)
         print(f"{status:9s} {results[name]['seconds']:6.1f}s {name}", flush=True)
 
 
 def verify(workdir, limit_s):
-    """Reruns the test that killed each killed mutant with no mutant active: every one must
-    pass (a test failing on the unmutated tree would be a false kill)."""
-    results = _load(os.path.join(workdir, "results.json"), {})
-    ids = sorted({t for r in results.values() if r["status"] == "killed" for t in r["failed"]})
-    no_id = sorted(n for n, r in results.items() if r["status"] == "killed" and not r["failed"])
+    """Runs every distinct killing test id once with no mutant active (``MUTANT_UNDER_TEST``
+    empty: the trampolines call the original functions) and records, per killed mutant,
+    ``verified``: its killing test passed unmutated. A test id that is a file (a collection
+    error) is checked by collecting the file unmutated. A kill without a recorded test id, or
+    whose test does not pass unmutated, is not verified and ``summary`` counts it as not killed."""
+    res_path = os.path.join(workdir, "results.json")
+    results = _load(res_path, {})
+    killed = {n: r for n, r in results.items() if r["status"] == "killed"}
+    # a test id already checked (recorded in verify.json, or the killing test of a verified
+    # kill) is not rerun: the unmutated tree and its tests are the same
+    cache_path = os.path.join(workdir, "verify.json")
+    cache = _load(cache_path, {})
+    passed = {t for t, ok in cache.items() if ok}
+    passed |= {t for r in killed.values() if r.get("verified") for t in r["failed"]}
+    ids = sorted({t for r in killed.values() for t in r["failed"] if "::" in t} - set(cache)
+                 - passed)
+    files = sorted({t for r in killed.values() for t in r["failed"] if "::" not in t}
+                   - set(cache) - passed)
     mroot = os.path.join(workdir, "mutants")
-    cmd = ["timeout", "-k", "10", str(limit_s), "nice", "-n", "19", sys.executable, "-m", "pytest",
-           "-q", "-p", "no:cacheprovider", *ids]
-    p = subprocess.run(cmd, cwd=mroot, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=mroot, MUTANT_UNDER_TEST=""))
-    print((p.stdout + p.stderr)[-1500:])
-    print(f"{len(ids)} killing tests rerun unmutated: exit status {p.returncode}; "
-          f"killed mutants without a recorded test id: {no_id}")
-    return p.returncode
+    env = dict(os.environ, PYTHONPATH=mroot, MUTANT_UNDER_TEST="")
+    base = ["timeout", "-k", "10", str(limit_s), "nice", "-n", "19", sys.executable, "-m",
+            "pytest", "-q", "-p", "no:cacheprovider"]
+    if ids:
+        p = subprocess.run(base + ["-rA", *ids], cwd=mroot, capture_output=True, text=True,
+                           env=env)
+        passed |= set(re.findall(r"^PASSED (\S+)", p.stdout, flags=re.M))
+        print((p.stdout + p.stderr)[-800:])
+    for f in files:
+        p = subprocess.run(base + ["--collect-only", f], cwd=mroot, capture_output=True,
+                           text=True, env=env)
+        if p.returncode == 0:
+            passed.add(f)
+    cache.update({t: t in passed for t in ids + files})
+    cache.update({t: True for t in passed})
+    _dump(cache, cache_path)
+    for n, r in killed.items():
+        r["verified"] = bool(r["failed"]) and all(t in passed for t in r["failed"])
+    _dump(results, res_path)
+    bad = sorted(n for n, r in killed.items() if not r["verified"])
+    print(f"{len(ids)} killing tests and {len(files)} collection errors run unmutated now; "
+          f"{len(killed) - len(bad)} of {len(killed)} kills verified; not verified: {bad}")
+    return 0 if not bad else 1
 
 
-def summary(workdir):
+def _function_text(src, name):
+    """The source of ``def name(`` in ``src`` (a function or a method), up to the next line
+    indented no deeper than its ``def``."""
+    m = re.search(rf"^([ \t]*)def {re.escape(name)}\(", src, flags=re.M)
+    indent = len(m.group(1))
+    lines = src[m.start():].split("\n")
+    end = next((i for i, line in enumerate(lines[1:], 1)
+                if line.strip() and len(line) - len(line.lstrip()) <= indent), len(lines))
+    return "\n".join(line[indent:] for line in lines[:end]) + "\n"
+
+
+def show(workdir, name):
+    """The unified diff of one mutant against the original function (read from the mutated
+    tree's trampolined file, where both are defined)."""
+    import difflib
+    mod = module_of_mutant(name)
+    path = os.path.join(workdir, "mutants", *mod.split(".")) + ".py"
+    src = open(path, encoding="utf-8").read()
+    func = name[len(mod) + 1:]
+    base = func.rsplit("__mutmut_", 1)[0]
+    orig = _function_text(src, base + "__mutmut_orig").replace(base + "__mutmut_orig", base)
+    mut = _function_text(src, func).replace(func, base)
+    diff = "".join(difflib.unified_diff(orig.splitlines(True), mut.splitlines(True), n=1))
+    print(f"{name}\n{diff}")
+
+
+def summary(workdir, out_path=None, start=0):
+    """Killed share ± binomial SE, overall and per group, over the measured prefix of the sample
+    (its mutants from index ``start`` up to the first one without a result, so that mutants run
+    out of order, e.g. by ``run --names``, do not bias it). A kill counts only when ``verify`` confirmed it
+    (its killing test passes unmutated); kills not yet verified are reported apart."""
     smp = _load(os.path.join(workdir, "sample.json"))
     pop = _load(os.path.join(workdir, "population.json"))
     results = _load(os.path.join(workdir, "results.json"), {})
     groups = {}
     for m, c in pop["per_module"].items():
         groups.setdefault(group_of(m), {"population": 0})["population"] += c
-    rows = {}
-    for name in smp["mutants"]:
+    prefix = []
+    for name in smp["mutants"][start:]:
         if name not in results:
-            continue
+            break
+        prefix.append(name)
+    rows = {}
+    for name in prefix:
+        r0 = results[name]
         g = group_of(module_of_mutant(name))
         for key in (g, "all"):
-            r = rows.setdefault(key, {"run": 0, "killed": 0, "seconds": []})
+            r = rows.setdefault(key, {"run": 0, "killed": 0, "unverified": 0, "false_kills": 0,
+                                      "no_test_id": 0, "seconds": []})
             r["run"] += 1
-            r["killed"] += results[name]["status"] == "killed"
-            r["seconds"].append(results[name]["seconds"])
-    out = {}
+            r["killed"] += r0["status"] == "killed" and r0.get("verified") is True
+            r["unverified"] += r0["status"] == "killed" and "verified" not in r0
+            r["no_test_id"] += r0["status"] == "killed" and not r0["failed"]
+            r["false_kills"] += (r0["status"] == "killed" and r0.get("verified") is False
+                                 and bool(r0["failed"]))
+            r["seconds"].append(r0["seconds"])
+    out = {"seed": smp["seed"], "population": len(pop["mutants"]), "start": start,
+           "measured_k": len(prefix),
+           "first_result_at": min((results[n].get("at", "") for n in prefix), default=""),
+           "last_result_at": max((results[n].get("at", "") for n in prefix), default="")}
     for key, r in rows.items():
         p = r["killed"] / r["run"]
         out[key] = {"run": r["run"], "killed": r["killed"], "killed_share": round(p, 4),
                     "se": round(math.sqrt(p * (1 - p) / r["run"]), 4),
+                    "kills_not_verified": r["unverified"], "false_kills": r["false_kills"],
+                    "kills_without_test_id": r["no_test_id"],
                     "median_s": float(np.median(r["seconds"])),
-                    "population": groups.get(key, {"population": pop and len(pop["mutants"])})
+                    "population": groups.get(key, {"population": len(pop["mutants"])})
                     ["population"]}
-    out["not_killed"] = {n: results[n]["status"] for n in smp["mutants"]
-                         if n in results and results[n]["status"] != "killed"}
-    print(json.dumps(out, indent=1))
+    out["not_killed"] = {n: results[n]["status"] + ((" (no killing test id recorded)"
+                                                     if not results[n]["failed"] else
+                                                     " (killing test fails unmutated)"
+                                                     if "verified" in results[n] else
+                                                     " (kill not verified)")
+                                                    if results[n]["status"] == "killed" else "")
+                         for n in prefix if not (results[n]["status"] == "killed"
+                                                 and results[n].get("verified") is True)}
+    out["other_results"] = {n: results[n]["status"] for n in results if n not in set(prefix)}
+    print(json.dumps(out, indent=1, ensure_ascii=False))
+    if out_path:
+        _dump(out, out_path)
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("step", choices=["generate", "sample", "run", "verify", "summary"])
+    ap.add_argument("step", choices=["generate", "sample", "run", "verify", "summary", "show"])
     ap.add_argument("--workdir", default="/tmp/jaxmed-mutation-core")
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--k", type=int, default=200)
-    ap.add_argument("--limit-s", type=int, default=300, help="wall-clock limit per mutant")
+    ap.add_argument("--limit-s", type=int, default=300,
+                    help="CPU-time limit per mutant (run), wall-clock limit per test (verify)")
     ap.add_argument("--cache-dir", default="/tmp/jaxmed-mutation-core-xla")
     ap.add_argument("--stop-after-s", type=float, default=0.0,
                     help="start no mutant after this many seconds (0: run the whole sample)")
+    ap.add_argument("--out", default=None, help="summary: also write the JSON here")
+    ap.add_argument("--start", type=int, default=0,
+                    help="summary: the measured part starts at this index of the sample")
+    ap.add_argument("--names", nargs="*", default=None,
+                    help="run: these mutants (in this order) instead of the sample")
     a = ap.parse_args(argv)
     wd = os.path.abspath(a.workdir)
     if a.step == "generate":
@@ -359,9 +484,13 @@ def main(argv=None):
     elif a.step == "verify":
         sys.exit(verify(wd, a.limit_s * 4))
     elif a.step == "run":
-        run(wd, a.limit_s, a.cache_dir, time.time() + a.stop_after_s if a.stop_after_s else 0)
+        run(wd, a.limit_s, a.cache_dir, time.time() + a.stop_after_s if a.stop_after_s else 0,
+            a.names)
+    elif a.step == "show":
+        for n in a.names or ():
+            show(wd, n)
     else:
-        summary(wd)
+        summary(wd, a.out, a.start)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,10 @@ def test_streamed_bootstrap_equals_in_memory_hash_bootstrap(data):
         ref = summarize_replicates(est, reps, jnp.zeros(12, bool))
     np.testing.assert_allclose(out.se, ref.se, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(out.ci_percentile, ref.ci_percentile, rtol=1e-10, atol=1e-10)
+    # the default spelled out: the same hash-Poisson replicates
+    named = longterm_effect(root, reward=THETA, metrics=METRICS, n_boot=12, key=key, batch_rows=300,
+                            bootstrap="hash-poisson")
+    np.testing.assert_allclose(named.se, ref.se, rtol=1e-10, atol=1e-12)
 
 
 def test_dask_partitions_equal_parquet(data):
@@ -158,6 +162,16 @@ def test_streaming_errors(data, tmp_path):
                        tmp_path / "two" / f"{k}.parquet")
     with pytest.raises(ValueError, match="^id: file .* overlap"):
         stream_stats(tmp_path / "two", metrics=METRICS)
+    # one file holds the even-ranked ids (read in several batches), the other one odd-ranked id
+    # that lies inside the first file's range, above its smallest id only
+    ids = np.sort(df.id.unique())
+    os.makedirs(tmp_path / "inside")
+    pq.write_table(pa.Table.from_pandas(df[df.id.isin(ids[0:20:2])], preserve_index=False),
+                   tmp_path / "inside" / "a.parquet")
+    pq.write_table(pa.Table.from_pandas(df[df.id == ids[1]], preserve_index=False),
+                   tmp_path / "inside" / "b.parquet")
+    with pytest.raises(ValueError, match="^id: file .* overlap"):
+        stream_stats(tmp_path / "inside", metrics=METRICS, batch_rows=50)
     with pytest.raises(ValueError, match="^metrics: column"):
         stream_stats(root, metrics=["visits", "nope"])
     with pytest.raises(ValueError, match="^method: a parquet"):

@@ -13,9 +13,11 @@ from jaxmed._src.mediation.basis import (bspline_basis, deboor_fixed_span, fit_p
 from jaxmed._src.mediation.gaussian_expectation import gaussian_expectation, gaussian_raw_moments
 from jaxmed._src.mediation.linear_solve import action_coded_ridge, weighted_ridge
 from jaxmed._src.mediation.nuisance_models import LogisticBehaviourModel
-from jaxmed._src.mediation.q_function import lstd_solve
+from jaxmed._src.mediation.config import MediationConfig
+from jaxmed._src.mediation.q_function import fit_q_basis, lstd_solve, q_features
 from jaxmed._src.mediation.state_ratio import (ORIGINAL_RFF_B, ORIGINAL_RFF_W, RatioFeatures,
-                                               fit_state_ratio, ratio_features)
+                                               fit_ratio_features, fit_state_ratio,
+                                               ratio_features)
 from jaxmed._src.mediation.basis import Standardizer
 from jaxmed._src.mediation.uncertainty import bootstrap_counts, cluster_influence, cluster_se
 from jaxmed._src.mediation.weighted_stats import weighted_quantile
@@ -183,6 +185,32 @@ def test_state_ratio_matches_numpy_lstsq_of_the_spec_system():
     np.testing.assert_allclose(res.coef, beta, rtol=1e-9)
     np.testing.assert_allclose(res.values, omega, rtol=1e-9)
     np.testing.assert_allclose(res.ess, omega.sum() ** 2 / np.sum(omega ** 2), rtol=1e-9)
+
+
+def test_raw_ratio_features_keep_float32_and_match_numpy():
+    # the parity configuration: raw (unstandardised) states and the original's W, b (spec §5.1)
+    rng = np.random.default_rng(7)
+    s = (rng.normal(size=(40, 1)) * 3).astype(np.float32)
+    params = fit_ratio_features(jax.random.PRNGKey(0), jnp.asarray(s), jnp.ones(40, jnp.float32),
+                                MediationConfig.parity())
+    psi = ratio_features(params, jnp.asarray(s))
+    ref = np.c_[np.ones(40), np.sqrt(2 / 15) * np.cos(s.astype(np.float64) @ ORIGINAL_RFF_W[None]
+                                                       + ORIGINAL_RFF_B)]
+    assert psi.dtype == jnp.float32  # float32 states give float32 features
+    np.testing.assert_allclose(np.asarray(psi, np.float64), ref, rtol=0, atol=2e-5)
+
+
+def test_binary_q_features_are_the_subset_products_of_state_and_mediator():
+    rng = np.random.default_rng(8)
+    s = rng.integers(0, 2, size=(16, 2)).astype(np.float64)
+    m = rng.integers(0, 2, size=(16, 1)).astype(np.float64)
+    cfg = MediationConfig.binary()
+    basis = fit_q_basis({"state": jnp.asarray(s), "mediator": jnp.asarray(m)}, jnp.ones(16), cfg)
+    phi = q_features(basis, jnp.asarray(s), jnp.asarray(m), cfg)
+    x = np.c_[s, m]  # products of the non-empty subsets of (s1, s2, m), by size then lexically
+    subsets = [c for r in (1, 2, 3) for c in itertools.combinations(range(3), r)]
+    ref = np.stack([x[:, list(c)].prod(axis=1) for c in subsets], axis=1)
+    np.testing.assert_array_equal(np.asarray(phi), ref)
 
 
 def test_cluster_se_matches_numpy_including_ragged_trajectories():

@@ -1,5 +1,6 @@
 """The study runner: keys, chunk-size and device-count invariance, chunk store, resume."""
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -140,6 +141,8 @@ def test_kill_and_resume_recomputes_nothing_and_gives_identical_results(tmp_path
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["reps"] == REPS and manifest["grid"] == [list(g) for g in GRID]
     assert manifest["seed"] == KEY and manifest["versions"]["jax"] == jax.__version__
+    assert manifest["versions"]["jaxlib"] == importlib.metadata.version("jaxlib")
+    assert manifest["versions"]["numpy"] == np.__version__
     assert manifest["estimators"] == ["all", "half"]
 
 
