@@ -70,3 +70,58 @@ def test_stationary_effects_from_float32_stats_stay_float32():
         np.testing.assert_array_equal(np.asarray(fit.z), 0.0)
         out[dt] = np.asarray(eff, np.float64)
     np.testing.assert_allclose(out[np.float32], out[np.float64], rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("z_penalty", ["ridge", "smooth"])
+def test_penalised_bz_solve_stays_float32_without_a_cast(z_penalty):
+    """``solve_bz`` (dense, penalised z) on float32 statistics: no float64 intermediate is cast
+    back (a scatter of a float64 penalty into the float32 normal matrix warns, and JAX will make
+    it an error), every output is float32, and (b, z) equal a plain float64 numpy solution of
+    min Σ_{i,t} n_it ||w_it − b_i − z_{t+1} + M_i z_t||² + λ R(z), R = ||z||² or Σ ||z_{t+1} − z_t||²."""
+    import warnings
+
+    import jax
+
+    from jaxmed._src.longterm.nonstationary import solve_bz
+    from jaxmed._src.longterm.simulate import simulate_longterm
+    from jaxmed._src.longterm.stats import panel_stats
+
+    p = simulate_longterm(jax.random.key(5), 120, 6, design="s1")
+    panel = panel_from_arrays(np.asarray(p.obs), np.asarray(p.bucket), dtype=np.float32)
+    stats = panel_stats(panel)
+    d = stats.sum_x.shape[2]
+    rng = np.random.default_rng(0)
+    M = np.stack([0.5 * np.eye(d), 0.3 * np.eye(d)]) + 0.05 * rng.normal(size=(2, d, d))
+    lam = 0.7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b, z, cond = solve_bz(stats, np.asarray(M, np.float32), anchor="none", lambda_z=np.float32(lam),
+                              z_penalty=z_penalty, solver="dense")
+    assert b.dtype == z.dtype == cond.dtype == np.float32
+    # float64 numpy reference, unknowns u = (b_0, b_1, z_1..z_T)
+    n = np.asarray(stats.n_tr, np.float64)
+    T = n.shape[1]
+    w = (np.asarray(stats.sum_y, np.float64) / n[..., None]
+         - np.einsum("iab,itb->ita", M, np.asarray(stats.sum_x, np.float64) / n[..., None]))
+    rows, ys, wts = [], [], []
+    for i in range(2):
+        for t in range(T):
+            for a in range(d):
+                r = np.zeros((T + 2) * d)
+                r[i * d + a] = 1.0                                   # b_i
+                r[(2 + t) * d + a] += 1.0                            # z_{t+1}
+                if t >= 1:
+                    r[(1 + t) * d:(2 + t) * d] -= M[i, a]            # − M_i z_t
+                rows.append(r), ys.append(w[i, t, a]), wts.append(n[i, t])
+    A, y, wt = np.array(rows), np.array(ys), np.array(wts)
+    if z_penalty == "ridge":
+        R = np.eye(T * d)
+    else:
+        D = np.kron(np.eye(T) - np.eye(T, k=-1), np.eye(d))
+        R = D.T @ D
+    H = A.T @ (wt[:, None] * A)
+    H[2 * d:, 2 * d:] += lam * R
+    u = np.linalg.solve(H, A.T @ (wt * y))
+    np.testing.assert_allclose(np.asarray(b, np.float64), u[:2 * d].reshape(2, d), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(z, np.float64)[1:], u[2 * d:].reshape(T, d), rtol=2e-3, atol=2e-3)
+    np.testing.assert_array_equal(np.asarray(z)[0], 0.0)
