@@ -2,6 +2,7 @@
 
 Usage:
   PYTHONPATH=. python3 experiments/mediation_drift.py run STRENGTH N T REPS   # one cell
+  PYTHONPATH=. python3 experiments/mediation_drift.py run STRENGTH N T REPS --se=ij  # IJ SEs
   PYTHONPATH=. python3 experiments/mediation_drift.py summary                 # results
 
 ``run`` simulates ``semi-synthetic-drift`` with strength STRENGTH (``none``/``small``/``large``
@@ -13,6 +14,11 @@ replications under runs/drift/<strength>_<N>_<T> (``jaxmed.study.run`` resumes a
 .json and .png: bias, its Monte Carlo SE, SD, RMSE, MSE and 95% coverage (Wald intervals
 with the cluster SEs; DM has no SE without a bootstrap) per estimator × effect × cell,
 with the number of replications that ran.
+
+``--se=ij`` runs the same cell (same data and key, so the same estimates) with the
+infinitesimal-jackknife sandwich SE of both pipelines (``MediationConfig(se_method="ij")``),
+rows MR and MR-time only (their reverse passes only), into runs/drift/<cell>_ij; ``summary``
+reports those stores' coverage and mean SE / SD separately (``ij_records`` in the json).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 # with calendar time), "mediator without τ" = mediator_time=False (stores with suffix _mtoff).
 # Cells whose stores are gone keep their stored records in the summary (session 4: default).
 DEFAULT, MTOFF = "default", "mediator without τ"
+IJ_ROWS = ("MR", "MR-time")
 
 
 class CellDesign:
@@ -55,28 +62,37 @@ def _strength(s: str) -> float:
     return D.DRIFT_STRENGTHS[s] if s in D.DRIFT_STRENGTHS else float(s)
 
 
-def store_path(strength: float, n: int, horizon: int, mediator_time: bool = True) -> str:
-    return os.path.join(RUNS, f"{strength:g}_{n}_{horizon}" + ("" if mediator_time else "_mtoff"))
+def store_path(strength: float, n: int, horizon: int, mediator_time: bool = True,
+               se: str = "cluster") -> str:
+    return os.path.join(RUNS, f"{strength:g}_{n}_{horizon}" + ("" if mediator_time else "_mtoff")
+                        + ("_ij" if se == "ij" else ""))
 
 
-def run_cell(strength: float, n: int, horizon: int, reps: int, mediator_time: bool = True) -> None:
+def run_cell(strength: float, n: int, horizon: int, reps: int, mediator_time: bool = True,
+             se: str = "cluster") -> None:
+    from jaxmed._src.mediation.config import MediationConfig
+    from jaxmed._src.study.catalog import select_estimators
     from jaxmed._src.study.runner import run
 
     spec = time_effects_estimator_spec(P.semi_synthetic_target_policy(),
+                                       config=MediationConfig(se_method=se),
                                        mediator_time=mediator_time)
+    if se == "ij":
+        spec = select_estimators(spec, IJ_ROWS)
     t0 = time.time()
     done = []
     run(CellDesign(strength), spec, [(n, horizon)], reps, SEED,
-        out=store_path(strength, n, horizon, mediator_time),
+        out=store_path(strength, n, horizon, mediator_time, se),
         chunk_size=10, batch_size=1, progress=lambda c, r: done.append(len(r)) or print(
             f"{strength:g} N={n} T={horizon}: {sum(done)} new reps, {time.time() - t0:.0f} s",
             flush=True))
 
 
-def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = True) -> list[dict]:
+def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = True,
+                 se: str = "cluster") -> list[dict]:
     from jaxmed._src.study.runner import load
 
-    res = load(store_path(strength, n, horizon, mediator_time))
+    res = load(store_path(strength, n, horizon, mediator_time, se))
     truth = D.cached_drift_truth(strength, horizon)
     ok = np.asarray(res.status[0]) == 0
     recs = []
@@ -97,7 +113,7 @@ def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = Tr
                 bias_mcse=float(x.std(ddof=1) / np.sqrt(x.size)), sd=float(x.std(ddof=1)),
                 rmse=float(np.sqrt(np.mean(err ** 2))), mse=float(np.mean(err ** 2)),
                 mean_se=float(np.mean(se)) if np.isfinite(se).all() else float("nan"),
-                coverage=cover, version=DEFAULT if mediator_time else MTOFF))
+                coverage=cover, version=DEFAULT if mediator_time else MTOFF, se_method=se))
     return recs
 
 
@@ -124,13 +140,17 @@ def summary() -> list[dict]:
 
     with open(D.DRIFT_TRUTHS_PATH) as f:
         cached = json.load(f)
-    recs, paired = [], []
+    recs, paired, ij_recs = [], [], []
     for entry in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
         strength, n, horizon, *rest = entry.split("_")
-        mt = rest != ["mtoff"]
         if D.drift_truth_name(float(strength), int(horizon)) not in cached:
             print(f"{entry}: no cached truth, skipped (run experiments/drift_truths.py)")
             continue
+        if rest and rest[-1] == "ij":
+            ij_recs += cell_summary(float(strength), int(n), int(horizon), rest != ["mtoff", "ij"],
+                                    "ij")
+            continue
+        mt = rest != ["mtoff"]
         cell = cell_summary(float(strength), int(n), int(horizon), mt)
         # the stationary rows of an _mtoff store repeat the default store's (same data, key)
         have_default = os.path.isdir(store_path(float(strength), int(n), int(horizon)))
@@ -148,6 +168,9 @@ def summary() -> list[dict]:
         have_p = {(p["strength"], p["n"], p["horizon"], p["version"]) for p in paired}
         paired += [p for p in old.get("paired_differences_mr_time_minus_mr", [])
                    if (p["strength"], p["n"], p["horizon"], p["version"]) not in have_p]
+        have_ij = {key(r) for r in ij_recs}
+        ij_recs += [r for r in old.get("ij_records", []) if key(r) not in have_ij]
+    ij_recs.sort(key=lambda r: (r["strength"], r["n"], r["horizon"], r["version"] != DEFAULT))
     # stationary rows do not depend on the option: keep an _mtoff store's only without a default
     base = {key(r)[:5] for r in recs if r["version"] == DEFAULT}
     recs = [r for r in recs if r["version"] == DEFAULT or r["estimator"].endswith("-time")
@@ -160,12 +183,15 @@ def summary() -> list[dict]:
         json.dump(dict(seed=SEED, jax_version=jax.__version__,
                        estimand="window average at the periodic steady state "
                                 "(docs/nonstationary_mediation.md)",
-                       records=recs, paired_differences_mr_time_minus_mr=paired), f, indent=1)
+                       records=recs, paired_differences_mr_time_minus_mr=paired,
+                       ij_records=ij_recs), f, indent=1)
     for p in paired:
         print(f"MR-time − MR, κ={p['strength']:g} N={p['n']} T={p['horizon']} ({p['version']}, "
               f"{p['reps']} reps): "
               + ", ".join(f"{e} {p[e]:+.4f} ± {p[e + '_se']:.4f}" for e in EFFECTS))
     plot(df)
+    if ij_recs:
+        print(ij_markdown(ij_recs))
     return recs
 
 
@@ -222,10 +248,28 @@ def markdown(recs, estimators=("MR", "MR-time")) -> str:
     return "\n".join(lines)
 
 
+def ij_markdown(recs) -> str:
+    """Table rows of the IJ-SE stores: cell, estimator, then coverage (mean SE / SD) per effect."""
+    lines = ["| κ | N | T | reps | estimator | " + " | ".join(EFFECTS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(EFFECTS)]
+    cells = sorted({(r["strength"], r["n"], r["horizon"]) for r in recs})
+    for cell in cells:
+        for est in IJ_ROWS:
+            rs = {r["effect"]: r for r in recs if (r["strength"], r["n"], r["horizon"]) == cell
+                  and r["estimator"] == est and r["version"] == DEFAULT}
+            if not rs:
+                continue
+            reps = next(iter(rs.values()))["reps"]
+            vals = [f"{rs[k]['coverage']:.3f} ({rs[k]['mean_se'] / rs[k]['sd']:.2f})" for k in EFFECTS]
+            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {est} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     jax.config.update("jax_enable_x64", True)
     if sys.argv[1] == "run":
         run_cell(_strength(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
-                 mediator_time="--mediator-time=off" not in sys.argv[6:])
+                 mediator_time="--mediator-time=off" not in sys.argv[6:],
+                 se="ij" if "--se=ij" in sys.argv[6:] else "cluster")
     else:
         print(markdown(summary()))

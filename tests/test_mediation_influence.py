@@ -144,6 +144,18 @@ def test_ij_estimators_computes_the_same_se_for_the_rows_asked_for_only(fit):
     assert len(defined_effect_cells(True, ("MIS1",))) == 0
     with pytest.raises(ValueError, match="config.ij_estimators"):
         MediationConfig(ij_estimators=("MR", "XX"))
+    # the report says why the other rows have no SE (skipped, not a failed fit)
+    from jaxmed._src.effect_report import NO_SE_IJ_SKIPPED, mediation_report
+
+    frame, status, _ = mediation_report(part, se_method="ij", ij_estimators=cfg.ij_estimators)
+    assert status == 0
+    # every defined cell is in the frame with its estimate (none lost with its SE)
+    assert len(frame) == len(defined_effect_cells(False)) + 3  # + ATE of MR, DM, MIS1
+    skipped = frame[~frame.estimator.isin(("MR", "MIS2"))]
+    assert len(skipped) == len(frame) - 5 - 2 and (skipped.note == NO_SE_IJ_SKIPPED).all()
+    ref = {(r.estimator, r.effect): r.estimate for r in res.to_frame().itertuples()}
+    assert {(r.estimator, r.effect): r.estimate for r in frame.itertuples()} == ref
+    assert (frame[frame.estimator.isin(("MR", "MIS2"))].note == "").all()
 
 
 def _check_selected_rows(design_name, asked):

@@ -22,6 +22,8 @@ NO_SE_DM = ("no SE: DM has no naive cluster SE; `--se ij` (MediationConfig(se_me
             "gives its sandwich SE, MediationConfig(n_boot=B) a bootstrap SE")
 NO_SE = "no SE: not available for this estimator and effect"
 NO_SE_IJ = "no SE: the sandwich SE is not finite here (see the status)"
+NO_SE_IJ_SKIPPED = ("no SE: not computed (MediationConfig.ij_estimators leaves this row out; "
+                    "its reverse passes were skipped)")
 
 SE_MEANING = {
     "cluster": ("SE: naive trajectory-cluster SE (the fitted nuisance models, Q-functions and "
@@ -49,9 +51,10 @@ def undefined_cells(result) -> dict[str, list[str]]:
     return out
 
 
-def mediation_report(result, se_method: str = "cluster"):
+def mediation_report(result, se_method: str = "cluster", ij_estimators=None):
     """``result.to_frame()`` with a ``note`` column saying why an SE or CI is NaN
-    (``se_method``: the ``MediationConfig.se_method`` that produced ``result``).
+    (``se_method`` and ``ij_estimators``: the ``MediationConfig`` fields that produced
+    ``result``; with ``se_method="ij"`` the rows outside ``ij_estimators`` have no SE).
 
     Returns:
       (frame, status, status_text): the DataFrame (estimator, effect, estimate, se, ci_low,
@@ -60,8 +63,13 @@ def mediation_report(result, se_method: str = "cluster"):
     frame = result.to_frame()
     notes = []
     for est, se in zip(frame["estimator"], frame["se"].to_numpy(dtype=float)):
-        notes.append("" if np.isfinite(se) else NO_SE_IJ if se_method == "ij"
-                     else NO_SE_DM if est == "DM" else NO_SE)
+        if np.isfinite(se):
+            notes.append("")
+        elif se_method == "ij":
+            skipped = ij_estimators is not None and est not in ij_estimators
+            notes.append(NO_SE_IJ_SKIPPED if skipped else NO_SE_IJ)
+        else:
+            notes.append(NO_SE_DM if est == "DM" else NO_SE)
     frame = frame.assign(note=notes)
     status = int(np.asarray(result.diagnostics.status))
     return frame, status, mediation_status_text(status)

@@ -87,15 +87,18 @@ class MediationResult(NamedTuple):
         ``status`` is the fit's status in words (``jaxmed.status.status_text``: ``"ok"`` or
         the names of the set bits, e.g. ``"poor_overlap"``). Undefined (estimator, effect)
         pairs (e.g. MIS2 DDE) are left out; pairs that could not be estimated (NaN with a
-        non-zero status) are kept, with NaN values.
+        non-zero status) are kept, with NaN values; so are the rows that
+        ``MediationConfig.ij_estimators`` left without an IJ SE (estimate kept, NaN SE).
         """
         import pandas as pd
 
         est = np.asarray(self.estimate)
         code = int(np.asarray(self.diagnostics.status))
         words = status_text(code)
-        # undefined by design: the per-row values are NaN for every trajectory (e.g. MIS2 DDE)
-        undefined = np.isnan(np.asarray(self.influence)).all(axis=0)
+        # undefined by design: no estimate and the per-row values NaN for every trajectory
+        # (e.g. MIS2 DDE); a row whose IJ passes were skipped (``ij_estimators``) keeps its
+        # estimate with a NaN influence, and stays
+        undefined = np.isnan(np.asarray(self.influence)).all(axis=0) & np.isnan(est)
         recs = []
         for i, e in enumerate(ESTIMATORS):
             for j, k in enumerate(EFFECTS):
