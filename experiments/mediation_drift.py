@@ -93,6 +93,7 @@ def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = Tr
     from jaxmed._src.study.runner import load
 
     res = load(store_path(strength, n, horizon, mediator_time, se))
+    se_method = se  # (``se`` is reused below for the SEs of one cell)
     truth = D.cached_drift_truth(strength, horizon)
     ok = np.asarray(res.status[0]) == 0
     recs = []
@@ -113,7 +114,7 @@ def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = Tr
                 bias_mcse=float(x.std(ddof=1) / np.sqrt(x.size)), sd=float(x.std(ddof=1)),
                 rmse=float(np.sqrt(np.mean(err ** 2))), mse=float(np.mean(err ** 2)),
                 mean_se=float(np.mean(se)) if np.isfinite(se).all() else float("nan"),
-                coverage=cover, version=DEFAULT if mediator_time else MTOFF, se_method=se))
+                coverage=cover, version=DEFAULT if mediator_time else MTOFF, se_method=se_method))
     return recs
 
 

@@ -45,12 +45,21 @@ def parse_cell(text: str, estimators=None):
 
 
 def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, stores: str,
-             compute: bool, estimators=None):
+             compute: bool, estimators=None, ratio_features: int | None = None):
     design = study.get_design(design_name)
     out = os.path.join(stores, f"{design_name}_N{n}_T{horizon}"
-                       + ("_" + "-".join(estimators) if estimators else ""))
+                       + ("_" + "-".join(estimators) if estimators else "")
+                       + (f"_D{ratio_features}" if ratio_features else ""))
     if compute:
-        spec = study.select_estimators(study.default_estimator(design, se_method="ij"), estimators)
+        if ratio_features:  # the design's configuration with D random Fourier ratio features
+            from jaxmed._src.mediation.design_config import config_for_design
+            from jaxmed._src.mediation.effects import mediation_estimator_spec
+
+            config = config_for_design(design).replace(se_method="ij", ratio_features=ratio_features)
+            full = mediation_estimator_spec(design.target_policy, design.control_policy, config)
+        else:
+            full = study.default_estimator(design, se_method="ij")
+        spec = study.select_estimators(full, estimators)
         return study.run(design, spec, [(n, horizon)], reps, seed, out=out, progress=False)
     return study.load(out, truth=study.truth_values(design))
 
@@ -76,6 +85,9 @@ def main():
                     help="directory of the cells' chunk stores (resumable)")
     ap.add_argument("--estimators", default=None,
                     help="comma-separated rows to keep, e.g. MR,DM (default: all)")
+    ap.add_argument("--ratio-features", type=int, default=None,
+                    help="D random Fourier features of the state ratios (default: the config's "
+                         "15); stores get the suffix _D<D>")
     ap.add_argument("--summarise-only", action="store_true",
                     help="build the table from the stores without computing")
     ap.add_argument("--out", default="experiments/results/mediation_ij_coverage_designs")
@@ -85,7 +97,7 @@ def main():
     for text in args.cells:
         design, n, horizon, rows = parse_cell(text, estimators)
         res = run_cell(design, n, horizon, args.reps, args.seed, args.stores,
-                       not args.summarise_only, rows)
+                       not args.summarise_only, rows, args.ratio_features)
         frames.append(summarise(res))
         info[text] = dict(wall_s=res.wall_s, compile_s=res.compile_s, n_computed=res.n_computed,
                           estimator=res.estimator, reps=res.reps,
