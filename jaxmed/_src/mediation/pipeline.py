@@ -124,8 +124,14 @@ def fit_policy_free(key, data, trajectory_weights, config,
     if config.ratio_basis == "binary":
         psi, psi_next = binary_ratio_features(rows["state"]), binary_ratio_features(rows["next_state"])
     else:
-        rf = fit_ratio_features(k_ratio, rows["state"], w, config)
-        psi, psi_next = ratio_features(rf, rows["state"]), ratio_features(rf, rows["next_state"])
+        def draw(k):
+            rf = fit_ratio_features(k, rows["state"], w, config)
+            return ratio_features(rf, rows["state"]), ratio_features(rf, rows["next_state"])
+
+        if config.ratio_draws == 1:
+            psi, psi_next = draw(k_ratio)
+        else:  # (M, rows, D + 1): one feature set per draw (config.ratio_draws)
+            psi, psi_next = jax.vmap(draw)(jax.random.split(k_ratio, config.ratio_draws))
     return PolicyFreeFit(rows, w, preds, feats, psi, psi_next)
 
 
@@ -142,10 +148,24 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> Pipeline
     q = fit_q_functions(rows, w, preds, feats, pe_s, pe_next, a0, config.q_ridge, config)
     # state ratios: π_e, G (natural: G'), π_0
     c_g = iw.kappa_e * iw.rho if natural else iw.kappa_0 * iw.rho
-    fits = fit_state_ratios(psi, psi_next, jnp.stack([iw.kappa_e, c_g, iw.kappa_0], axis=1), w,
-                            config.ratio_ridge, config.ratio_trunc, config.ratio_normalize,
-                            config.soft_clip)
-    ratios = jnp.stack([f.values for f in fits], axis=1)
+    cs = jnp.stack([iw.kappa_e, c_g, iw.kappa_0], axis=1)
+
+    def ratio_fits(p, p_next):
+        return fit_state_ratios(p, p_next, cs, w, config.ratio_ridge, config.ratio_trunc,
+                                config.ratio_normalize, config.soft_clip)
+
+    if psi.ndim == 2:
+        fits = ratio_fits(psi, psi_next)
+        ratios = jnp.stack([f.values for f in fits], axis=1)
+        ratio_cond = jnp.stack([f.cond for f in fits])
+        ratio_ess = jnp.stack([f.ess for f in fits])
+        ratio_clipped = jnp.stack([f.n_clipped for f in fits])
+    else:  # config.ratio_draws > 1: the ratios averaged over the draws; worst diagnostics
+        fits = jax.vmap(ratio_fits)(psi, psi_next)
+        ratios = jnp.mean(jnp.stack([f.values for f in fits], axis=-1), axis=0)
+        ratio_cond = jnp.max(jnp.stack([f.cond for f in fits], axis=-1), axis=0)
+        ratio_ess = jnp.min(jnp.stack([f.ess for f in fits], axis=-1), axis=0)
+        ratio_clipped = jnp.max(jnp.stack([f.n_clipped for f in fits], axis=-1), axis=0)
     values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural)
     r = rows["reward"]
     value_rows = jnp.stack(
@@ -155,14 +175,12 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> Pipeline
     # diagnostics
     observed = w > 0
     pb = preds.behaviour_prob
-    ratio_cond = jnp.stack([f.cond for f in fits])
     finite = jnp.all(jnp.isfinite(est[0])) & jnp.all(jnp.isfinite(est[1]))
     status = (jnp.where(finite, 0, STATUS_NONFINITE)
               + jnp.where(jnp.all(q.cond < COND_LIMIT), 0, STATUS_Q_ILL_CONDITIONED)
               + jnp.where(jnp.all(ratio_cond < COND_LIMIT), 0, STATUS_RATIO_ILL_CONDITIONED))
     diag = PipelineDiagnostics(
-        q_cond=q.cond, ratio_cond=ratio_cond, ratio_ess=jnp.stack([f.ess for f in fits]),
-        ratio_clipped=jnp.stack([f.n_clipped for f in fits]),
+        q_cond=q.cond, ratio_cond=ratio_cond, ratio_ess=ratio_ess, ratio_clipped=ratio_clipped,
         rho_clipped=jnp.sum(w * (iw.rho > config.rho_trunc)),
         behaviour_prob_min=jnp.min(jnp.where(observed, pb, jnp.inf)),
         behaviour_prob_max=jnp.max(jnp.where(observed, pb, -jnp.inf)),
