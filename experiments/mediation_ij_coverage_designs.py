@@ -45,17 +45,22 @@ def parse_cell(text: str, estimators=None):
 
 
 def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, stores: str,
-             compute: bool, estimators=None, ratio_features: int | None = None):
+             compute: bool, estimators=None, ratio_features: int | None = None,
+             ratio_draws: int = 1):
     design = study.get_design(design_name)
     out = os.path.join(stores, f"{design_name}_N{n}_T{horizon}"
                        + ("_" + "-".join(estimators) if estimators else "")
-                       + (f"_D{ratio_features}" if ratio_features else ""))
+                       + (f"_D{ratio_features}" if ratio_features else "")
+                       + (f"_M{ratio_draws}" if ratio_draws > 1 else ""))
     if compute:
-        if ratio_features:  # the design's configuration with D random Fourier ratio features
+        if ratio_features or ratio_draws > 1:  # the design's configuration with D random
+            # Fourier ratio features and M draws of them
             from jaxmed._src.mediation.design_config import config_for_design
             from jaxmed._src.mediation.effects import mediation_estimator_spec
 
-            config = config_for_design(design).replace(se_method="ij", ratio_features=ratio_features)
+            config = config_for_design(design).replace(se_method="ij", ratio_draws=ratio_draws)
+            if ratio_features:
+                config = config.replace(ratio_features=ratio_features)
             full = mediation_estimator_spec(design.target_policy, design.control_policy, config)
         else:
             full = study.default_estimator(design, se_method="ij")
@@ -88,6 +93,9 @@ def main():
     ap.add_argument("--ratio-features", type=int, default=None,
                     help="D random Fourier features of the state ratios (default: the config's "
                          "15); stores get the suffix _D<D>")
+    ap.add_argument("--ratio-draws", type=int, default=1,
+                    help="M draws of the ratio features, ratios averaged (MediationConfig."
+                         "ratio_draws); stores get the suffix _M<M>")
     ap.add_argument("--summarise-only", action="store_true",
                     help="build the table from the stores without computing")
     ap.add_argument("--out", default="experiments/results/mediation_ij_coverage_designs")
@@ -97,7 +105,7 @@ def main():
     for text in args.cells:
         design, n, horizon, rows = parse_cell(text, estimators)
         res = run_cell(design, n, horizon, args.reps, args.seed, args.stores,
-                       not args.summarise_only, rows, args.ratio_features)
+                       not args.summarise_only, rows, args.ratio_features, args.ratio_draws)
         frames.append(summarise(res))
         info[text] = dict(wall_s=res.wall_s, compile_s=res.compile_s, n_computed=res.n_computed,
                           estimator=res.estimator, reps=res.reps,
