@@ -1,13 +1,15 @@
-"""Usage: pool_draws.py.  Coverage of MR with ratio_draws = 4 on multidim N = 1500, T = 100,
-pooled over two stores: seed 13 (120 reps; --stores /work/scratch/ijcov in session 9) and
-seed 14 (120 reps; --stores /work/scratch/ijcov14). Edit the two paths for other runs."""
+"""Usage: pool_draws.py STORE [STORE ...].  Coverage of MR on multidim N = 1500, T = 100,
+pooled over the given study stores (session 9: the ratio_draws = 4 stores of seeds 13 and 14,
+120 replications each, ``<stores>/multidim_N1500_T100_MR_M4``)."""
+import sys
+
 import numpy as np, jax
 jax.config.update("jax_enable_x64", True)
 from jaxmed._src.study.runner import load
 from jaxmed._src.sim.designs import get_design
 tr = get_design("multidim").truth().effects
 xs, ses = [], []
-for p in ("/work/scratch/ijcov/multidim_N1500_T100_MR_M4", "/work/scratch/ijcov14/multidim_N1500_T100_MR_M4"):
+for p in sys.argv[1:]:
     r = load(p); ok = np.asarray(r.status[0]) == 0
     xs.append(np.asarray(r.estimate[0, ok, 0])); ses.append(np.asarray(r.se[0, ok, 0]))
 x, se = np.concatenate(xs), np.concatenate(ses)

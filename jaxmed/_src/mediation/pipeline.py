@@ -92,7 +92,8 @@ class PolicyFreeFit(NamedTuple):
       w: ``(n,)`` row weights.
       preds: ``NuisancePredictions`` (fitted or injected).
       feats: ``QFeatures`` of the Q basis (knots fitted on the weighted rows).
-      psi, psi_next: ``(n, D + 1)`` ratio features ψ(S_k), ψ(S'_k).
+      psi, psi_next: ``(n, D + 1)`` ratio features ψ(S_k), ψ(S'_k); ``(M, n, D + 1)``, one
+        set per draw, with ``config.ratio_draws = M > 1``.
     """
 
     rows: dict
