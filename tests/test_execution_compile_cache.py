@@ -73,3 +73,23 @@ def test_no_cache_variable_writes_nothing(tmp_path):
     res = _run(cache, no_cache=True)
     assert res["misses"] == 0 and res["hits"] == 0
     assert _entries(cache) == []
+
+
+def test_an_entry_without_access_time_does_not_stop_the_cache(tmp_path):
+    # an entry written by a process without a size limit (an earlier jaxmed, or JAX configured
+    # by hand) has no "-atime" file; JAX's size-limited cache then failed every later write
+    # (a FileNotFoundError warning) and cached nothing new in that directory
+    cache = tmp_path / "xla"
+    first = _run(cache)
+    stored = _entries(cache)
+    assert first["misses"] >= 2 and len(stored) >= 2, (first, stored)
+    for name in os.listdir(cache):  # the directory as a process without a size limit leaves it
+        if name.endswith("-atime"):
+            os.unlink(cache / name)
+    os.unlink(cache / stored[-1])  # one program the next run must compile and write again
+    again = _run(cache)
+    assert again["misses"] == 1 and again["hits"] == first["misses"] - 1
+    assert _entries(cache) == stored  # written again
+    for name in (n for n in stored if n.endswith("-cache")):  # each has its access time back
+        assert os.path.exists(cache / (name[:-len("-cache")] + "-atime")), name
+    np.testing.assert_array_equal(np.asarray(again["estimate"]), np.asarray(first["estimate"]))

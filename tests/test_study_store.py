@@ -19,7 +19,7 @@ import pytest
 
 from jaxmed import study
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
-from jaxmed._src.study.chunk_store import ChunkStore
+from jaxmed._src.study.chunk_store import ChunkStore, study_fingerprint
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _study_fixtures import GRID, NOISE_SPEC, REPS, ToyDesign, assert_identical  # noqa: E402
@@ -217,3 +217,63 @@ def test_store_directory_layout(tmp_path):
     assert m["format"] == "jaxmed-study-v2" and len(m["fingerprint"]) == 64
     with np.load(store.chunk_files()[0][1]) as z:
         assert str(z["fingerprint"]) == m["fingerprint"]
+
+
+def test_settings_the_name_does_not_say_are_part_of_the_study(tmp_path, reference):
+    # two estimators with one name but other settings (e.g. MediationConfig(ratio_draws=4)):
+    # a resume with the other settings is refused, not mixed into the store
+    import dataclasses
+
+    out = tmp_path / "s"
+    a = dataclasses.replace(NOISE_SPEC, settings=(("ratio_draws", 4),))
+    b = dataclasses.replace(NOISE_SPEC, settings=(("ratio_draws", 2),))
+    run_a = study.run(ToyDesign(), a, GRID, REPS, KEY, out=out, progress=False, batch_size=1)
+    assert_identical(run_a, reference)  # the settings label the numbers, they do not change them
+    m = ChunkStore(out).read_manifest()
+    assert m["settings"] == [["ratio_draws", 4]]
+    with pytest.raises(ValueError, match=r"holds a different study \(settings: stored "
+                                         r"\[\['ratio_draws', 4\]\], requested \[\['ratio_draws', 2\]\]"):
+        study.run(ToyDesign(), b, GRID, REPS, KEY, out=out, progress=False, batch_size=1)
+    with pytest.raises(ValueError, match=r"settings: stored .*requested None"):
+        _run(out)
+    # the same settings resume and compute nothing
+    assert study.run(ToyDesign(), a, GRID, REPS, KEY, out=out, progress=False,
+                     batch_size=1).n_computed == 0
+    # a spec without settings keeps the fingerprint stores had before settings existed
+    plain = {k: v for k, v in m.items() if k not in ("settings", "fingerprint")}
+    assert study_fingerprint(plain) == study_fingerprint({**plain, "settings": None})
+    assert study_fingerprint(plain) != m["fingerprint"]
+
+
+def test_mediation_specs_carry_the_settings_their_names_do_not_say():
+    from jaxmed._src.mediation.config import MediationConfig
+    from jaxmed._src.mediation.design_config import config_for_design
+    from jaxmed._src.mediation.effects import mediation_estimator_spec
+    from jaxmed._src.mediation.time_effects import time_effects_estimator_spec
+    from jaxmed._src.sim.designs import get_design
+
+    def settings(config):
+        return mediation_estimator_spec("logistic:0.7", "constant:0", config).settings
+
+    # the presets behind the names: no settings (their stores keep their fingerprints)
+    for config in (MediationConfig(), MediationConfig(se_method="ij"), MediationConfig.binary(),
+                   MediationConfig(natural_decomposition=True),
+                   MediationConfig(se_method="ij", ij_estimators=("MR",))):
+        assert settings(config) is None, config
+    assert settings(MediationConfig(ratio_draws=4, se_method="ij")) == (("ratio_draws", 4),)
+    assert settings(MediationConfig.binary(q_ridge=1e-3)) == (("q_ridge", 1e-3),)
+    multidim = config_for_design(get_design("multidim"))
+    assert settings(multidim) == (("q_state_interactions", 1),)
+    # restricting the IJ rows keeps the settings (same study, fewer rows)
+    spec = mediation_estimator_spec("logistic:0.7", "constant:0",
+                                    multidim.replace(se_method="ij", ratio_draws=4))
+    assert spec.restrict(("MR",)).settings == spec.settings == (
+        ("q_state_interactions", 1), ("ratio_draws", 4))
+    # the calendar-time comparison: the default time terms say nothing, others do
+    assert time_effects_estimator_spec("logistic:0.7", "constant:0").settings is None
+    assert time_effects_estimator_spec("logistic:0.7", "constant:0",
+                                       mediator_time=False).settings == (
+        ("time", [["mediator_time", False]]),)
+    assert time_effects_estimator_spec("logistic:0.7", "constant:0", MediationConfig(ratio_draws=2),
+                                       time_effects="additive").settings == (
+        ("ratio_draws", 2), ("time", [["q_time_interactions", "none"]]))

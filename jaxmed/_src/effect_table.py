@@ -59,6 +59,11 @@ class EstimatorSpec:
         rows and numbers on the rows ``names``) computing only what those rows need (the
         mediation IJ SE: one reverse pass per cell of the rows asked for).
         ``select_estimators`` uses it. ``None``: every row is always computed.
+      settings: optional settings that change the numbers but not ``name`` (for the
+        mediation specs: the ``MediationConfig`` fields that differ from the preset the name
+        stands for), as ``((key, JSON value), ...)``. A study store's fingerprint includes
+        them, so a resume with other settings is refused instead of mixing two estimators.
+        ``None``: the name says everything.
     """
 
     name: str
@@ -68,3 +73,4 @@ class EstimatorSpec:
     pad: Callable | None = None
     pad_group: Callable | None = None
     restrict: Callable | None = None
+    settings: tuple | None = None

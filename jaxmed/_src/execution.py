@@ -85,6 +85,7 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
                       f"JAXMED_CACHE_DIR to a writable directory or JAXMED_NO_CACHE=1",
                       RuntimeWarning, stacklevel=2)
         return None
+    _repair_access_times(path)
     jax.config.update("jax_compilation_cache_dir", path)
     # a size limit turns on JAX's LRU eviction and, with it, a file lock around every cache
     # read and write: without it a process could read an entry another process is still
@@ -96,6 +97,37 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     _reset_jax_cache_state()
     _enabled_dir = path
     return path
+
+
+def _repair_access_times(path: str) -> int:
+    """Gives every cache entry without an access-time file one (its modification time); returns
+    how many it wrote.
+
+    JAX's size-limited cache keeps ``<key>-atime`` next to each ``<key>-cache``, and before
+    every write it reads the access times of all entries. An entry written without one (by a
+    process with no size limit: an earlier jaxmed, or JAX configured by hand on the same
+    directory) made every later write fail with a ``FileNotFoundError`` warning, so nothing
+    new was ever cached there. Done under JAX's own lock file; best effort (a directory that
+    cannot be read or written is left to JAX's warnings).
+    """
+    import filelock
+
+    written = 0
+    try:
+        with filelock.FileLock(os.path.join(path, ".lockfile"), timeout=10):
+            for name in os.listdir(path):
+                if not name.endswith("-cache"):
+                    continue
+                atime = os.path.join(path, name[:-len("-cache")] + "-atime")
+                if os.path.exists(atime):
+                    continue
+                stamp = os.stat(os.path.join(path, name)).st_mtime_ns
+                with open(atime, "wb") as f:
+                    f.write(int(stamp).to_bytes(8, "little"))
+                written += 1
+    except (OSError, filelock.Timeout):
+        pass
+    return written
 
 
 def _reset_jax_cache_state() -> None:

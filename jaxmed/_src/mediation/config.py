@@ -276,6 +276,36 @@ class MediationConfig:
         """A copy with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
 
+    def differences(self, base: "MediationConfig", *,
+                    ignore: tuple[str, ...] = ()) -> tuple[tuple[str, object], ...]:
+        """The fields whose values differ from ``base``'s, as sorted ``(name, value)`` pairs
+        with JSON-ready values (tuples become lists, traced floats Python floats); fields in
+        ``ignore`` are skipped.
+
+        >>> MediationConfig(ratio_draws=4).differences(MediationConfig())
+        (('ratio_draws', 4),)
+        """
+        out = []
+        for f in dataclasses.fields(self):
+            if f.name in ignore:
+                continue
+            mine, theirs = _plain(getattr(self, f.name)), _plain(getattr(base, f.name))
+            if mine != theirs:
+                out.append((f.name, mine))
+        return tuple(sorted(out))
+
+
+def _plain(value):
+    """A config value as JSON would store it (concrete arrays as Python floats)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return repr(value)
+
 
 jax.tree_util.register_dataclass(
     MediationConfig, data_fields=list(_TRACED),

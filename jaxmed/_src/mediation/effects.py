@@ -191,6 +191,26 @@ def se_suffix(config: MediationConfig) -> str:
     return "+ij" if config.se_method == "ij" else ""
 
 
+def spec_settings(config: MediationConfig) -> tuple | None:
+    """``EstimatorSpec.settings`` of a mediation spec: the fields of ``config`` that differ from
+    the preset its name stands for (``mediation-default``: ``MediationConfig()``,
+    ``-binary``: ``MediationConfig.binary()``, ``-natural``: ``natural_decomposition=True``;
+    ``se_method`` as the name's ``+ij`` says); ``ij_estimators`` (which rows get an IJ SE) is
+    left out. ``None`` when the name says everything (studies made before keep their
+    fingerprints).
+
+    >>> spec_settings(MediationConfig(se_method="ij")) is None
+    True
+    >>> spec_settings(MediationConfig(ratio_draws=4))
+    (('ratio_draws', 4),)
+    """
+    base = (MediationConfig.binary() if config.mediator_law == "bernoulli"
+            and not config.natural_decomposition else MediationConfig())
+    base = base.replace(natural_decomposition=config.natural_decomposition,
+                        se_method=config.se_method)
+    return config.differences(base, ignore=("ij_estimators",)) or None
+
+
 def _control_action(control_policy) -> int:
     if control_policy is None:
         return 0
@@ -417,4 +437,5 @@ def mediation_estimator_spec(target_policy, control_policy=None,
 
     return EstimatorSpec(name, ESTIMATORS, EFFECTS, fn, pad=pad_trajectories,
                          pad_group=lambda n, h: resolve_state_knots(config, n * h).state_knots,
-                         restrict=restrict if config.se_method == "ij" else None)
+                         restrict=restrict if config.se_method == "ij" else None,
+                         settings=spec_settings(config))

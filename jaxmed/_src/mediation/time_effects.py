@@ -40,7 +40,7 @@ import numpy as np
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.effects import (MediationResult, _control_action, mediation_core,
-                                           mediation_effects, se_suffix)
+                                           mediation_effects, se_suffix, spec_settings)
 from jaxmed._src.mediation.estimators import ESTIMATORS
 from jaxmed._src.policies import as_policy
 from jaxmed._src.state_slice_policy import StateSlicePolicy
@@ -287,5 +287,11 @@ def _time_spec(target_policy, control_policy, config: MediationConfig, tconfig: 
         return _time_spec(target_policy, control_policy, config.replace(ij_estimators=plain),
                           tconfig.replace(ij_estimators=timed), compare)
 
+    # settings: the stationary config's (as for its own spec), then how the calendar-time one
+    # differs from the default time terms (``time_effects``, ``mediator_time``)
+    timed = tconfig.differences(time_config(config), ignore=("ij_estimators",))
+    settings = (spec_settings(config) or ()) + ((("time", [list(p) for p in timed]),)
+                                                if timed else ())
     return EstimatorSpec(name, names, ("IDE", "IME", "DDE", "DME", "ATE"), fn,
-                         restrict=restrict if config.se_method == "ij" else None)
+                         restrict=restrict if config.se_method == "ij" else None,
+                         settings=settings or None)

@@ -58,8 +58,9 @@ _NAME = re.compile(r"^cell(\d{3,})_rep(\d{7,})_n(\d+)\.npz$")
 _IDENTITY_KEYS = ("format", "design", "estimator", "estimators", "effects", "grid", "reps", "seed",
                   "key_data", "batch_size", "dtype")
 # identity keys a manifest holds only when they apply (so studies without them keep their
-# fingerprints): ``padded_n``, the N each cell is estimated at (``n_buckets``)
-_OPTIONAL_IDENTITY_KEYS = ("padded_n",)
+# fingerprints): ``padded_n``, the N each cell is estimated at (``n_buckets``), and
+# ``settings``, the estimator's settings that its name does not say (``EstimatorSpec.settings``)
+_OPTIONAL_IDENTITY_KEYS = ("padded_n", "settings")
 _PART_PREFIX = ".tmp-"
 # what a truncated or damaged .npz raises when opened or read
 _UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, zlib.error)

@@ -176,7 +176,9 @@ def _padded_n(grid, estimator, n_buckets) -> tuple | None:
 def _manifest(design, spec, grid, reps, seed, key_data, batch_size, dtype) -> dict:
     import jaxmed
 
-    return dict(format=MANIFEST_FORMAT, design=str(getattr(design, "name", type(design).__name__)),
+    settings = getattr(spec, "settings", None)
+    extra = {} if not settings else dict(settings=[[k, v] for k, v in settings])
+    return dict(**extra, format=MANIFEST_FORMAT, design=str(getattr(design, "name", type(design).__name__)),
                 estimator=spec.name, estimators=list(spec.estimators), effects=list(spec.effects),
                 grid=[list(c) for c in grid], reps=int(reps), seed=seed, key_data=key_data,
                 batch_size=int(batch_size), dtype=np.dtype(dtype).name,
