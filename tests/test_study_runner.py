@@ -227,3 +227,31 @@ def test_batch_size_above_the_limit_is_refused():
     refused with a clear error before anything is traced."""
     with pytest.raises(ValueError, match="batch_size: expected at most 1024"):
         study.run(ToyDesign(), NOISE_SPEC, [(8, 3)], 3, KEY, batch_size=1025, progress=False)
+
+
+def test_a_cell_is_traced_once_and_its_program_is_unchanged():
+    # the default batch size comes from the replication's jaxpr; the cell's program is then
+    # built from that same trace: the estimator's Python runs once per cell, not twice
+    import dataclasses
+
+    from jaxmed._src.study import chunk_compute
+
+    calls = []
+
+    def counted(key, data):
+        calls.append(data.state.shape)
+        return NOISE_SPEC.fn(key, data)
+
+    spec = dataclasses.replace(NOISE_SPEC, fn=counted)
+    chunk_compute._TRACED.clear()
+    chunk_compute._COMPILED.clear()
+    res = study.run(ToyDesign(), spec, [(8, 3), (12, 4)], 5, KEY, progress=False)
+    assert res.batch_size == 8 and len(calls) == 2  # one trace per cell
+    # a given batch size (no memory estimate): one trace per cell too, the same numbers
+    calls.clear()
+    chunk_compute._TRACED.clear()
+    chunk_compute._COMPILED.clear()
+    again = study.run(ToyDesign(), spec, [(8, 3), (12, 4)], 5, KEY, batch_size=8, chunk_size=5,
+                      progress=False)
+    assert len(calls) == 2
+    assert_identical(res, again)

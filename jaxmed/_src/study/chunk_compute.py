@@ -90,6 +90,45 @@ def replication_fn(design, estimator: EstimatorSpec, n: int, horizon: int) -> Ca
     return one
 
 
+class TracedReplication(NamedTuple):
+    """``replication_fn(design, estimator, n, horizon)`` traced once: ``rep_key -> EffectTable``
+    by evaluating the jaxpr (the same primitives, so ``vmap`` of it lowers to the program
+    ``vmap`` of the function gives, without running jaxmed's Python again)."""
+
+    jaxpr: Any  # jax.extend.core.ClosedJaxpr
+    out_tree: Any
+
+    def __call__(self, rep_key) -> EffectTable:
+        from jax.extend.core import jaxpr_as_fun
+
+        return jax.tree.unflatten(self.out_tree,
+                                  jaxpr_as_fun(self.jaxpr)(*jax.tree.leaves(rep_key)))
+
+
+_TRACED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+
+
+def traced_replication(design, estimator: EstimatorSpec, n: int, horizon: int, key,
+                       *, create: bool = True) -> TracedReplication | None:
+    """The jaxpr of one replication (``replication_fn``) for a key like ``key``, traced once per
+    process and reused: the study sizes its default batch from it (``memory``) and every
+    cell's program is built from it (``compiled_chunk_fn``), so the pipeline's Python is
+    traced once per cell, not twice. ``create=False``: only a trace already made (else
+    ``None``)."""
+    key_type = (tuple(key.shape), str(key.dtype))
+    rest = (n, horizon, key_type, jax.config.jax_enable_x64)
+    with _COMPILED_LOCK:
+        cache_key, hit = _lookup(_TRACED, design, estimator, rest)
+    if hit is not None or not create:
+        return hit
+    closed, shape = jax.make_jaxpr(replication_fn(design, estimator, n, horizon),
+                                   return_shape=True)(key)
+    traced = TracedReplication(closed, jax.tree.structure(shape))
+    with _COMPILED_LOCK:
+        _store(_TRACED, cache_key, traced, design, estimator)
+    return traced
+
+
 def simulate_fn(design, pad: Callable, n: int, horizon: int, n_pad: int) -> Callable:
     """``rep_key -> data`` simulated at ``n`` (the key as in ``replication_fn``), padded to
     ``n_pad`` trajectories."""
@@ -168,9 +207,36 @@ def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cel
                                                    cell_key, sharding, batch_size,
                                                    data=(sim.out_info,)))
         return (lambda cell_key, reps: est(cell_key, reps, sim(cell_key, reps))), s1 + s2
-    return _cached(design, estimator, (n, h), mesh, batch_size, chunk_size,
-                   lambda: PerDeviceProgram(chunk_fn(replication_fn(design, estimator, n, h),
-                                                     batch_size), cell_key, sharding, batch_size))
+    def build():  # always from the jaxpr: one route to the program, whoever computes the chunk
+        one = traced_replication(design, estimator, n, h, cell_key)
+        return PerDeviceProgram(chunk_fn(one, batch_size), cell_key, sharding, batch_size)
+
+    return _cached(design, estimator, (n, h), mesh, batch_size, chunk_size, build)
+
+
+def _lookup(cache, design, estimator, rest: tuple):
+    """``(cache key, entry or None)``: keyed by the design and estimator themselves when
+    hashable, else by their identities (an entry is returned only for the same objects)."""
+    try:
+        cache_key = (design, estimator) + rest
+        hit = cache.get(cache_key)
+    except TypeError:  # unhashable design or estimator: cache by identity
+        cache_key = ("id", id(design), id(estimator)) + rest
+        hit = cache.get(cache_key)
+        if hit is not None and (hit[1] is not design or hit[2] is not estimator):
+            hit = None
+    if hit is None:
+        return cache_key, None
+    cache.move_to_end(cache_key)
+    return cache_key, hit[0]
+
+
+def _store(cache, cache_key, value, design, estimator) -> None:
+    """Keeps ``value`` (with the objects, so an identity is never reused), at most
+    ``_COMPILED_MAX`` entries."""
+    cache[cache_key] = (value, design, estimator)
+    while len(cache) > _COMPILED_MAX:
+        cache.popitem(last=False)
 
 
 def _cached(design, estimator, what: tuple, mesh, batch_size, chunk_size, build):
@@ -178,24 +244,14 @@ def _cached(design, estimator, what: tuple, mesh, batch_size, chunk_size, build)
     ``(cached program, 0.0)``."""
     rest = what + (tuple(mesh.devices.flat), batch_size, chunk_size, jax.config.jax_enable_x64)
     with _COMPILED_LOCK:
-        try:
-            cache_key = (design, estimator) + rest
-            hit = _COMPILED.get(cache_key)
-        except TypeError:  # unhashable design or estimator: cache by identity
-            cache_key = ("id", id(design), id(estimator)) + rest
-            hit = _COMPILED.get(cache_key)
-            if hit is not None and (hit[1] is not design or hit[2] is not estimator):
-                hit = None
+        cache_key, hit = _lookup(_COMPILED, design, estimator, rest)
         if hit is not None:
-            _COMPILED.move_to_end(cache_key)
-            return hit[0], 0.0
+            return hit, 0.0
     t0 = time.perf_counter()
     compiled = build()
     seconds = time.perf_counter() - t0
     with _COMPILED_LOCK:
-        _COMPILED[cache_key] = (compiled, design, estimator)
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
+        _store(_COMPILED, cache_key, compiled, design, estimator)
     return compiled, seconds
 
 

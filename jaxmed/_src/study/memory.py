@@ -33,7 +33,8 @@ def replication_bytes(fn: Callable, *args) -> int:
     >>> replication_bytes(lambda x: x * 2.0 + 1.0, jnp.zeros(10, jnp.float32))
     120
     """
-    closed = jax.make_jaxpr(fn)(*args)
+    # a ``chunk_compute.TracedReplication`` carries its jaxpr: no second trace
+    closed = fn.jaxpr if hasattr(fn, "jaxpr") else jax.make_jaxpr(fn)(*args)
 
     def size(aval) -> int:
         shape = getattr(aval, "shape", None)

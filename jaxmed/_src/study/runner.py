@@ -81,7 +81,7 @@ from jaxmed._src.effect_table import EstimatorSpec
 from jaxmed._src.precision import precision
 from jaxmed._src.study import gather, plan
 from jaxmed._src.study.catalog import truth_values
-from jaxmed._src.study.chunk_compute import ChunkJob, replication_fn
+from jaxmed._src.study.chunk_compute import ChunkJob, traced_replication
 from jaxmed._src.study.chunk_store import MANIFEST_FORMAT, ChunkStore
 from jaxmed._src.study.executors import InProcessExecutor
 from jaxmed._src.study.memory import check_batch_size, default_batch_size, replication_bytes
@@ -296,7 +296,9 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         if batch_size is None and stored is not None and "batch_size" in stored:
             batch_size = int(stored["batch_size"])
         if batch_size is None:
-            batch_size = default_batch_size([replication_fn(design, estimator, n, h) for n, h in grid],
+            # traced once here; the cells' programs are built from these traces (chunk_compute)
+            batch_size = default_batch_size([traced_replication(design, estimator, n, h, key)
+                                             for n, h in grid],
                                             key, executor.sizing_devices, memory_fraction)
         batch_size = check_batch_size(batch_size)
         chunk_size = plan.round_chunk_size(chunk_size, batch_size * executor.devices_per_call)
