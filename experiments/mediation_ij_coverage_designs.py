@@ -51,14 +51,16 @@ def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, store
     out = os.path.join(stores, f"{design_name}_N{n}_T{horizon}"
                        + ("_" + "-".join(estimators) if estimators else "")
                        + (f"_D{ratio_features}" if ratio_features else "")
-                       + (f"_M{ratio_draws}" if ratio_draws > 1 else ""))
+                       + (f"_M{ratio_draws}" if ratio_draws is not None else ""))
     if compute:
-        if ratio_features or ratio_draws > 1:  # the design's configuration with D random
+        if ratio_features or ratio_draws is not None:  # the design's configuration with D random
             # Fourier ratio features and M draws of them
             from jaxmed._src.mediation.design_config import config_for_design
             from jaxmed._src.mediation.effects import mediation_estimator_spec
 
-            config = config_for_design(design).replace(se_method="ij", ratio_draws=ratio_draws)
+            config = config_for_design(design).replace(se_method="ij")
+            if ratio_draws is not None:
+                config = config.replace(ratio_draws=ratio_draws)
             if ratio_features:
                 config = config.replace(ratio_features=ratio_features)
             full = mediation_estimator_spec(design.target_policy, design.control_policy, config)
@@ -93,9 +95,10 @@ def main():
     ap.add_argument("--ratio-features", type=int, default=None,
                     help="D random Fourier features of the state ratios (default: the config's "
                          "15); stores get the suffix _D<D>")
-    ap.add_argument("--ratio-draws", type=int, default=1,
+    ap.add_argument("--ratio-draws", type=int, default=None,
                     help="M draws of the ratio features, ratios averaged (MediationConfig."
-                         "ratio_draws); stores get the suffix _M<M>")
+                         "ratio_draws; default: the design's, 4 on multidim since session 10, "
+                         "else 1); stores get the suffix _M<M>")
     ap.add_argument("--summarise-only", action="store_true",
                     help="build the table from the stores without computing")
     ap.add_argument("--out", default="experiments/results/mediation_ij_coverage_designs")

@@ -56,5 +56,6 @@ def test_design_lookup_adds_interactions_only_for_multidimensional_states():
     assert config_for_design(get_design("semi-synthetic")) == MediationConfig()
     assert config_for_design(get_design("toy1")) == MediationConfig.binary()
     md = config_for_design(get_design("multidim"))
-    assert md == MediationConfig(q_state_interactions=md.q_state_interactions)
-    assert md.q_state_interactions > 0
+    assert md == MediationConfig(q_state_interactions=md.q_state_interactions,
+                                 ratio_draws=md.ratio_draws)
+    assert md.q_state_interactions > 0 and md.ratio_draws == 4

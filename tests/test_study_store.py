@@ -263,12 +263,12 @@ def test_mediation_specs_carry_the_settings_their_names_do_not_say():
     assert settings(MediationConfig(ratio_draws=4, se_method="ij")) == (("ratio_draws", 4),)
     assert settings(MediationConfig.binary(q_ridge=1e-3)) == (("q_ridge", 1e-3),)
     multidim = config_for_design(get_design("multidim"))
-    assert settings(multidim) == (("q_state_interactions", 1),)
+    assert settings(multidim) == (("q_state_interactions", 1), ("ratio_draws", 4))
     # restricting the IJ rows keeps the settings (same study, fewer rows)
     spec = mediation_estimator_spec("logistic:0.7", "constant:0",
-                                    multidim.replace(se_method="ij", ratio_draws=4))
+                                    multidim.replace(se_method="ij", ratio_draws=3))
     assert spec.restrict(("MR",)).settings == spec.settings == (
-        ("q_state_interactions", 1), ("ratio_draws", 4))
+        ("q_state_interactions", 1), ("ratio_draws", 3))
     # the calendar-time comparison: the default time terms say nothing, others do
     assert time_effects_estimator_spec("logistic:0.7", "constant:0").settings is None
     assert time_effects_estimator_spec("logistic:0.7", "constant:0",

@@ -1,6 +1,6 @@
 """Usage: pool_draws.py STORE [STORE ...].  Coverage of MR on multidim N = 1500, T = 100,
-pooled over the given study stores (session 9: the ratio_draws = 4 stores of seeds 13 and 14,
-120 replications each, ``<stores>/multidim_N1500_T100_MR_M4``)."""
+pooled over the given study stores (the ratio_draws = 4 stores of seeds 13, 14 and 15,
+120, 120 and 160 replications, ``<stores>/multidim_N1500_T100_MR_M4``)."""
 import sys
 
 import numpy as np, jax
