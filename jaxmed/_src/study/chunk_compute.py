@@ -108,18 +108,17 @@ class TracedReplication(NamedTuple):
 _TRACED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
 
 
-def traced_replication(design, estimator: EstimatorSpec, n: int, horizon: int, key,
-                       *, create: bool = True) -> TracedReplication | None:
+def traced_replication(design, estimator: EstimatorSpec, n: int, horizon: int,
+                       key) -> TracedReplication:
     """The jaxpr of one replication (``replication_fn``) for a key like ``key``, traced once per
     process and reused: the study sizes its default batch from it (``memory``) and every
     cell's program is built from it (``compiled_chunk_fn``), so the pipeline's Python is
-    traced once per cell, not twice. ``create=False``: only a trace already made (else
-    ``None``)."""
+    traced once per cell, not twice."""
     key_type = (tuple(key.shape), str(key.dtype))
     rest = (n, horizon, key_type, jax.config.jax_enable_x64)
     with _COMPILED_LOCK:
         cache_key, hit = _lookup(_TRACED, design, estimator, rest)
-    if hit is not None or not create:
+    if hit is not None:
         return hit
     closed, shape = jax.make_jaxpr(replication_fn(design, estimator, n, horizon),
                                    return_shape=True)(key)
