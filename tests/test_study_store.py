@@ -269,11 +269,19 @@ def test_mediation_specs_carry_the_settings_their_names_do_not_say():
                                     multidim.replace(se_method="ij", ratio_draws=3))
     assert spec.restrict(("MR",)).settings == spec.settings == (
         ("q_state_interactions", 1), ("ratio_draws", 3))
-    # the calendar-time comparison: the default time terms say nothing, others do
-    assert time_effects_estimator_spec("logistic:0.7", "constant:0").settings is None
+    # the calendar-time comparison: the default time terms say only that the time pipeline
+    # has its own ratio-feature count (40, not the stationary 15 of stores made before it);
+    # other time terms say what they change
+    assert time_effects_estimator_spec("logistic:0.7", "constant:0").settings == (
+        ("time_ratio_features", 40),)
     assert time_effects_estimator_spec("logistic:0.7", "constant:0",
                                        mediator_time=False).settings == (
-        ("time", [["mediator_time", False]]),)
+        ("time", [["mediator_time", False]]), ("time_ratio_features", 40))
     assert time_effects_estimator_spec("logistic:0.7", "constant:0", MediationConfig(ratio_draws=2),
                                        time_effects="additive").settings == (
-        ("ratio_draws", 2), ("time", [["q_time_interactions", "none"]]))
+        ("ratio_draws", 2), ("time", [["q_time_interactions", "none"]]),
+        ("time_ratio_features", 40))
+    # a user's own ratio-feature count is the time pipeline's too, and the name says it all
+    assert time_effects_estimator_spec("logistic:0.7", "constant:0",
+                                       MediationConfig(ratio_features=20)).settings == (
+        ("ratio_features", 20),)

@@ -13,8 +13,12 @@ time effects, the default Q interactions); ``plain`` is the pipeline as it is:
 - ``hb`` / ``hm`` / ``hr``: only the behaviour / mediator / reward predictions replaced by the
   stationary ones;
 - ``blind``: τ-blind random Fourier ratio features;
+- ``rfD`` / ``rdM``: D random Fourier ratio features / M draws of them (``ratio_features``,
+  ``ratio_draws``);
 - ``k8``: 8 interior state knots (the knot rule's cap raised from 5; n^{1/5} = 8.2 at
   N·T = 37,500);
+- ``full``: the Q products of τ's spline block with every term of h(s) and of g(m);
+  ``fulls`` / ``fullm``: with every term of h(s) / of g(m) only (the other side linear);
 - ``trend``: the Q products with τ's linear term only; ``four``: with [z_τ, cos, sin of 2πτ/T
   and 4πτ/T]; ``fouronly``: the periodic terms only.
 
@@ -70,14 +74,22 @@ def time_interactions(h, g, ds, dm, config):
         return _time_interactions(h, g, ds, dm, config)
     k = config.state_knots + 4
     zt = h[:, (ds - 1) * k:(ds - 1) * k + 1]
-    if kind == "trend":
+    if kind in ("full", "fulls", "fullm"):
+        pass
+    elif kind == "trend":
         tau = zt
     else:
         t = zt * jnp.sqrt((T * T - 1) / 12.0) + (T - 1) / 2.0
         x = 2 * jnp.pi * t / T
         periodic = [jnp.cos(x), jnp.sin(x), jnp.cos(2 * x), jnp.sin(2 * x)]
         tau = jnp.concatenate(periodic if kind == "fouronly" else [zt] + periodic, axis=1)
-    others = jnp.concatenate([h[:, 0:(ds - 1) * k:k], g[:, :dm]], axis=-1)
+    if kind in ("full", "fulls", "fullm"):
+        tau = h[:, (ds - 1) * k:ds * k]
+        s_part = h[:, :(ds - 1) * k] if kind in ("full", "fulls") else h[:, 0:(ds - 1) * k:k]
+        m_part = g if kind in ("full", "fullm") else g[:, :dm]
+        others = jnp.concatenate([s_part, m_part], axis=-1)
+    else:
+        others = jnp.concatenate([h[:, 0:(ds - 1) * k:k], g[:, :dm]], axis=-1)
     inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
     return jnp.concatenate([h, g, inter], axis=-1)
 
@@ -100,11 +112,17 @@ def stat(key, d):
 def timed(key, d, preds, mode):
     tokens = mode.split("_")
     VARIANT["blind"] = "blind" in tokens
-    VARIANT["q_tau"] = next((t for t in ("trend", "four", "fouronly") if t in tokens), None)
+    VARIANT["q_tau"] = next((t for t in ("trend", "four", "fouronly", "full", "fulls", "fullm")
+                             if t in tokens), None)
     cfg = time_config(None, "additive" if "add" in tokens else "spline",
                       mediator_time="mtoff" not in tokens)
     if "k8" in tokens:
         cfg = cfg.replace(state_knots=8)
+    for t in tokens:  # rfD: D random Fourier ratio features; rdM: M draws of them
+        if t.startswith("rf") and t[2:].isdigit():
+            cfg = cfg.replace(ratio_features=int(t[2:]))
+        if t.startswith("rd") and t[2:].isdigit():
+            cfg = cfg.replace(ratio_draws=int(t[2:]))
     tau = jnp.broadcast_to(jnp.arange(T, dtype=d.state.dtype), d.mask.shape)
     aug = augment_with_time(d, tau, T)
     ones = jnp.ones(d.mask.shape[0])
