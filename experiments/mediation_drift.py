@@ -32,7 +32,7 @@ import jax
 import numpy as np
 
 from jaxmed._src import policies as P
-from jaxmed._src.mediation.time_effects import time_effects_estimator_spec
+from jaxmed._src.mediation.time_effects import TIME_RATIO_FEATURES, time_effects_estimator_spec
 from jaxmed._src.sim import drift as D
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,6 +45,8 @@ EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 # Cells whose stores are gone keep their stored records in the summary (session 4: default).
 DEFAULT, MTOFF = "default", "mediator without τ"
 IJ_ROWS = ("MR", "MR-time")
+# the calendar-time pipeline's ratio features before session 11 (stored records without the field)
+OLD_RATIO_FEATURES = 15
 
 
 class CellDesign:
@@ -114,7 +116,8 @@ def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = Tr
                 bias_mcse=float(x.std(ddof=1) / np.sqrt(x.size)), sd=float(x.std(ddof=1)),
                 rmse=float(np.sqrt(np.mean(err ** 2))), mse=float(np.mean(err ** 2)),
                 mean_se=float(np.mean(se)) if np.isfinite(se).all() else float("nan"),
-                coverage=cover, version=DEFAULT if mediator_time else MTOFF, se_method=se_method))
+                coverage=cover, version=DEFAULT if mediator_time else MTOFF, se_method=se_method,
+                time_ratio_features=TIME_RATIO_FEATURES))
     return recs
 
 
@@ -165,12 +168,16 @@ def summary() -> list[dict]:
     if os.path.exists(old_path):
         with open(old_path) as f:
             old = json.load(f)
-        recs += [dict(r, version=r.get("version", DEFAULT)) for r in old["records"] if key(r) not in have]
+        # records from before session 11 ran the calendar-time pipeline with 15 ratio features
+        recs += [dict(r, version=r.get("version", DEFAULT),
+                      time_ratio_features=r.get("time_ratio_features", OLD_RATIO_FEATURES))
+                 for r in old["records"] if key(r) not in have]
         have_p = {(p["strength"], p["n"], p["horizon"], p["version"]) for p in paired}
         paired += [p for p in old.get("paired_differences_mr_time_minus_mr", [])
                    if (p["strength"], p["n"], p["horizon"], p["version"]) not in have_p]
         have_ij = {key(r) for r in ij_recs}
-        ij_recs += [r for r in old.get("ij_records", []) if key(r) not in have_ij]
+        ij_recs += [dict(r, time_ratio_features=r.get("time_ratio_features", OLD_RATIO_FEATURES))
+                    for r in old.get("ij_records", []) if key(r) not in have_ij]
     ij_recs.sort(key=lambda r: (r["strength"], r["n"], r["horizon"], r["version"] != DEFAULT))
     # stationary rows do not depend on the option: keep an _mtoff store's only without a default
     base = {key(r)[:5] for r in recs if r["version"] == DEFAULT}
@@ -244,6 +251,9 @@ def markdown(recs, estimators=("MR", "MR-time")) -> str:
             vals = [f"{rs[k]['bias']:+.3f} ± {rs[k]['bias_mcse']:.3f} ({rs[k]['coverage']:.2f})"
                     for k in EFFECTS]
             label = f"{est} ({version})" if version != DEFAULT else est
+            if est.endswith("-time") and next(iter(rs.values())).get(
+                    "time_ratio_features", OLD_RATIO_FEATURES) != TIME_RATIO_FEATURES:
+                label += " [15 ratio features, before session 11]"
             lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {label} | "
                          + " | ".join(vals) + " |")
     return "\n".join(lines)
@@ -262,7 +272,11 @@ def ij_markdown(recs) -> str:
                 continue
             reps = next(iter(rs.values()))["reps"]
             vals = [f"{rs[k]['coverage']:.3f} ({rs[k]['mean_se'] / rs[k]['sd']:.2f})" for k in EFFECTS]
-            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {est} | " + " | ".join(vals) + " |")
+            label = est
+            if est.endswith("-time") and next(iter(rs.values())).get(
+                    "time_ratio_features", OLD_RATIO_FEATURES) != TIME_RATIO_FEATURES:
+                label += " [15 ratio features, before session 11]"
+            lines.append(f"| {cell[0]:g} | {cell[1]} | {cell[2]} | {reps} | {label} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Slow: the calendar-time MR against the stationary MR on ``semi-synthetic-drift`` (issue 15).
 
 40 replications per strength at N = 300, T = 25, both pipelines on the same data and key
-(``time_effects_estimator_spec``); truths from ``drift_truths.json`` (SE ≤ 0.01).
+(``time_effects_estimator_spec``); truths from ``drift_truths.json`` (SE ≤ 0.0031).
 """
 
 import jax

@@ -13,6 +13,11 @@ time effects, the default Q interactions); ``plain`` is the pipeline as it is:
 - ``hb`` / ``hm`` / ``hr``: only the behaviour / mediator / reward predictions replaced by the
   stationary ones;
 - ``blind``: τ-blind random Fourier ratio features;
+- ``ob`` / ``om`` / ``or``: the design's true behaviour / mediator / reward predictions
+  injected (oracle nuisances);
+- ``fe``: calendar-time fixed effects (one-hot τ) instead of τ's spline block among the Q
+  features' main effects (the spline block stays in the products with s and m);
+- ``tkK``: K interior knots for the calendar-time spline only (the state's stay at the rule's);
 - ``rfD`` / ``rdM``: D random Fourier ratio features / M draws of them (``ratio_features``,
   ``ratio_draws``);
 - ``k8``: 8 interior state knots (the knot rule's cap raised from 5; n^{1/5} = 8.2 at
@@ -22,7 +27,8 @@ time effects, the default Q interactions); ``plain`` is the pipeline as it is:
 - ``trend``: the Q products with τ's linear term only; ``four``: with [z_τ, cos, sin of 2πτ/T
   and 4πτ/T]; ``fouronly``: the periodic terms only.
 
-``BURN=b`` simulates T + b steps and keeps the last T (data that start near the steady state).
+``BURN=b`` simulates T + b steps (the exogenous path repeated with period T) and keeps the
+last T (data that start near the steady state; b a multiple of T keeps the calendar times).
 Diagnosis only, not the library: the τ-blind features and the other Q products replace
 internals (``pipeline.fit_ratio_features``, ``q_function._time_interactions``) in this process.
 Prints the stationary MR bias against the drift truth and, per mode, the paired differences
@@ -40,19 +46,22 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from jaxmed._src import policies as P  # noqa: E402
+from jaxmed._src.mediation import basis as B  # noqa: E402
+from jaxmed._src.mediation import nuisance_models as NM  # noqa: E402
 from jaxmed._src.mediation import pipeline as PL  # noqa: E402
 from jaxmed._src.mediation import q_function as QF  # noqa: E402
 from jaxmed._src.mediation import state_ratio as SR  # noqa: E402
 from jaxmed._src.mediation.config import MediationConfig  # noqa: E402
 from jaxmed._src.mediation.time_effects import augment_with_time, time_config  # noqa: E402
 from jaxmed._src.sim import drift as D  # noqa: E402
+from jaxmed._src.sim import semi_synthetic as SS  # noqa: E402
 from jaxmed._src.state_slice_policy import StateSlicePolicy  # noqa: E402
 from jaxmed._src.trajectories import Trajectories  # noqa: E402
 
 n, T, reps, kappa = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 modes = sys.argv[5:]
 burn = int(os.environ.get("BURN", "0"))
-VARIANT = {"blind": False, "q_tau": None}  # set while a mode's program is traced
+VARIANT = {"blind": False, "q_tau": None, "tk": 0, "fe": False}  # set while a mode's program is traced
 
 _ratio_features = SR.fit_ratio_features
 _time_interactions = QF._time_interactions
@@ -94,8 +103,66 @@ def time_interactions(h, g, ds, dm, config):
     return jnp.concatenate([h, g, inter], axis=-1)
 
 
+def fit_state_basis(state, w, n_knots, weighted_knots=True):
+    """``basis.fit_state_basis`` with ``VARIANT["tk"]`` interior knots for the last (calendar
+    time) coordinate when it is set and the state has more than one coordinate."""
+    tk = VARIANT["tk"]
+    if not tk or state.shape[1] < 2:
+        return B.fit_state_basis(state, w, n_knots, weighted_knots)
+    std = B.fit_standardizer(state, w)
+    z = std(state)
+    knots = []
+    for j in range(state.shape[1]):
+        k = tk if j == state.shape[1] - 1 else n_knots
+        probs = jnp.linspace(0.0, 1.0, k + 2, dtype=z.dtype)
+        qs = jax.lax.stop_gradient(B.weighted_quantile(z[:, j], w, probs))
+        knots.append(jnp.concatenate([jnp.repeat(qs[:1], 3), qs, jnp.repeat(qs[-1:], 3)]))
+    return B.StateBasis(std, tuple(knots))
+
+
+def time_interactions_tk(h, g, ds, dm, config):
+    """``_time_interactions`` with τ's block the last ``tk + 4`` columns of h."""
+    tk = VARIANT["tk"]
+    if not tk or config.q_time_interactions == "none":
+        return time_interactions(h, g, ds, dm, config)
+    k = config.state_knots + 4
+    tau = h[:, h.shape[1] - (tk + 4):]
+    others = jnp.concatenate([h[:, 0:(ds - 1) * k:k], g[:, :dm]], axis=-1)
+    inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
+    return jnp.concatenate([h, g, inter], axis=-1)
+
+
+_q_state_features = QF.q_state_features
+
+
+def q_state_features(basis, state, config):
+    """h(s, τ), with ``VARIANT["fe"]`` also calendar-time fixed effects (one-hot τ but the
+    first) appended."""
+    h = _q_state_features(basis, state, config)
+    if not VARIANT["fe"] or state.shape[1] < 2:
+        return h
+    onehot = jax.nn.one_hot(state[:, -1].astype(jnp.int32), T, dtype=h.dtype)[:, 1:]
+    return jnp.concatenate([h, onehot], axis=1)
+
+
+def time_interactions_fe(h, g, ds, dm, config):
+    """With ``VARIANT["fe"]``: main effects [h(s), fixed effects of τ, g(m)] (τ's spline block
+    only in the products with the linear terms of s and m)."""
+    if not VARIANT["fe"] or config.q_time_interactions == "none":
+        return time_interactions_tk(h, g, ds, dm, config)
+    k = config.state_knots + 4
+    fe = h[:, ds * k:]
+    tau = h[:, (ds - 1) * k:ds * k]
+    others = jnp.concatenate([h[:, 0:(ds - 1) * k:k], g[:, :dm]], axis=-1)
+    inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
+    return jnp.concatenate([h[:, :(ds - 1) * k], fe, g, inter], axis=-1)
+
+
 PL.fit_ratio_features = ratio_features
-QF._time_interactions = time_interactions
+QF._time_interactions = time_interactions_fe
+QF.q_state_features = q_state_features
+QF.fit_state_basis = fit_state_basis
+NM.fit_state_basis = fit_state_basis
 
 pol = P.semi_synthetic_target_policy()
 stationary = MediationConfig()
@@ -118,6 +185,8 @@ def timed(key, d, preds, mode):
                       mediator_time="mtoff" not in tokens)
     if "k8" in tokens:
         cfg = cfg.replace(state_knots=8)
+    VARIANT["fe"] = "fe" in tokens
+    VARIANT["tk"] = next((int(t[2:]) for t in tokens if t.startswith("tk") and t[2:].isdigit()), 0)
     for t in tokens:  # rfD: D random Fourier ratio features; rdM: M draws of them
         if t.startswith("rf") and t[2:].isdigit():
             cfg = cfg.replace(ratio_features=int(t[2:]))
@@ -132,8 +201,44 @@ def timed(key, d, preds, mode):
         own = PL.fit_policy_free(key, aug, ones, cfg).preds
         preds = own._replace(**{f: getattr(preds, f) for f in hybrid})
         inject = True
+    oracle = [t for t in ("ob", "om", "or") if t in tokens]
+    if oracle:
+        own = PL.fit_policy_free(key, aug, ones, cfg).preds
+        preds = own._replace(**oracle_predictions(aug, oracle))
+        inject = True
     fit = PL.fit_policy_free(key, aug, ones, cfg, preds if inject else None)
     return PL.policy_stage(fit, StateSlicePolicy(pol, 1), 0, cfg).estimate
+
+
+def oracle_predictions(aug, which):
+    """The design's true nuisances on the flat rows of the augmented data (``ob``: behaviour
+    0.5, ``om``: the mediator law, ``or``: the reward means with the drift's u_τ)."""
+    s = aug.state[..., 0].reshape(-1)
+    tau = aug.state[..., 1].reshape(-1).astype(jnp.int32)
+    s_next = aug.next_state[..., 0].reshape(-1)
+    m = aug.mediator.reshape(-1, 2)
+    u = jnp.asarray(D.exogenous_path(kappa, T)[1])[tau]
+    acts = (0.0, 1.0)
+
+    def means(st):  # (n, 2 actions, 2 coordinates)
+        return jnp.stack([jax.vmap(lambda x: SS.semi_synthetic_mediator_mean(x[None], a))(st)
+                          for a in acts], axis=1)
+
+    out = {}
+    if "ob" in which:
+        out["behaviour_prob"] = jnp.full_like(s, 0.5)
+    if "om" in which:
+        sd = jnp.full(s.shape + (2, 2), 2.0, s.dtype)
+        out.update(mediator_mean=means(s), mediator_sd=sd, mediator_mean_next=means(s_next),
+                   mediator_sd_next=sd)
+    if "or" in which:
+        out["reward_at_mediator"] = jnp.stack(
+            [jax.vmap(lambda x, mm: SS.semi_synthetic_reward_mean(x[None], a, mm))(s, m)
+             for a in acts], axis=1) + u[:, None]
+        out["reward_expected"] = jnp.stack([jnp.stack(
+            [jax.vmap(lambda x: SS.semi_synthetic_expected_reward(x[None], am, ar))(s)
+             for am in acts], axis=1) for ar in acts], axis=1) + u[:, None, None]
+    return out
 
 
 stat_j = jax.jit(stat)
@@ -141,7 +246,7 @@ fns = {m: jax.jit(lambda k, d, p, m=m: timed(k, d, p, m)) for m in modes}
 res = {m: [] for m in ["stat"] + modes}
 for r in range(reps):
     k1, k2 = jax.random.split(jax.random.key(1000 + r))
-    d = D.simulate_semi_synthetic_drift(k1, n, T + burn, strength=kappa)
+    d = D.simulate_semi_synthetic_drift(k1, n, T + burn, strength=kappa, period=T)
     d = Trajectories(*(jnp.asarray(x, jnp.float64)[:, burn:] for x in d))
     t0 = time.time()
     e, preds = stat_j(k2, d)
