@@ -15,6 +15,8 @@ time effects, the default Q interactions); ``plain`` is the pipeline as it is:
 - ``blind``: τ-blind random Fourier ratio features;
 - ``ob`` / ``om`` / ``or``: the design's true behaviour / mediator / reward predictions
   injected (oracle nuisances);
+- ``rtK``: the random Fourier ratio features' frequencies along τ multiplied by K (a kernel K
+  times narrower in calendar time);
 - ``fe``: calendar-time fixed effects (one-hot τ) instead of τ's spline block among the Q
   features' main effects (the spline block stays in the products with s and m);
 - ``tkK``: K interior knots for the calendar-time spline only (the state's stay at the rule's);
@@ -61,7 +63,7 @@ from jaxmed._src.trajectories import Trajectories  # noqa: E402
 n, T, reps, kappa = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 modes = sys.argv[5:]
 burn = int(os.environ.get("BURN", "0"))
-VARIANT = {"blind": False, "q_tau": None, "tk": 0, "fe": False}  # set while a mode's program is traced
+VARIANT = {"blind": False, "q_tau": None, "tk": 0, "fe": False, "rt": 0}  # set while a mode's program is traced
 
 _ratio_features = SR.fit_ratio_features
 _time_interactions = QF._time_interactions
@@ -70,6 +72,8 @@ _time_interactions = QF._time_interactions
 def ratio_features(key, state, weights, config):
     rf = _ratio_features(key, state, weights, config)
     ds, d = state.shape[1], config.ratio_features
+    if ds >= 2 and VARIANT["rt"]:  # frequencies along τ scaled: a narrower kernel in τ
+        return SR.RatioFeatures(rf.standardizer, rf.w.at[-1].multiply(VARIANT["rt"]), rf.b)
     if ds < 2 or not VARIANT["blind"]:
         return rf
     kw, _ = jax.random.split(key)
@@ -186,6 +190,7 @@ def timed(key, d, preds, mode):
     if "k8" in tokens:
         cfg = cfg.replace(state_knots=8)
     VARIANT["fe"] = "fe" in tokens
+    VARIANT["rt"] = next((int(t[2:]) for t in tokens if t.startswith("rt") and t[2:].isdigit()), 0)
     VARIANT["tk"] = next((int(t[2:]) for t in tokens if t.startswith("tk") and t[2:].isdigit()), 0)
     for t in tokens:  # rfD: D random Fourier ratio features; rdM: M draws of them
         if t.startswith("rf") and t[2:].isdigit():
