@@ -121,6 +121,20 @@ def cell_summary(strength: float, n: int, horizon: int, mediator_time: bool = Tr
     return recs
 
 
+def _against_cached_truth(r: dict) -> dict:
+    """A stored record (its store gone) with bias, MSE and RMSE against the current cached
+    truth (recomputed from its mean and SD); its coverage stays against the truth it was
+    computed with (``coverage_truth``)."""
+    t = D.cached_drift_truth(r["strength"], r["horizon"])
+    new_t = t.effects[r["effect"]]
+    if r["truth"] == new_t:
+        return r
+    bias = r["mean"] - new_t
+    mse = r["sd"] ** 2 * (r["reps"] - 1) / r["reps"] + bias ** 2
+    return dict(r, truth=new_t, truth_se=t.se[r["effect"]], bias=bias, mse=mse,
+                rmse=float(np.sqrt(mse)), coverage_truth=r.get("coverage_truth", r["truth"]))
+
+
 def paired_differences(strength: float, n: int, horizon: int, mediator_time: bool = True,
                        a: str = "MR-time", b: str = "MR") -> dict:
     """Mean ± SE over replications of (a − b) per effect on the same data (a paired
@@ -169,8 +183,9 @@ def summary() -> list[dict]:
         with open(old_path) as f:
             old = json.load(f)
         # records from before session 11 ran the calendar-time pipeline with 15 ratio features
-        recs += [dict(r, version=r.get("version", DEFAULT),
-                      time_ratio_features=r.get("time_ratio_features", OLD_RATIO_FEATURES))
+        recs += [_against_cached_truth(dict(r, version=r.get("version", DEFAULT),
+                                            time_ratio_features=r.get("time_ratio_features",
+                                                                      OLD_RATIO_FEATURES)))
                  for r in old["records"] if key(r) not in have]
         have_p = {(p["strength"], p["n"], p["horizon"], p["version"]) for p in paired}
         paired += [p for p in old.get("paired_differences_mr_time_minus_mr", [])

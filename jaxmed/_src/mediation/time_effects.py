@@ -165,11 +165,12 @@ def time_config(config: MediationConfig | None, time_effects: str = "spline",
     ``config.ratio_features`` is the stationary default (15; another value is kept).
 
     Why 40: the ratios are functions of (s, τ) jointly, and under strong drift the state law
-    moves with τ over the whole window. Measured (semi-synthetic-drift κ = 1, N = 1500,
-    T = 100, 12 paired replications, ``experiments/drift_gap_diagnosis/paired_variants.py``):
-    MR-time DDE bias −0.026 ± 0.007 with 15 features, −0.009 ± 0.006 with 40, −0.008 / −0.007
-    with 60 / 100 (saturated); at T = 25 (24 replications, κ = 0 and 1) 40 features moved no
-    effect by more than 0.007.
+    moves with τ over the whole window. Measured on semi-synthetic-drift κ = 1, T = 100
+    (``experiments/README.md``, 200 replications, same data and key, session 11's truth):
+    MR-time DDE bias −0.027 ± 0.002 → −0.020 ± 0.002 at N = 1500 (−0.029 → −0.021 at
+    N = 300) and ATE −0.016 → −0.006 (−0.014 → −0.002); 60 and 100 features gave the same as 40 over 12
+    paired replications (``experiments/drift_gap_diagnosis/paired_variants.py``), and at T = 25
+    the change stays within the Monte Carlo error.
 
     >>> time_config(None).q_time_interactions, time_config(None, "additive").q_time_interactions
     ('linear', 'none')
