@@ -161,6 +161,45 @@ def test_figure_is_written_and_plots_the_summary(tmp_path):
         study.plot_study(s, tmp_path / "bad.png", x="rep")
 
 
+@pytest.mark.parametrize("n_estimators", [2, 9])
+def test_figure_layout_keeps_legend_titles_and_labels_apart(tmp_path, monkeypatch, n_estimators):
+    # the fixed layout (no tight_layout): the legend (one row, or two for more than 7
+    # estimators), the suptitle, the panel titles, the tick labels and the caption do not
+    # overlap each other or leave the canvas
+    from matplotlib.figure import Figure
+
+    s = fixed_result().summary()
+    s = s[s.estimator == "A"]
+    import pandas as pd
+
+    s = pd.concat([s.assign(estimator=f"E{k}") for k in range(n_estimators)])
+    figs = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (figs.append(self), save(self, *a, **k))[1])
+    study.plot_study(s, tmp_path / "f.png", title="a title")
+    fig = figs[0]
+    r = fig.canvas.get_renderer()
+    canvas = fig.bbox
+    legend = fig.legends[0].get_window_extent(r)
+    suptitle = fig._suptitle.get_window_extent(r)
+    caption = fig.texts[-1].get_window_extent(r)
+    assert len(fig.legends[0].get_texts()) == n_estimators
+    boxes = [legend, suptitle, caption]
+    for ax in fig.axes:
+        boxes += [ax.title.get_window_extent(r)] if ax.get_title() else []
+        boxes += [t.get_window_extent(r) for t in ax.get_xticklabels() + ax.get_yticklabels()
+                  if t.get_text()]
+        boxes += [ax.xaxis.label.get_window_extent(r)]
+        for other in (legend, suptitle, caption):
+            assert not ax.get_window_extent(r).overlaps(other)
+    for b in boxes:
+        assert canvas.x0 <= b.x0 and b.x1 <= canvas.x1 and canvas.y0 <= b.y0 and b.y1 <= canvas.y1
+    for i, b in enumerate([legend, suptitle, caption]):
+        for c in boxes[i + 1:] if i < 3 else []:
+            if c is not b:
+                assert not b.overlaps(c), (i, b, c)
+
+
 def test_truth_values_adapter():
     class WithEffects:
         effects = {"IDE": np.float64(2.5), "meta": "text"}

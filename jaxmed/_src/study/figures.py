@@ -147,7 +147,8 @@ def plot_study(summary, path, *, x: str | None = None, log_mse: str = "log_mse",
     # known sizes here): ``tight_layout`` and ``bbox_inches="tight"`` measured every text of
     # the 15 panels twice, about a third of a warm quickstart's wall time
     w_in, h_in = fig.get_size_inches()
-    left, right, bottom, top = 0.8, 0.15, 0.95, (0.95 if handles else 0.55)  # inches
+    legend_rows = -(-len(labels) // 7) if handles else 0  # ``ncol`` is at most 7 above
+    left, right, bottom, top = 0.8, 0.15, 0.95, 0.55 + 0.4 * legend_rows  # inches
     gap_w, gap_h = 0.75, 0.75  # between panels: tick labels, axis labels (inches)
     ncol, nrow = len(effects), len(rows)
     ax_w = (w_in - left - right - (ncol - 1) * gap_w) / ncol
