@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import jaxmed
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
 from jaxmed.mediation import MediationConfig, mediation_core
+from jaxmed._src.mediation.config import RATIO_FEATURES
 from jaxmed._src.mediation import pipeline as P, state_ratio as SR
 from jaxmed._src.mediation.nuisance import default_nuisance_models, fit_nuisances
 from jaxmed._src.mediation.q_function import fit_q_basis, fit_q_functions, q_feature_rows
@@ -82,7 +83,7 @@ for n, t in sizes:
         sys.path.insert(0, sys.argv[4])
         import numpy_mediation as nm
         arrays = [np.asarray(x, np.float64) for x in data]
-        wr, br = nm.jaxmed_rff(key, arrays[0].shape[-1], cfg.ratio_features)
+        wr, br = nm.jaxmed_rff(key, arrays[0].shape[-1], RATIO_FEATURES if cfg.ratio_features is None else cfg.ratio_features)
         res = whole(key, data)
         out = nm.mediation_numpy(*arrays, np.asarray(pol.weights), float(pol.intercept), wr, br, a0=0)
         diffs = []

@@ -141,9 +141,9 @@ def _mediation_fn(pol, config, a0=0):
 def _numpy_mediation_call(data, pol, key, a0=0):
     """A closure running the numpy comparator on ``data`` with jaxmed's RFF draws for ``key``."""
     import numpy_mediation as nm
-    from jaxmed.mediation import MediationConfig
+    from jaxmed._src.mediation.config import RATIO_FEATURES
     arrays = [np.asarray(x, np.float64) for x in data]
-    w, b = nm.jaxmed_rff(key, arrays[0].shape[-1], MediationConfig().ratio_features)
+    w, b = nm.jaxmed_rff(key, arrays[0].shape[-1], RATIO_FEATURES)
     beta, c = np.asarray(pol.weights, np.float64), float(pol.intercept)
     return lambda: nm.mediation_numpy(*arrays, beta, c, w, b, a0=a0)
 

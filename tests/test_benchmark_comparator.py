@@ -26,6 +26,7 @@ from jaxmed._src.longterm.simulate import simulate_longterm  # noqa: E402
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic  # noqa: E402
 from jaxmed._src.trajectories import Trajectories  # noqa: E402
 from jaxmed.longterm import longterm_effect  # noqa: E402
+from jaxmed._src.mediation.config import RATIO_FEATURES  # noqa: E402
 from jaxmed.mediation import MediationConfig, mediation_core  # noqa: E402
 
 TOL = 1e-8
@@ -61,7 +62,7 @@ def test_numpy_mediation_agrees(core, n, t, a0, masked):
     pol = jaxmed.policies.semi_synthetic_target_policy()
     key = jax.random.key(7)
     res = core(key, data, pol, a0, MediationConfig())
-    w, b = nm.jaxmed_rff(key, data.state.shape[-1], MediationConfig().ratio_features)
+    w, b = nm.jaxmed_rff(key, data.state.shape[-1], RATIO_FEATURES)
     out = nm.mediation_numpy(*(np.asarray(x) for x in data), np.asarray(pol.weights),
                              float(pol.intercept), w, b, a0=a0)
     assert int(res.diagnostics.status) == 0

@@ -187,6 +187,26 @@ def test_state_ratio_matches_numpy_lstsq_of_the_spec_system():
     np.testing.assert_allclose(res.ess, omega.sum() ** 2 / np.sum(omega ** 2), rtol=1e-9)
 
 
+def test_default_ratio_feature_count_is_15_and_none_means_it():
+    # MediationConfig.ratio_features = None (the default) is RATIO_FEATURES = 15 random Fourier
+    # features in the stationary pipeline: the same draw as asking for 15, and validation
+    # still refuses a count below 1
+    from jaxmed._src.mediation.config import RATIO_FEATURES
+
+    rng = np.random.default_rng(3)
+    s = jnp.asarray(rng.normal(size=(30, 2)))
+    w = jnp.ones(30)
+    by_default = fit_ratio_features(jax.random.PRNGKey(4), s, w, MediationConfig())
+    by_hand = fit_ratio_features(jax.random.PRNGKey(4), s, w, MediationConfig(ratio_features=15))
+    assert MediationConfig().ratio_features is None and RATIO_FEATURES == 15
+    assert by_default.w.shape == (2, 15)
+    np.testing.assert_array_equal(by_default.w, by_hand.w)
+    np.testing.assert_array_equal(by_default.b, by_hand.b)
+    assert ratio_features(by_default, s).shape == (30, 16)
+    with pytest.raises(ValueError, match="ratio_features"):
+        MediationConfig(ratio_features=0)
+
+
 def test_raw_ratio_features_keep_float32_and_match_numpy():
     # the parity configuration: raw (unstandardised) states and the original's W, b (spec §5.1)
     rng = np.random.default_rng(7)

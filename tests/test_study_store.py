@@ -285,3 +285,7 @@ def test_mediation_specs_carry_the_settings_their_names_do_not_say():
     assert time_effects_estimator_spec("logistic:0.7", "constant:0",
                                        MediationConfig(ratio_features=20)).settings == (
         ("ratio_features", 20),)
+    # 15 set by hand is the user's own count too (the default is None, not 15)
+    assert time_effects_estimator_spec("logistic:0.7", "constant:0",
+                                       MediationConfig(ratio_features=15)).settings == (
+        ("ratio_features", 15),)

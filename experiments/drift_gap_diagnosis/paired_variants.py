@@ -53,7 +53,7 @@ from jaxmed._src.mediation import nuisance_models as NM  # noqa: E402
 from jaxmed._src.mediation import pipeline as PL  # noqa: E402
 from jaxmed._src.mediation import q_function as QF  # noqa: E402
 from jaxmed._src.mediation import state_ratio as SR  # noqa: E402
-from jaxmed._src.mediation.config import MediationConfig  # noqa: E402
+from jaxmed._src.mediation.config import RATIO_FEATURES, MediationConfig  # noqa: E402
 from jaxmed._src.mediation.time_effects import augment_with_time, time_config  # noqa: E402
 from jaxmed._src.sim import drift as D  # noqa: E402
 from jaxmed._src.sim import semi_synthetic as SS  # noqa: E402
@@ -71,7 +71,8 @@ _time_interactions = QF._time_interactions
 
 def ratio_features(key, state, weights, config):
     rf = _ratio_features(key, state, weights, config)
-    ds, d = state.shape[1], config.ratio_features
+    ds, d = state.shape[1], (RATIO_FEATURES if config.ratio_features is None
+                             else config.ratio_features)
     if ds >= 2 and VARIANT["rt"]:  # frequencies along τ scaled: a narrower kernel in τ
         return SR.RatioFeatures(rf.standardizer, rf.w.at[-1].multiply(VARIANT["rt"]), rf.b)
     if ds < 2 or not VARIANT["blind"]:

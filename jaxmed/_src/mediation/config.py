@@ -15,7 +15,11 @@ import numpy as np
 
 from jaxmed._src.mediation.estimators import ESTIMATORS
 
-__all__ = ["MediationConfig"]
+__all__ = ["MediationConfig", "RATIO_FEATURES"]
+
+# random Fourier ratio features of the stationary pipeline (``MediationConfig.ratio_features``
+# None); the calendar-time pipeline's own default is ``time_effects.TIME_RATIO_FEATURES``
+RATIO_FEATURES = 15
 
 _TRACED = ("q_ridge", "ratio_ridge", "reward_ridge", "mediator_ridge", "behaviour_ridge",
            "rho_trunc", "ratio_trunc")
@@ -60,6 +64,9 @@ class MediationConfig:
         moves states and rewards but not the mediator law given the state
         (``time_free_mediator``; needs dS ≥ 2).
       ratio_features: D, the number of random Fourier features of the state ratios (§5.1).
+        ``None`` (default): ``RATIO_FEATURES`` (15) in the stationary pipeline and
+        ``time_effects.TIME_RATIO_FEATURES`` (40) in the calendar-time one
+        (``mediation_effects_time``); a number is used as given by both.
       ratio_basis: ``"rff"`` (default: ψ = [1, random Fourier features], §5.1) or
         ``"binary"`` (binary s: ψ = [1, products of subsets of s's coordinates]; for d_S = 1
         the original's Toy II ψ(s) = [1, s], §5.1).
@@ -145,7 +152,7 @@ class MediationConfig:
     ratio_basis: str = "rff"
     mediator_law: str = "gaussian"
     nuisance_model: str = "parametric"
-    ratio_features: int = 15
+    ratio_features: int | None = None
     ratio_standardize: bool = True
     ratio_fixed_features: bool = False
     ratio_draws: int = 1
@@ -218,6 +225,8 @@ class MediationConfig:
             raise ValueError("config.ratio_draws: more than one draw needs ratio_basis='rff' with "
                              "random features (ratio_fixed_features=False)")
         for name in ("ratio_features", "ratio_draws", "behaviour_iterations", "boot_batch_size"):
+            if name == "ratio_features" and self.ratio_features is None:
+                continue
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"config.{name}: expected a positive int, got {getattr(self, name)}")
         self._check_traced()

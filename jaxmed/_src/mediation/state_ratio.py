@@ -28,6 +28,7 @@ from jaxmed._src.small_linalg import spd_solve, tangent_solve
 from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
 from jaxmed._src.mediation.binary import binary_indicator_features
 from jaxmed._src.mediation.clipping import clip_range
+from jaxmed._src.mediation.config import RATIO_FEATURES
 from jaxmed._src.mediation.normal_solve import cond_1norm, is_zero_tangent
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
@@ -58,7 +59,7 @@ class RatioFeatures(NamedTuple):
 
 def fit_ratio_features(key, state, weights, config) -> RatioFeatures:
     ds = state.shape[1]
-    d = config.ratio_features
+    d = RATIO_FEATURES if config.ratio_features is None else int(config.ratio_features)
     if config.ratio_standardize:
         std = fit_standardizer(state, weights)
     else:

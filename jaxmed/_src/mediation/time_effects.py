@@ -162,7 +162,8 @@ def time_config(config: MediationConfig | None, time_effects: str = "spline",
     "none" for ``"additive"``, ``mediator_time`` (default True: calendar time in the
     mediator model too; False leaves it out, for drift that moves states and rewards only),
     and ``TIME_RATIO_FEATURES`` (40) random Fourier ratio features of (s, τ) where
-    ``config.ratio_features`` is the stationary default (15; another value is kept).
+    ``config.ratio_features`` is ``None`` (the default; the stationary pipeline then uses 15,
+    ``config.RATIO_FEATURES``); a number the user set, 15 included, is kept.
 
     Why 40: the ratios are functions of (s, τ) jointly, and under strong drift the state law
     moves with τ over the whole window. Measured on semi-synthetic-drift κ = 1, T = 100
@@ -178,12 +179,14 @@ def time_config(config: MediationConfig | None, time_effects: str = "spline",
     (True, False)
     >>> time_config(None).ratio_features, time_config(MediationConfig(ratio_features=20)).ratio_features
     (40, 20)
+    >>> time_config(MediationConfig(ratio_features=15)).ratio_features
+    15
     """
     _check_time_effects(time_effects)
     config = MediationConfig() if config is None else config
     changes = dict(q_time_interactions="linear" if time_effects == "spline" else "none",
                    mediator_time=bool(mediator_time))
-    if config.ratio_features == MediationConfig.ratio_features and config.ratio_basis == "rff":
+    if config.ratio_features is None and config.ratio_basis == "rff":
         changes["ratio_features"] = TIME_RATIO_FEATURES
     return config.replace(**changes)
 
