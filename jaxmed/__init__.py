@@ -3,7 +3,13 @@
 The public API is re-exported here explicitly; implementation lives in ``jaxmed._src``.
 """
 
-from jaxmed._src.precision import precision as precision
+# the ``jaxmed`` command line re-executes itself once with huge pages for XLA's buffers
+# before anything imports JAX (``_src/hugepages``); importing the library does nothing here
+from jaxmed._src import hugepages as _hugepages
+
+_hugepages.reexec_cli()
+
+from jaxmed._src.precision import precision as precision  # noqa: E402
 from jaxmed._src.trajectories import Trajectories as Trajectories
 from jaxmed._src.trajectories import trajectories_from_arrays as trajectories_from_arrays
 from jaxmed._src.trajectories import trajectories_from_dataframe as trajectories_from_dataframe

@@ -7,7 +7,8 @@ What LAPACK the rest of JAX still calls goes through OpenBLAS, whose own threads
 down small solves and fight XLA's pool: :func:`configure_host_threads` sets
 ``OPENBLAS_NUM_THREADS=1`` (and the OpenMP/MKL equivalents) unless the user set them. It must
 run before OpenBLAS is loaded, i.e. before ``jax`` is imported: the ``jaxmed`` command line
-calls it first thing; library users who care set the variables in their shell.
+calls it first thing (from the package's import, ``hugepages.reexec_cli``, and again in
+``cli.main``); library users who care set the variables in their shell.
 
 Compilation cache. :func:`enable_compilation_cache` turns on JAX's persistent compilation
 cache in a per-user directory (``$JAXMED_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxmed/xla``,
