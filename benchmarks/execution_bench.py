@@ -75,8 +75,9 @@ def _env(tree, **extra):
 class _Server:
     """A subprocess timing ``mediation_core`` of one source tree on request."""
 
-    def __init__(self, tree):
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], cwd=tree, env=_env(tree),
+    def __init__(self, tree, **extra_env):
+        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], cwd=tree,
+                                     env=_env(tree, **extra_env),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._read()
 
@@ -115,16 +116,21 @@ def bench_base(quick, numpy_call):
     base_path = _base_tree()
     servers = {}
     try:
-        servers = {"base": _Server(base_path), "new": _Server(ROOT)}
+        # "new_hugepages": this tree in the environment the ``jaxmed`` command line restarts
+        # itself with (``jaxmed._src.hugepages``: glibc's huge-page tunable); "new" and "base"
+        # run without it, as a library import does
+        servers = {"base": _Server(base_path), "new": _Server(ROOT),
+                   "new_hugepages": _Server(ROOT, GLIBC_TUNABLES="glibc.malloc.hugetlb=1")}
         out = []
         for n, t in sizes:
             call = numpy_call(n, t)
-            per = {"base": [], "new": [], "numpy": []}
-            ratios = {"base_over_new": [], "numpy_over_new": []}
+            per = {"base": [], "new": [], "new_hugepages": [], "numpy": []}
+            ratios = {"base_over_new": [], "numpy_over_new": [], "base_over_new_hugepages": [],
+                      "numpy_over_new_hugepages": []}
             est = {}
             reps = 3 if n * t <= 10_000 else 2
             for _ in range(rounds):
-                for side in ("base", "new"):
+                for side in ("base", "new", "new_hugepages"):
                     r = servers[side].time(n, t, reps)
                     per[side].append(r["run_s"])
                     est[side] = np.asarray(r["estimate"], np.float64)
@@ -134,17 +140,24 @@ def bench_base(quick, numpy_call):
                 per["numpy"].append(time.perf_counter() - t0)
                 ratios["base_over_new"].append(per["base"][-1] / per["new"][-1])
                 ratios["numpy_over_new"].append(per["numpy"][-1] / per["new"][-1])
+                ratios["base_over_new_hugepages"].append(per["base"][-1] / per["new_hugepages"][-1])
+                ratios["numpy_over_new_hugepages"].append(per["numpy"][-1]
+                                                          / per["new_hugepages"][-1])
             ok = np.isfinite(est["base"]) & np.isfinite(est["new"])
             row = {"n": n, "T": t, "rounds": rounds,
                    **{f"{k}_run_s": float(np.median(v)) for k, v in per.items()},
                    **{f"{k}_all_s": v for k, v in per.items()},
                    **{k: float(np.median(v)) for k, v in ratios.items()},
                    "base_first_call_s": est["base_first"], "new_first_call_s": est["new_first"],
-                   "base_vs_new_max_abs_diff": float(np.abs(est["base"] - est["new"])[ok].max())}
+                   "base_vs_new_max_abs_diff": float(np.abs(est["base"] - est["new"])[ok].max()),
+                   "new_hugepages_same_estimates": bool(np.array_equal(
+                       est["new"], est["new_hugepages"], equal_nan=True))}
             out.append(row)
             print(f"  base N={n} T={t}: new {row['new_run_s'] * 1e3:.1f} ms, {BASE_COMMIT} "
                   f"{row['base_run_s'] * 1e3:.1f} ms ({row['base_over_new']:.2f}x), numpy "
-                  f"{row['numpy_run_s'] * 1e3:.1f} ms ({row['numpy_over_new']:.2f}x); first call "
+                  f"{row['numpy_run_s'] * 1e3:.1f} ms ({row['numpy_over_new']:.2f}x); with huge "
+                  f"pages {row['new_hugepages_run_s'] * 1e3:.1f} ms "
+                  f"({row['base_over_new_hugepages']:.2f}x {BASE_COMMIT}); first call "
                   f"new {row['new_first_call_s']:.1f}s base {row['base_first_call_s']:.1f}s", flush=True)
         return {"base_commit": BASE_COMMIT, "sizes": out}
     finally:
