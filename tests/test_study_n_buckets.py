@@ -47,6 +47,34 @@ def test_bucket_rule_groups_the_paper_grid_into_seven_programs():
             padded_sizes([(100, 25)], bad)
 
 
+def test_small_groups_join_the_next_bucket_when_padding_costs_less_than_a_program():
+    from jaxmed._src.study.n_buckets import MERGE_STEPS
+    from jaxmed._src.study.runner import _padded_n
+
+    # the paper's grid with 100 replications: {100} -> {200} adds 100 * 25 * 100 = 250,000
+    # trajectory-steps (<= MERGE_STEPS), {100, 200} -> {300} would add 500,000: 6 programs
+    assert MERGE_STEPS == 300_000
+    sizes = padded_sizes(PAPER_GRID, reps=100)
+    assert sizes == [200, 200, 300, 500, 500, 700, 700, 1000, 1000, 1000] + [1500] * 5
+    # a merged group merges on while it stays cheap: 8 replications give 2 programs, and every
+    # padded size is still an N of the grid
+    sizes = padded_sizes(PAPER_GRID, reps=8)
+    assert sizes == [700] * 7 + [1500] * 8 and set(sizes) <= {n for n, _ in PAPER_GRID}
+    # at the bound exactly and one step above it
+    assert padded_sizes([(100, 30), (200, 30)], reps=100) == [200, 200]  # 300,000: merged
+    assert padded_sizes([(100, 31), (200, 31)], reps=100) == [100, 200]  # 310,000: not
+    # horizons and pad groups stay apart; without reps (or with a list) nothing is merged
+    assert padded_sizes([(100, 25), (200, 50)], reps=1) == [100, 200]
+    assert padded_sizes([(100, 25), (200, 25)], group=lambda n, h: n > 150, reps=1) == [100, 200]
+    assert padded_sizes([(100, 25), (200, 25)]) == [100, 200]
+    assert padded_sizes([(100, 25), (200, 25)], [128, 256], reps=1) == [128, 256]
+    # the study runner passes its replications: the semi-synthetic estimator's knot groups
+    # keep N = 100 (4 knots at T = 25) apart from N = 200 (5 knots), which joins N = 300
+    spec = default_estimator(get_design("semi-synthetic"))
+    assert _padded_n(PAPER_GRID, spec, "auto", 100)[:3] == (None, 300, 300)
+    assert _padded_n([(100, 25), (200, 25)], spec, "auto", 8) is None
+
+
 def _padded_values(rng, n, t, extra, d):
     x = rng.normal(size=(n, t, d)) + rng.normal(size=(n, 1, d))
     mask = np.ones((n, t))

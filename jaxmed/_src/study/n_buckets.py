@@ -15,6 +15,17 @@ grid with the same horizon whose N share a bucket are padded to the **largest N 
   (groups {100}, {200}, {300}, {400, 500}, {600, 700}, {800, 900, 1000}, {1100, …, 1500}),
   for 12.5% more trajectories in total.
 
+Small cells join the next bucket up. A compiled program costs seconds (about 5 s to compile
+the mediation estimator on 2 cores, about 1.2 s to trace and lower it even when the persistent
+cache holds it), while padding costs per replication. So with the number of replications
+known (``jaxmed.study.run`` passes it), the groups of each horizon are merged from the
+smallest up: a group is padded to the next group's size when that adds at most
+``MERGE_STEPS`` (300,000) trajectory-steps over all its replications, reps × T × Σ (new
+padded N − current padded N), about 0.9 s of work at the 3.1 µs per trajectory-step measured
+at N = 1500, T = 25 (``benchmarks/README.md``). The README's quickstart (N = 100, 200, 8
+replications) then compiles one estimation program instead of two, and the paper's N-grid
+(100 replications) 6 instead of 7 ({100, 200} merged). Without ``reps`` nothing is merged.
+
 ``n_buckets`` may instead be an increasing list of sizes (each N is padded to the smallest
 size ≥ N: the same shapes, hence persistent-cache hits, across grids) or ``None`` (no
 padding: one program per N).
@@ -30,7 +41,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["bucket_of", "padded_sizes", "estimator_pads"]
+__all__ = ["bucket_of", "padded_sizes", "estimator_pads", "MERGE_STEPS"]
+
+# padding worth one compiled program less, in trajectory-steps (reps × T × added trajectories):
+# about 0.9 s at 3.1 µs per trajectory-step (N = 1500, T = 25, 2 cores), below what even a
+# persistent-cache hit of the mediation estimator costs to trace and lower (about 1.2 s)
+MERGE_STEPS = 300_000
 
 
 def estimator_pads(estimator) -> bool:
@@ -55,11 +71,16 @@ def bucket_of(n: int) -> int:
     return p
 
 
-def padded_sizes(grid: Sequence[tuple[int, int]], n_buckets="auto", group=None) -> list[int]:
+def padded_sizes(grid: Sequence[tuple[int, int]], n_buckets="auto", group=None,
+                 reps: int | None = None) -> list[int]:
     """The number of trajectories each grid cell is estimated at (≥ its N); see the module doc.
 
     >>> padded_sizes([(n, 25) for n in range(100, 1501, 100)])
     [100, 200, 300, 500, 500, 700, 700, 1000, 1000, 1000, 1500, 1500, 1500, 1500, 1500]
+    >>> padded_sizes([(n, 25) for n in range(100, 1501, 100)], reps=100)[:4]
+    [200, 200, 300, 500]
+    >>> padded_sizes([(100, 25), (200, 25)], reps=8), padded_sizes([(100, 25), (200, 25)])
+    ([200, 200], [100, 200])
     >>> padded_sizes([(100, 25), (120, 25), (120, 50)], [128, 256])
     [128, 128, 128]
 
@@ -81,7 +102,8 @@ def padded_sizes(grid: Sequence[tuple[int, int]], n_buckets="auto", group=None) 
         for n, h in grid:
             k = (bucket_of(n), int(h), group(int(n), int(h)))
             largest[k] = max(largest.get(k, 0), int(n))
-        return [largest[(bucket_of(n), int(h), group(int(n), int(h)))] for n, h in grid]
+        sizes = [largest[(bucket_of(n), int(h), group(int(n), int(h)))] for n, h in grid]
+        return sizes if reps is None else _merge_small(grid, sizes, int(reps), group)
     sizes = sorted(int(s) for s in n_buckets)
     if not sizes or any(s < 1 for s in sizes):
         raise ValueError(f"n_buckets: expected positive sizes, got {list(n_buckets)!r}")
@@ -93,3 +115,21 @@ def padded_sizes(grid: Sequence[tuple[int, int]], n_buckets="auto", group=None) 
         same = [s for s in fit if group(s, int(h)) == group(n, int(h))]
         out.append(same[0] if same else n)
     return out
+
+
+def _merge_small(grid, sizes, reps: int, group) -> list[int]:
+    """``sizes`` with each group (cells of one horizon and pad group sharing a padded size)
+    padded to the next larger group's size while that adds at most ``MERGE_STEPS``
+    trajectory-steps (module doc); from the smallest group up, a merged group merging on."""
+    sizes = list(sizes)
+    lanes: dict[tuple, list[int]] = {}  # (horizon, pad group) -> cell indices
+    for i, (n, h) in enumerate(grid):
+        lanes.setdefault((int(h), group(int(n), int(h))), []).append(i)
+    for (h, _), cells in lanes.items():
+        levels = sorted({sizes[i] for i in cells})
+        for lo, hi in zip(levels, levels[1:]):
+            members = [i for i in cells if sizes[i] == lo]
+            if reps * h * len(members) * (hi - lo) <= MERGE_STEPS:
+                for i in members:
+                    sizes[i] = hi
+    return sizes

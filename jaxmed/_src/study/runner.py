@@ -162,10 +162,11 @@ def _executor(client, devices, out, cache_dir):
     return DaskExecutor(client, devices, cache_dir=cache_dir)
 
 
-def _padded_n(grid, estimator, n_buckets) -> tuple | None:
+def _padded_n(grid, estimator, n_buckets, reps=None) -> tuple | None:
     """Per cell, the padded number of trajectories (cells sharing an estimation program), or
     None for a cell run unpadded; None when no cell is padded."""
-    sizes = padded_sizes(grid, n_buckets, getattr(estimator, "pad_group", None))  # validates
+    sizes = padded_sizes(grid, n_buckets, getattr(estimator, "pad_group", None),
+                         reps)  # validates
     if not estimator_pads(estimator):
         return None
     shared = collections.Counter((m, h) for m, (_, h) in zip(sizes, grid))
@@ -270,10 +271,10 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
     t_start = time.perf_counter()
     cache = execution.enable_compilation_cache()
     grid = _check_grid(grid)
-    padded_n = _padded_n(grid, estimator, n_buckets)
     if int(reps) != reps or reps < 1:
         raise ValueError(f"reps: expected a positive integer, got {reps!r}")
     reps = int(reps)
+    padded_n = _padded_n(grid, estimator, n_buckets, reps)
     if not isinstance(estimator, EstimatorSpec):
         raise ValueError(f"estimator: expected an EstimatorSpec, got {type(estimator).__name__}")
     executor = _executor(client, devices, out, cache)
