@@ -73,6 +73,7 @@ def test_small_groups_join_the_next_bucket_when_padding_costs_less_than_a_progra
     spec = default_estimator(get_design("semi-synthetic"))
     assert _padded_n(PAPER_GRID, spec, "auto", 100)[:3] == (None, 300, 300)
     assert _padded_n([(100, 25), (200, 25)], spec, "auto", 8) is None
+    assert _padded_n(PAPER_GRID, spec, "auto", 8) == (None,) + (700,) * 6 + (1500,) * 8
 
 
 def _padded_values(rng, n, t, extra, d):

@@ -22,9 +22,10 @@ known (``jaxmed.study.run`` passes it), the groups of each horizon are merged fr
 smallest up: a group is padded to the next group's size when that adds at most
 ``MERGE_STEPS`` (300,000) trajectory-steps over all its replications, reps × T × Σ (new
 padded N − current padded N), about 0.9 s of work at the 3.1 µs per trajectory-step measured
-at N = 1500, T = 25 (``benchmarks/README.md``). The README's quickstart (N = 100, 200, 8
-replications) then compiles one estimation program instead of two, and the paper's N-grid
-(100 replications) 6 instead of 7 ({100, 200} merged). Without ``reps`` nothing is merged.
+at N = 1500, T = 25 (``benchmarks/README.md``). The paper's N-grid with 100 replications then
+compiles 6 estimation programs instead of 7 for the semi-synthetic design (N = 200 joins
+{300}; N = 100 has another knot count, ``EstimatorSpec.pad_group``, and keeps its own), and
+3 with 8 replications. Without ``reps`` nothing is merged.
 
 ``n_buckets`` may instead be an increasing list of sizes (each N is padded to the smallest
 size ≥ N: the same shapes, hence persistent-cache hits, across grids) or ``None`` (no
