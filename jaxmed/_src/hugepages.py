@@ -128,7 +128,7 @@ def reexec_cli(argv=None, force: bool = False) -> None:
 
     configure_host_threads()
     env = hugepage_env(os.environ, platform.libc_ver(), thp_mode())
-    if env is None:
+    if env is None or not sys.executable:  # an embedded interpreter has no executable to run
         return
     argv = list(sys.orig_argv if argv is None else argv)
     sys.stdout.flush()
