@@ -187,66 +187,6 @@ def test_state_ratio_matches_numpy_lstsq_of_the_spec_system():
     np.testing.assert_allclose(res.ess, omega.sum() ** 2 / np.sum(omega ** 2), rtol=1e-9)
 
 
-def test_state_basis_is_fitted_once_per_states_weights_and_knots_in_a_memo():
-    from jaxmed._src.mediation.basis import (STATE_BASIS_MEMO, fit_state_basis,
-                                             shared_state_basis)
-
-    rng = np.random.default_rng(5)
-    s = jnp.asarray(rng.normal(size=(60, 2)))
-    w = jnp.asarray(rng.uniform(0.5, 2.0, 60))
-    rows = {"state": s, STATE_BASIS_MEMO: {}}
-    first = shared_state_basis(rows, w, 4)
-    assert shared_state_basis(rows, w, 4) is first  # the same states, weights, knots: shared
-    ref = fit_state_basis(s, w, 4)
-    np.testing.assert_array_equal(first.knots, ref.knots)
-    np.testing.assert_array_equal(first.standardizer.center, ref.standardizer.center)
-    # another knot count, other weights or other states (even equal values): fitted anew
-    assert shared_state_basis(rows, w, 5) is not first
-    assert shared_state_basis(rows, w * 1.0, 4) is not first
-    other = shared_state_basis({**rows, "state": s[:, :1]}, w, 4)
-    assert other.knots.shape == (1, 12) and first.knots.shape == (2, 12)
-    # no memo in the rows: a plain fit every time
-    assert shared_state_basis({"state": s}, w, 4) is not shared_state_basis({"state": s}, w, 4)
-
-
-def test_pipeline_fits_share_one_state_basis_and_return_clean_rows():
-    # the default nuisance models and the Q basis fit h(s) on the same rows: within one
-    # fit_policy_free they get the very same basis object, and the memo stays out of what
-    # fit_policy_free returns
-    from jaxmed._src.mediation import pipeline as PL
-    from jaxmed._src.mediation import q_function as QF
-    from jaxmed._src.mediation.basis import STATE_BASIS_MEMO
-    from jaxmed._src.mediation.knot_rule import resolve_state_knots
-    from jaxmed._src.mediation.nuisance import default_nuisance_models
-    from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
-
-    data = simulate_semi_synthetic(jax.random.key(2), 30, 6)
-    cfg = MediationConfig()
-    models = default_nuisance_models(cfg)  # for their classes (fit_policy_free makes its own)
-    seen = {}
-
-    def spy(name, fit):
-        def wrapped(*args):
-            out = fit(*args)
-            seen[name] = out.basis if name != "q" else out.state
-            return out
-        return wrapped
-
-    med, rew = type(models.mediator), type(models.reward)
-    saved = (med.fit, rew.fit, PL.fit_q_basis)
-    med.fit, rew.fit = spy("mediator", med.fit), spy("reward", rew.fit)
-    PL.fit_q_basis = spy("q", QF.fit_q_basis)
-    try:
-        fit = PL.fit_policy_free(jax.random.key(3), data, jnp.ones(30), cfg)
-    finally:
-        med.fit, rew.fit, PL.fit_q_basis = saved
-    assert seen["mediator"] is seen["reward"] is seen["q"]
-    assert STATE_BASIS_MEMO not in fit.rows
-    # the shared basis is the one each would have fitted alone (knots from the knot rule)
-    alone = QF.fit_q_basis(fit.rows, fit.w, resolve_state_knots(cfg, data.mask.size)).state
-    np.testing.assert_array_equal(seen["q"].knots, alone.knots)
-
-
 def test_default_ratio_feature_count_is_15_and_none_means_it():
     # MediationConfig.ratio_features = None (the default) is RATIO_FEATURES = 15 random Fourier
     # features in the stationary pipeline: the same draw as asking for 15, and validation

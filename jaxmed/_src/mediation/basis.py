@@ -29,7 +29,6 @@ from jaxmed._src.mediation.unstack import unstack
 from jaxmed._src.mediation.weighted_stats import weighted_mean, weighted_quantile, weighted_std
 
 __all__ = ["Standardizer", "fit_standardizer", "StateBasis", "fit_state_basis", "state_basis",
-           "STATE_BASIS_MEMO", "shared_state_basis",
            "pairwise_interactions",
            "bspline_basis", "monomial_exponents", "monomials", "deboor_fixed_span",
            "ParityBasis", "fit_parity_basis", "parity_basis"]
@@ -122,36 +121,6 @@ def fit_state_basis(state, w, n_knots: int, weighted_knots: bool = True) -> Stat
             qs = (raw - std.center[j]) / std.scale[j]
         knots.append(jnp.concatenate([jnp.repeat(qs[:1], 3), qs, jnp.repeat(qs[-1:], 3)]))
     return StateBasis(std, jnp.stack(knots))
-
-
-# key of the memo that ``shared_state_basis`` keeps in a rows dict (``pipeline.fit_policy_free``)
-STATE_BASIS_MEMO = "_state_basis_memo"
-
-
-def shared_state_basis(rows, w, n_knots: int, weighted_knots: bool = True, state=None) -> StateBasis:
-    """``fit_state_basis(state, w, n_knots, weighted_knots)`` (``state``: ``rows["state"]`` by
-    default), fitted once for all callers that get the same ``rows`` memo.
-
-    ``pipeline.fit_policy_free`` hands the nuisance models and the Q basis a rows dict with
-    an empty memo under ``STATE_BASIS_MEMO``: the default models and the Q-functions all fit
-    h(s) on the same states, weights and knot count, so they now share one basis (one set of
-    quantile knots, and XLA then computes each h(s) once instead of once per model:
-    1.14x faster per replication at N = 1500, T = 25, the same numbers). A hit needs the very
-    same ``state`` and ``w`` objects (identity, kept alive by the memo), so a model that
-    passes other states (``time_free_mediator``) fits its own. Without a memo in ``rows``
-    this is ``fit_state_basis``.
-    """
-    state = rows["state"] if state is None else state
-    memo = rows.get(STATE_BASIS_MEMO)
-    if memo is None:
-        return fit_state_basis(state, w, n_knots, weighted_knots)
-    key = (id(state), id(w), int(n_knots), bool(weighted_knots))
-    hit = memo.get(key)
-    if hit is not None and hit[0] is state and hit[1] is w:
-        return hit[2]
-    basis = fit_state_basis(state, w, n_knots, weighted_knots)
-    memo[key] = (state, w, basis)
-    return basis
 
 
 def state_basis(params: StateBasis, state):

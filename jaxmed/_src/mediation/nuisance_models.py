@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from jaxmed._src.small_linalg import spd_solve
 
 from jaxmed._src.mediation.basis import (StateBasis, Standardizer, fit_standardizer,
-                                         monomial_exponents, monomials, shared_state_basis,
+                                         fit_state_basis, monomial_exponents, monomials,
                                          state_basis)
 from jaxmed._src.mediation.gaussian_expectation import expected_monomials
 from jaxmed._src.mediation.linear_solve import action_coded_ridge
@@ -74,7 +74,7 @@ class LogisticBehaviourModel:
         del key
         state, y = rows["state"], rows["action"]
         basis = (fit_standardizer(state, w) if self.basis == "linear"
-                 else shared_state_basis(rows, w, self.n_knots, self.weighted_knots))
+                 else fit_state_basis(state, w, self.n_knots, self.weighted_knots))
         x = self._design(basis, state)
         total = jnp.sum(w)
         pen = jnp.ones(x.shape[1], x.dtype).at[0].set(0.0)
@@ -136,7 +136,7 @@ class GaussianMediatorModel:
 
     def fit(self, key, rows, w) -> GaussianMediatorFit:
         del key
-        basis = shared_state_basis(rows, w, self.n_knots, self.weighted_knots)
+        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
         h = state_basis(basis, rows["state"])
         # the design [1, h, a, a·h] = [z, a·z] is never built: its normal matrix comes by blocks
         z = jnp.concatenate([jnp.ones((1, h.shape[0]), h.dtype), h.T], axis=0)
@@ -188,7 +188,7 @@ class PolynomialRewardModel:
 
     def fit(self, key, rows, w) -> PolynomialRewardFit:
         del key
-        basis = shared_state_basis(rows, w, self.n_knots, self.weighted_knots)
+        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
         scale = fit_standardizer(rows["mediator"], w)
         params = PolynomialRewardFit(basis, scale, None, None)
         h = state_basis(basis, rows["state"])

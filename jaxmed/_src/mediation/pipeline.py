@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxmed._src.policies import as_policy
-from jaxmed._src.mediation.basis import STATE_BASIS_MEMO
 from jaxmed._src.mediation.estimators import estimator_rows, row_importance_weights
 from jaxmed._src.mediation.knot_rule import resolve_state_knots
 from jaxmed._src.mediation.nuisance import NuisancePredictions, default_nuisance_models, fit_nuisances
@@ -116,15 +115,12 @@ def fit_policy_free(key, data, trajectory_weights, config,
     rows = data.flat()
     w = row_weights(data.mask, trajectory_weights)
     k_nuis, k_ratio = jax.random.split(key)
-    # the fits get the rows with a memo, so that the models and the Q basis fitting h(s) on
-    # the same states, weights and knots share one basis (``basis.shared_state_basis``)
-    fit_rows = {**rows, STATE_BASIS_MEMO: {}}
     if nuisances is None:
         models = default_nuisance_models(config) if models is None else models
-        preds, _ = fit_nuisances(k_nuis, fit_rows, w, models)
+        preds, _ = fit_nuisances(k_nuis, rows, w, models)
     else:
         preds = nuisances
-    basis = fit_q_basis(fit_rows, w, config)
+    basis = fit_q_basis(rows, w, config)
     feats = q_feature_rows(basis, rows, preds, config)
     if config.ratio_basis == "binary":
         psi, psi_next = binary_ratio_features(rows["state"]), binary_ratio_features(rows["next_state"])

@@ -27,9 +27,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer,
+from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit_state_basis,
                                          monomial_exponents, monomials, pairwise_interactions,
-                                         parity_basis, shared_state_basis, state_basis)
+                                         parity_basis, state_basis)
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
 from jaxmed._src.mediation.gaussian_expectation import expected_monomials, gaussian_expectation
 from jaxmed._src.mediation.normal_solve import normal_solve
@@ -52,7 +52,7 @@ def fit_q_basis(rows, w, config) -> QBasis:
     if config.q_basis == "parity":
         return QBasis(fit_parity_basis(rows["state"], rows["mediator"], w,
                                        weighted_knots=config.weighted_knots), None)
-    return QBasis(shared_state_basis(rows, w, config.state_knots, config.weighted_knots),
+    return QBasis(fit_state_basis(rows["state"], w, config.state_knots, config.weighted_knots),
                   fit_standardizer(rows["mediator"], w))
 
 
