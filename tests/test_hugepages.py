@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -69,7 +70,7 @@ def _child_env(**extra):
 
 
 SHOW = "import os; print('TUNABLES=' + os.environ.get('GLIBC_TUNABLES', ''))"
-WANTED = H.hugepage_env({}, __import__("platform").libc_ver(), H.thp_mode()) is not None
+WANTED = H.hugepage_env({}, platform.libc_ver(), H.thp_mode()) is not None
 
 
 def test_reexec_runs_the_command_again_with_the_tunable_where_the_machine_supports_it():
