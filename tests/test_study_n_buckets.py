@@ -184,9 +184,11 @@ class _ProgramLog(logging.Handler):
         self.names = []
 
     def emit(self, record):
+        # one message per XLA compilation (a program is lowered twice when it is also
+        # exported to the disk cache, program_cache.py, but compiled once)
         msg = record.getMessage()
-        if msg.startswith("Compiling "):
-            self.names.append(msg.split(" ")[1])
+        if msg.startswith("Finished XLA compilation of "):
+            self.names.append(msg.split(" ")[4])
 
 
 @pytest.mark.slow  # CI time: 90-155 s (simulation and estimation programs of three N); padded = unpadded stays in CI (toy1)

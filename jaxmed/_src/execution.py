@@ -23,7 +23,8 @@ from __future__ import annotations
 import os
 import warnings
 
-__all__ = ["configure_host_threads", "enable_compilation_cache", "cache_dir", "cache_disabled"]
+__all__ = ["configure_host_threads", "enable_compilation_cache", "cache_dir", "cache_disabled",
+           "enabled_cache_dir"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _enabled_dir: str | None = None
@@ -98,6 +99,16 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     _reset_jax_cache_state()
     _enabled_dir = path
     return path
+
+
+def enabled_cache_dir() -> str | None:
+    """The persistent compilation cache directory JAX uses now, or ``None`` (none configured,
+    or ``JAXMED_NO_CACHE`` set)."""
+    if cache_disabled():
+        return None
+    import jax
+
+    return jax.config.jax_compilation_cache_dir or None
 
 
 def _repair_access_times(path: str) -> int:

@@ -31,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.precision import precision
+from jaxmed._src.study import program_cache
 from jaxmed._src.study.per_device import PerDeviceProgram
 from jaxmed._src.study.plan import ChunkTask
 
@@ -98,11 +99,29 @@ class TracedReplication(NamedTuple):
     jaxpr: Any  # jax.extend.core.ClosedJaxpr
     out_tree: Any
 
-    def __call__(self, rep_key) -> EffectTable:
+    def __call__(self, *args) -> Any:
         from jax.extend.core import jaxpr_as_fun
 
-        return jax.tree.unflatten(self.out_tree,
-                                  jaxpr_as_fun(self.jaxpr)(*jax.tree.leaves(rep_key)))
+        return jax.tree.unflatten(self.out_tree, jaxpr_as_fun(self.jaxpr)(*jax.tree.leaves(args)))
+
+    def out_types(self):
+        """The output's ``ShapeDtypeStruct`` pytree."""
+        return jax.tree.unflatten(self.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype)
+                                                  for a in self.jaxpr.out_avals])
+
+
+def traced(fn: Callable, *args) -> TracedReplication:
+    """``fn`` traced once at the types of ``args`` (arrays or ``ShapeDtypeStruct`` pytrees)."""
+    closed, shape = jax.make_jaxpr(fn, return_shape=True)(*args)
+    return TracedReplication(closed, jax.tree.structure(shape))
+
+
+def _program_id(kind: str, *traced_fns: TracedReplication) -> tuple | None:
+    """What identifies a chunk program built from ``traced_fns`` (``program_cache``), or
+    ``None`` when lowered programs are not kept on disk."""
+    if program_cache.program_dir() is None:
+        return None
+    return (kind,) + tuple(program_cache.jaxpr_digest(t.jaxpr) for t in traced_fns)
 
 
 _TRACED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
@@ -120,12 +139,10 @@ def traced_replication(design, estimator: EstimatorSpec, n: int, horizon: int,
         cache_key, hit = _lookup(_TRACED, design, estimator, rest)
     if hit is not None:
         return hit
-    closed, shape = jax.make_jaxpr(replication_fn(design, estimator, n, horizon),
-                                   return_shape=True)(key)
-    traced = TracedReplication(closed, jax.tree.structure(shape))
+    one = traced(replication_fn(design, estimator, n, horizon), key)
     with _COMPILED_LOCK:
-        _store(_TRACED, cache_key, traced, design, estimator)
-    return traced
+        _store(_TRACED, cache_key, one, design, estimator)
+    return one
 
 
 def simulate_fn(design, pad: Callable, n: int, horizon: int, n_pad: int) -> Callable:
@@ -196,19 +213,33 @@ def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cel
     ``n_pad``); ``compiled`` is their composition.
     """
     if n_pad is not None:
+        def build_sim():
+            one_sim = traced(simulate_fn(design, estimator.pad, n, h, n_pad), cell_key)
+            program = PerDeviceProgram(chunk_fn(one_sim, batch_size, name="simulate_chunk"),
+                                       cell_key, sharding, batch_size,
+                                       program_id=_program_id("simulate", one_sim),
+                                       out_tree=one_sim.out_tree)
+            return program, one_sim.out_types()
+
+        def build_est():
+            one_est = traced(estimate_fn(estimator), cell_key, sim_types)
+            return PerDeviceProgram(data_chunk_fn(one_est, batch_size), cell_key, sharding,
+                                    batch_size, data=(sim[0].out_info,),
+                                    program_id=_program_id("estimate", one_est),
+                                    out_tree=one_est.out_tree)
+
         sim, s1 = _cached(design, estimator, ("simulate", n, n_pad, h), mesh, batch_size,
-                          chunk_size, lambda: PerDeviceProgram(
-                              chunk_fn(simulate_fn(design, estimator.pad, n, h, n_pad), batch_size,
-                                       name="simulate_chunk"),
-                              cell_key, sharding, batch_size))
+                          chunk_size, build_sim)
+        sim_types = sim[1]
         est, s2 = _cached(design, estimator, ("estimate", n_pad, h), mesh, batch_size, chunk_size,
-                          lambda: PerDeviceProgram(data_chunk_fn(estimate_fn(estimator), batch_size),
-                                                   cell_key, sharding, batch_size,
-                                                   data=(sim.out_info,)))
-        return (lambda cell_key, reps: est(cell_key, reps, sim(cell_key, reps))), s1 + s2
+                          build_est)
+        return (lambda cell_key, reps: est(cell_key, reps, sim[0](cell_key, reps))), s1 + s2
+
     def build():  # always from the jaxpr: one route to the program, whoever computes the chunk
         one = traced_replication(design, estimator, n, h, cell_key)
-        return PerDeviceProgram(chunk_fn(one, batch_size), cell_key, sharding, batch_size)
+        return PerDeviceProgram(chunk_fn(one, batch_size), cell_key, sharding, batch_size,
+                                program_id=_program_id("replication", one),
+                                out_tree=one.out_tree)
 
     return _cached(design, estimator, (n, h), mesh, batch_size, chunk_size, build)
 

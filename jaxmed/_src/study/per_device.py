@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import NamedSharding, SingleDeviceSharding
 
+from jaxmed._src.study import program_cache
+
 __all__ = ["PerDeviceProgram"]
 
 
@@ -35,28 +37,65 @@ class PerDeviceProgram:
       data: ``ShapeDtypeStruct`` pytrees of extra arguments, per device (leading axis
         ``batch_size``), e.g. the ``out_info`` of another ``PerDeviceProgram`` whose
         outputs are passed on (sharded the same way).
+      program_id: what identifies ``fn`` for ``program_cache`` (e.g. the digests of the jaxprs
+        it evaluates; the argument types, ``batch_size`` and the device are added here), or
+        ``None``. With it, the lowered program is read from (or exported to) the disk cache
+        while the persistent compilation cache is on.
+      out_tree: with ``program_id``, the pytree structure of ``fn``'s output (a program read
+        from disk is not traced, so it cannot tell).
     """
 
     def __init__(self, fn: Callable, cell_key, sharding: NamedSharding, batch_size: int,
-                 data: tuple = ()):
+                 data: tuple = (), *, program_id: tuple | None = None, out_tree=None):
         self.devices = list(sharding.mesh.devices.flat)
         self.sharding = sharding
         self.batch_size = batch_size
-        jitted = jax.jit(fn)
         key_type = jax.ShapeDtypeStruct(cell_key.shape, cell_key.dtype)
+        reps_type = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+        types = (key_type, reps_type) + tuple(data)
+        directory = None if program_id is None else program_cache.program_dir()
+        self._out_tree = None
+        if directory is not None:  # the lowered program from disk (or exported there now)
+            in_tree = jax.tree.structure(types)
+
+            def flat(*leaves):
+                return tuple(jax.tree.leaves(fn(*jax.tree.unflatten(in_tree, leaves))))
+
+            flat.__name__ = flat.__qualname__ = getattr(fn, "__name__", "chunk")
+            flat_types = tuple(jax.tree.leaves(types))
+            key = program_cache.program_key(
+                program_id, getattr(fn, "__name__", ""), batch_size, str(in_tree),
+                [(t.shape, str(t.dtype)) for t in flat_types], str(out_tree),
+                device=self.devices[0])
+            exported = program_cache.load_or_export(flat, flat_types, key, directory)
+            def named(*leaves):  # the program keeps fn's name (logs, profiles)
+                return exported.call(*leaves)
+
+            named.__name__ = named.__qualname__ = flat.__name__
+            jitted, self._out_tree = jax.jit(named), out_tree
+        else:
+            jitted = jax.jit(fn)
         lowered = []
         for d in self.devices:
             one = SingleDeviceSharding(d)
-            key_t = jax.ShapeDtypeStruct(key_type.shape, key_type.dtype, sharding=one)
-            reps_t = jax.ShapeDtypeStruct((batch_size,), jnp.int32, sharding=one)
-            data_t = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=one),
-                                  tuple(data))
-            lowered.append(jitted.lower(key_t, reps_t, *data_t))
-        self.out_info = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
-                                     lowered[0].out_info)
-        # the D compilations of one HLO run side by side (XLA releases the GIL)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(lowered)) as pool:
-            self._compiled = list(pool.map(lambda low: low.compile(), lowered))
+            placed = jax.tree.map(lambda t: jax.ShapeDtypeStruct(t.shape, t.dtype, sharding=one),
+                                  types)
+            lowered.append(jitted.lower(*(jax.tree.leaves(placed) if self._out_tree is not None
+                                          else placed)))
+        out_info = lowered[0].out_info
+        if self._out_tree is not None:
+            out_info = jax.tree.unflatten(self._out_tree, out_info)
+        self.out_info = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), out_info)
+        if len(lowered) == 1:  # in this thread (its JAX settings, e.g. jax.log_compiles)
+            self._compiled = [lowered[0].compile()]
+        else:  # the D compilations of one HLO run side by side (XLA releases the GIL)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(lowered)) as pool:
+                self._compiled = list(pool.map(lambda low: low.compile(), lowered))
+
+    def _run(self, compiled, *args):
+        if self._out_tree is None:
+            return compiled(*args)
+        return jax.tree.unflatten(self._out_tree, compiled(*jax.tree.leaves(args)))
 
     def __call__(self, cell_key, reps, *data) -> Any:
         def per_device(arr):
@@ -65,8 +104,8 @@ class PerDeviceProgram:
         shards = per_device(reps)
         leaves, treedef = jax.tree.flatten(data)
         leaf_shards = [per_device(x) for x in leaves]
-        outs = [c(jax.device_put(cell_key, d), shards[d],
-                  *jax.tree.unflatten(treedef, [ls[d] for ls in leaf_shards]))
+        outs = [self._run(c, jax.device_put(cell_key, d), shards[d],
+                          *jax.tree.unflatten(treedef, [ls[d] for ls in leaf_shards]))
                 for c, d in zip(self._compiled, self.devices)]
         n = self.batch_size * len(self.devices)
         return jax.tree.map(

@@ -150,6 +150,15 @@ def _resolve_devices(devices) -> list:
     return devices
 
 
+def _largest_cells(grid) -> list:
+    """The cells that size the default batch: those with the most trajectory-steps N·T, the
+    largest N and the largest T (a replication's memory grows with each; tracing every cell
+    only to take the maximum cost about 0.3 s a cell, and a padded cell's full replication is
+    never compiled)."""
+    cells = {max(grid, key=lambda c: (c[0] * c[1], c)), max(grid), max(grid, key=lambda c: c[::-1])}
+    return sorted(cells)
+
+
 def _executor(client, devices, out, cache_dir):
     """The in-process executor on ``devices``, or a Dask executor when ``client`` is given."""
     if client is None:
@@ -297,9 +306,10 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         if batch_size is None and stored is not None and "batch_size" in stored:
             batch_size = int(stored["batch_size"])
         if batch_size is None:
-            # traced once here; the cells' programs are built from these traces (chunk_compute)
+            # traced once here; those cells' programs are built from these traces
+            # (chunk_compute)
             batch_size = default_batch_size([traced_replication(design, estimator, n, h, key)
-                                             for n, h in grid],
+                                             for n, h in _largest_cells(grid)],
                                             key, executor.sizing_devices, memory_fraction)
         batch_size = check_batch_size(batch_size)
         chunk_size = plan.round_chunk_size(chunk_size, batch_size * executor.devices_per_call)

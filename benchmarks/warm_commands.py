@@ -1,0 +1,106 @@
+"""Cold and warm wall time of short ``jaxmed study`` commands, this tree against an older commit
+(the programs kept on disk, ``program_cache.py``: what a warm run still spends building them).
+
+    PYTHONPATH=. python3 benchmarks/warm_commands.py [--base 1931c63] [--rounds 5]
+
+Commands: the README quickstart (``--n 100,200 --horizon 25 --reps 8``: two unpadded cells)
+and a padded grid (``--n 200,300,500 --horizon 25 --reps 8``: N = 200 simulated at 200 and
+estimated at 300, so simulation and estimation programs). Each side has its own cache
+directory. Per command: one cold run per side (empty cache; base first, then this tree),
+then ``rounds`` warm rounds, the sides alternated within each round (which side goes first
+alternates between rounds). Every run is a fresh ``python -m jaxmed study`` process writing a
+fresh store; its summary CSV is compared with the other side's (the numbers must be
+identical). Writes ``results/warm-commands-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import filecmp
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+COMMANDS = {
+    "quickstart": ["--n", "100,200", "--horizon", "25", "--reps", "8"],
+    "padded_grid": ["--n", "200,300,500", "--horizon", "25", "--reps", "8"],
+}
+
+
+def one_run(tree, cache, out, args_list):
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=tree, JAXMED_CACHE_DIR=cache)
+    env.pop("JAXMED_NO_CACHE", None)
+    cmd = [sys.executable, "-m", "jaxmed", "study", "semi-synthetic", *args_list, "--seed", "0",
+           "--no-progress", "--out", out]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default="1931c63")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="jaxmed-warm-commands-")
+    base = os.path.join(work, "base")
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", "-f", base, args.base],
+                   check=True, capture_output=True)
+    sides = {"base": base, "new": ROOT}
+    try:
+        results = {}
+        for name, cmd_args in COMMANDS.items():
+            caches = {s: os.path.join(work, f"cache-{name}-{s}") for s in sides}
+            outs = {s: os.path.join(work, f"out-{name}-{s}") for s in sides}
+            cold = {s: one_run(sides[s], caches[s], outs[s], cmd_args) for s in sides}
+            same = filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
+                               os.path.join(outs["new"], "summary.csv"), shallow=False)
+            warm = {s: [] for s in sides}
+            for r in range(args.rounds):
+                order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+                for s in order:
+                    warm[s].append(one_run(sides[s], caches[s], outs[s], cmd_args))
+                same = same and filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
+                                            os.path.join(outs["new"], "summary.csv"), shallow=False)
+                print(f"{name} round {r}: " + ", ".join(f"{s} {warm[s][-1]:.2f} s" for s in order),
+                      flush=True)
+            med = {s: statistics.median(v) for s, v in warm.items()}
+            results[name] = dict(
+                args=cmd_args, cold_s=cold, warm_s=warm, warm_median_s=med,
+                warm_ratio_base_over_new=statistics.median(
+                    b / n for b, n in zip(warm["base"], warm["new"])),
+                cold_ratio_base_over_new=cold["base"] / cold["new"],
+                summaries_identical=same)
+            print(f"{name}: cold base {cold['base']:.1f} s new {cold['new']:.1f} s; warm median "
+                  f"base {med['base']:.2f} s new {med['new']:.2f} s; identical numbers: {same}",
+                  flush=True)
+        import jax
+
+        out = dict(benchmark="warm_commands", base_commit=args.base, rounds=args.rounds,
+                   python=platform.python_version(), jax=jax.__version__,
+                   kernel=platform.release(), cpu_count=os.cpu_count(),
+                   load_average_end=list(os.getloadavg()), commands=results)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = args.out or os.path.join(HERE, "results", f"warm-commands-{stamp}.json")
+        with open(path, "w") as fh:
+            json.dump(out, fh, indent=1)
+        print(path)
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", base], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
