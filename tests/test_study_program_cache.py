@@ -48,7 +48,18 @@ _SCRIPT = textwrap.dedent("""
 
     PAD_SPEC = EstimatorSpec("masked", ("all",), ("s0_mean", "reward_mean"), masked_effects,
                              pad=pad_trajectories)
+
+    noise_fn = NOISE_SPEC.fn
+
+    def callback_effects(key, data):  # a host callback: jax.export refuses it
+        table = noise_fn(key, data)
+        jax.debug.callback(lambda x: None, table.estimate)
+        return table
+
     padded = {padded!r}
+    if {callback!r}:
+        import dataclasses
+        NOISE_SPEC = dataclasses.replace(NOISE_SPEC, name="callback", fn=callback_effects)
     # padded: True (cells padded to N = 8), None (the same cells unpadded), False (NOISE_SPEC)
     spec, grid = ((NOISE_SPEC, [(8, 3), (12, 4)]) if padded is False
                   else (PAD_SPEC, [(6, 3), (8, 3)]))
@@ -56,17 +67,19 @@ _SCRIPT = textwrap.dedent("""
                     n_buckets=([8] if padded else "auto") if padded is not None else None)
     print(json.dumps(dict(read=program_cache.counts["read"],
                           exported=program_cache.counts["exported"],
+                          refused=program_cache.counts["not_exportable"],
+                          known=program_cache.counts["known_not_exportable"],
                           estimate=np.asarray(res.estimate).tolist(),
                           se=np.asarray(res.se).tolist())))
 """)
 
 
-def _run(cache, padded=False, no_cache=False):
+def _run(cache, padded=False, no_cache=False, callback=False):
     env = dict(os.environ, JAXMED_CACHE_DIR=str(cache))
     env.pop("JAXMED_NO_CACHE", None)
     if no_cache:
         env["JAXMED_NO_CACHE"] = "1"
-    script = _SCRIPT.format(tests=os.path.dirname(__file__), padded=padded)
+    script = _SCRIPT.format(tests=os.path.dirname(__file__), padded=padded, callback=callback)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -128,6 +141,19 @@ def test_an_unreadable_program_is_exported_again(tmp_path):
     _same(again, first)
     assert victim.stat().st_size > 100  # written whole again
     assert (_run(cache)["read"], _run(cache)["exported"]) == (2, 0)
+
+
+def test_a_program_jax_export_refuses_is_lowered_directly(tmp_path):
+    cache = tmp_path / "xla"
+    first = _run(cache, callback=True)
+    assert (first["read"], first["exported"], first["refused"], first["known"]) == (0, 0, 2, 0)
+    assert _programs(cache) == []
+    again = _run(cache, callback=True)  # the refusal is remembered: no second attempt
+    assert (again["read"], again["exported"], again["refused"], again["known"]) == (0, 0, 0, 2)
+    _same(again, first)
+    direct = _run(tmp_path / "none", no_cache=True, callback=True)
+    _same(direct, first)
+    _same(_run(tmp_path / "plain"), first)  # the same estimator without the callback
 
 
 def test_the_jaxpr_digest_sees_constants_and_batching_rules():

@@ -55,6 +55,7 @@ class PerDeviceProgram:
         types = (key_type, reps_type) + tuple(data)
         directory = None if program_id is None else program_cache.program_dir()
         self._out_tree = None
+        exported = None
         if directory is not None:  # the lowered program from disk (or exported there now)
             in_tree = jax.tree.structure(types)
 
@@ -64,10 +65,11 @@ class PerDeviceProgram:
             flat.__name__ = flat.__qualname__ = getattr(fn, "__name__", "chunk")
             flat_types = tuple(jax.tree.leaves(types))
             key = program_cache.program_key(
-                program_id, getattr(fn, "__name__", ""), batch_size, str(in_tree),
+                program_id, flat.__name__, batch_size, str(in_tree),
                 [(t.shape, str(t.dtype)) for t in flat_types], str(out_tree),
                 device=self.devices[0])
             exported = program_cache.load_or_export(flat, flat_types, key, directory)
+        if exported is not None:
             def named(*leaves):  # the program keeps fn's name (logs, profiles)
                 return exported.call(*leaves)
 

@@ -53,11 +53,13 @@ from jaxmed._src import execution
 __all__ = ["program_dir", "program_key", "jaxpr_digest", "load_or_export", "MAX_FILES", "counts"]
 
 SUFFIX = ".jaxexport"
+REFUSED = ".noexport"  # marks a program that jax.export refused (empty file)
 SUBDIR = "jaxmed-programs"
 MAX_FILES = 512  # about 0.2 MB each for the mediation estimator
 
 _SOURCES: str | None = None
-counts: "collections.Counter[str]" = collections.Counter()  # "read" / "exported", per process
+# per process: "read", "exported", "not_exportable", "known_not_exportable"
+counts: "collections.Counter[str]" = collections.Counter()
 _LOCK = threading.Lock()
 
 
@@ -149,13 +151,19 @@ def program_key(*parts, device=None) -> str:
 
 
 def load_or_export(fn: Callable, arg_types: tuple, key: str,
-                   directory: str) -> "jax.export.Exported":
+                   directory: str) -> "jax.export.Exported | None":
     """The exported ``jax.jit(fn)`` at ``arg_types`` (flat: arrays and ``ShapeDtypeStruct``
     leaves in, a tuple of arrays out): read from ``directory/<key>.jaxexport`` when present and
-    readable, else exported now and written there."""
+    readable, else exported now and written there; ``None`` when ``fn`` cannot be exported
+    (a host callback, or a custom call that ``jax.export`` does not accept; the caller then
+    lowers ``fn`` itself, as without the cache)."""
     from jax import export
 
     path = os.path.join(directory, key + SUFFIX)
+    refused = os.path.join(directory, key + REFUSED)
+    if os.path.exists(refused):  # export failed before: do not pay for the attempt again
+        counts["known_not_exportable"] += 1
+        return None
     try:
         with open(path, "rb") as f:
             stored = f.read()
@@ -167,8 +175,13 @@ def load_or_export(fn: Callable, arg_types: tuple, key: str,
             return exported
     except Exception:  # noqa: BLE001 - not there, or unreadable: export again
         pass
-    exported = export.export(jax.jit(fn))(*arg_types)
-    blob = bytes(exported.serialize())
+    try:
+        exported = export.export(jax.jit(fn))(*arg_types)
+        blob = bytes(exported.serialize())
+    except Exception:  # noqa: BLE001 - not exportable (host callbacks, custom calls JAX does
+        counts["not_exportable"] += 1  # not guarantee stable): the caller lowers it directly
+        _write(directory, refused, b"")
+        return None
     _write(directory, path, hashlib.sha256(blob).digest() + blob)
     counts["exported"] += 1
     return exported
@@ -186,7 +199,7 @@ def _write(directory: str, path: str, blob: Any) -> None:
     effort: a directory that cannot be written only means the program is exported again)."""
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=SUFFIX)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
@@ -205,7 +218,7 @@ def _write(directory: str, path: str, blob: Any) -> None:
 def _evict(directory: str) -> None:
     entries = []
     for name in os.listdir(directory):
-        if name.endswith(SUFFIX) and not name.startswith(".tmp-"):
+        if name.endswith((SUFFIX, REFUSED)) and not name.startswith(".tmp-"):
             path = os.path.join(directory, name)
             try:
                 entries.append((os.stat(path).st_mtime_ns, path))
