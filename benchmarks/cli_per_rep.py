@@ -15,7 +15,6 @@ what the engine spends per replication, startup excluded); wall: the whole comma
 from __future__ import annotations
 
 import argparse
-import datetime
 import glob
 import json
 import os
@@ -24,11 +23,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from bench_worktree import ROOT, base_worktree, write_result
 
 
 def one_run(tree, cache, out, args, hugepages: bool):
@@ -55,41 +52,34 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    work = tempfile.mkdtemp(prefix="jaxmed-cli-per-rep-")
-    base = os.path.join(work, "base")
-    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", "-f", base, args.base],
-                   check=True, capture_output=True)
+    with base_worktree(args.base, "jaxmed-cli-per-rep-") as (work, base):
+        _compare(args, work, base)
+
+
+def _compare(args, work, base):
     sides = {"base": (base, True), "new_hugepages_off": (ROOT, False), "new": (ROOT, True)}
     caches = {"base": os.path.join(work, "cache-base"), "new_hugepages_off": os.path.join(work, "cache-new"),
               "new": os.path.join(work, "cache-new")}
-    try:
-        for side in ("base", "new"):  # warm each side's cache (compile once, untimed)
-            tree, hp = sides[side]
-            one_run(tree, caches[side], os.path.join(work, "warm"), args, hp)
-        runs = {s: [] for s in sides}
-        for r in range(args.rounds):
-            for s, (tree, hp) in sides.items():
-                runs[s].append(one_run(tree, caches[s], os.path.join(work, "out"), args, hp))
-                print(f"round {r} {s}: wall {runs[s][-1]['wall_s']:.2f} s, per replication "
-                      f"{runs[s][-1]['per_rep_s'] * 1e3:.1f} ms", flush=True)
-        med = {s: {k: statistics.median(x[k] for x in v) for k in ("wall_s", "per_rep_s")}
-               for s, v in runs.items()}
-        ratios = {f"{a}_over_{b}_per_rep": statistics.median(
-            x["per_rep_s"] / y["per_rep_s"] for x, y in zip(runs[a], runs[b]))
-            for a, b in (("base", "new"), ("new_hugepages_off", "new"), ("base", "new_hugepages_off"))}
-        out = dict(benchmark="cli_per_rep", base_commit=args.base, n=args.n, horizon=args.horizon,
-                   reps=args.reps, rounds=args.rounds, python=platform.python_version(),
-                   kernel=platform.release(), cpu_count=os.cpu_count(),
-                   load_average_end=list(os.getloadavg()), runs=runs, medians=med, ratios=ratios)
-        print(json.dumps({"medians": med, "ratios": ratios}), flush=True)
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        path = args.out or os.path.join(HERE, "results", f"cli-per-rep-{stamp}.json")
-        with open(path, "w") as fh:
-            json.dump(out, fh, indent=1)
-        print(path)
-    finally:
-        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", base], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+    for side in ("base", "new"):  # warm each side's cache (compile once, untimed)
+        tree, hp = sides[side]
+        one_run(tree, caches[side], os.path.join(work, "warm"), args, hp)
+    runs = {s: [] for s in sides}
+    for r in range(args.rounds):
+        for s, (tree, hp) in sides.items():
+            runs[s].append(one_run(tree, caches[s], os.path.join(work, "out"), args, hp))
+            print(f"round {r} {s}: wall {runs[s][-1]['wall_s']:.2f} s, per replication "
+                  f"{runs[s][-1]['per_rep_s'] * 1e3:.1f} ms", flush=True)
+    med = {s: {k: statistics.median(x[k] for x in v) for k in ("wall_s", "per_rep_s")}
+           for s, v in runs.items()}
+    ratios = {f"{a}_over_{b}_per_rep": statistics.median(
+        x["per_rep_s"] / y["per_rep_s"] for x, y in zip(runs[a], runs[b]))
+        for a, b in (("base", "new"), ("new_hugepages_off", "new"), ("base", "new_hugepages_off"))}
+    out = dict(benchmark="cli_per_rep", base_commit=args.base, n=args.n, horizon=args.horizon,
+               reps=args.reps, rounds=args.rounds, python=platform.python_version(),
+               kernel=platform.release(), cpu_count=os.cpu_count(),
+               load_average_end=list(os.getloadavg()), runs=runs, medians=med, ratios=ratios)
+    print(json.dumps({"medians": med, "ratios": ratios}), flush=True)
+    write_result(out, "cli-per-rep", args.out)
 
 
 if __name__ == "__main__":

@@ -16,20 +16,16 @@ identical). Writes ``results/warm-commands-<timestamp>.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import filecmp
-import json
 import os
 import platform
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from bench_worktree import ROOT, base_worktree, write_result
 
 COMMANDS = {
     "quickstart": ["--n", "100,200", "--horizon", "25", "--reps", "8"],
@@ -54,52 +50,45 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    work = tempfile.mkdtemp(prefix="jaxmed-warm-commands-")
-    base = os.path.join(work, "base")
-    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", "-f", base, args.base],
-                   check=True, capture_output=True)
-    sides = {"base": base, "new": ROOT}
-    try:
-        results = {}
-        for name, cmd_args in COMMANDS.items():
-            caches = {s: os.path.join(work, f"cache-{name}-{s}") for s in sides}
-            outs = {s: os.path.join(work, f"out-{name}-{s}") for s in sides}
-            cold = {s: one_run(sides[s], caches[s], outs[s], cmd_args) for s in sides}
-            same = filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
-                               os.path.join(outs["new"], "summary.csv"), shallow=False)
-            warm = {s: [] for s in sides}
-            for r in range(args.rounds):
-                order = list(sides) if r % 2 == 0 else list(sides)[::-1]
-                for s in order:
-                    warm[s].append(one_run(sides[s], caches[s], outs[s], cmd_args))
-                same = same and filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
-                                            os.path.join(outs["new"], "summary.csv"), shallow=False)
-                print(f"{name} round {r}: " + ", ".join(f"{s} {warm[s][-1]:.2f} s" for s in order),
-                      flush=True)
-            med = {s: statistics.median(v) for s, v in warm.items()}
-            results[name] = dict(
-                args=cmd_args, cold_s=cold, warm_s=warm, warm_median_s=med,
-                warm_ratio_base_over_new=statistics.median(
-                    b / n for b, n in zip(warm["base"], warm["new"])),
-                cold_ratio_base_over_new=cold["base"] / cold["new"],
-                summaries_identical=same)
-            print(f"{name}: cold base {cold['base']:.1f} s new {cold['new']:.1f} s; warm median "
-                  f"base {med['base']:.2f} s new {med['new']:.2f} s; identical numbers: {same}",
-                  flush=True)
-        import jax
+    with base_worktree(args.base, "jaxmed-warm-commands-") as (work, base):
+        _compare(args, work, base)
 
-        out = dict(benchmark="warm_commands", base_commit=args.base, rounds=args.rounds,
-                   python=platform.python_version(), jax=jax.__version__,
-                   kernel=platform.release(), cpu_count=os.cpu_count(),
-                   load_average_end=list(os.getloadavg()), commands=results)
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        path = args.out or os.path.join(HERE, "results", f"warm-commands-{stamp}.json")
-        with open(path, "w") as fh:
-            json.dump(out, fh, indent=1)
-        print(path)
-    finally:
-        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", base], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+
+def _compare(args, work, base):
+    sides = {"base": base, "new": ROOT}
+    results = {}
+    for name, cmd_args in COMMANDS.items():
+        caches = {s: os.path.join(work, f"cache-{name}-{s}") for s in sides}
+        outs = {s: os.path.join(work, f"out-{name}-{s}") for s in sides}
+        cold = {s: one_run(sides[s], caches[s], outs[s], cmd_args) for s in sides}
+        same = filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
+                           os.path.join(outs["new"], "summary.csv"), shallow=False)
+        warm = {s: [] for s in sides}
+        for r in range(args.rounds):
+            order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+            for s in order:
+                warm[s].append(one_run(sides[s], caches[s], outs[s], cmd_args))
+            same = same and filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
+                                        os.path.join(outs["new"], "summary.csv"), shallow=False)
+            print(f"{name} round {r}: " + ", ".join(f"{s} {warm[s][-1]:.2f} s" for s in order),
+                  flush=True)
+        med = {s: statistics.median(v) for s, v in warm.items()}
+        results[name] = dict(
+            args=cmd_args, cold_s=cold, warm_s=warm, warm_median_s=med,
+            warm_ratio_base_over_new=statistics.median(
+                b / n for b, n in zip(warm["base"], warm["new"])),
+            cold_ratio_base_over_new=cold["base"] / cold["new"],
+            summaries_identical=same)
+        print(f"{name}: cold base {cold['base']:.1f} s new {cold['new']:.1f} s; warm median "
+              f"base {med['base']:.2f} s new {med['new']:.2f} s; identical numbers: {same}",
+              flush=True)
+    import jax
+
+    out = dict(benchmark="warm_commands", base_commit=args.base, rounds=args.rounds,
+               python=platform.python_version(), jax=jax.__version__,
+               kernel=platform.release(), cpu_count=os.cpu_count(),
+               load_average_end=list(os.getloadavg()), commands=results)
+    write_result(out, "warm-commands", args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""Shared by the command-line benchmarks that compare this tree with an older commit: a
+temporary worktree of that commit, and the result file under ``results/``."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+@contextlib.contextmanager
+def base_worktree(rev: str, prefix: str):
+    """``(work directory, worktree of rev)``; both removed on exit."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    base = os.path.join(work, "base")
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", "-f", base, rev],
+                   check=True, capture_output=True)
+    try:
+        yield work, base
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", base], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_result(out: dict, name: str, path: str | None = None) -> str:
+    """Writes ``out`` to ``path`` or ``results/<name>-<UTC timestamp>.json``; returns the path."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = path or os.path.join(HERE, "results", f"{name}-{stamp}.json")
+    with open(path, "w") as fh:
+        json.dump(out, fh, indent=1)
+    print(path)
+    return path
