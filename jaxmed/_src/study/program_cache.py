@@ -11,8 +11,9 @@ program deserialises it (about 0.05 s) and compiles it, which is a persistent-ca
 What identifies a program. The key is a SHA-256 digest of
 
 * the per-replication jaxpr(s) the program is built from, as text (every primitive and its
-  parameters), with their constants (dtype, shape and bytes) and the code objects of any
-  Python callables among the parameters (e.g. the batching rules of ``custom_vmap``);
+  parameters), with their constants (dtype, shape and bytes) and any Python callables among
+  the parameters (e.g. the batching rules of ``custom_vmap``): their bytecode and constants,
+  and what their closures hold (numbers and strings by value, functions recursively);
 * how the program wraps them (``chunk_compute``'s block structure, ``batch_size``, the
   argument types);
 * the jaxmed sources (every ``.py`` file of the installed package), the JAX and jaxlib
@@ -21,8 +22,9 @@ What identifies a program. The key is a SHA-256 digest of
 
 So an edit of jaxmed, an upgrade of JAX, another design or estimator setting, another N or
 T gives another key, and the program is traced again. What the key cannot see: Python state
-that a traced function reads without it reaching the jaxpr or the code objects above (for
-example a global variable read by a ``custom_vmap`` rule of the user's own). Turn the
+that a batching rule reads without it reaching the jaxpr or the digest above (for example a
+global variable, or an array in its closure, read by a ``custom_vmap`` rule of the user's
+own). Turn the
 cache off (``JAXMED_NO_CACHE=1`` or the CLI's ``--no-cache``, which also turn off XLA's
 cache) when such code changes.
 
@@ -38,8 +40,8 @@ the exported module is the same StableHLO (tested bit for bit).
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
-import marshal
 import os
 import tempfile
 import threading
@@ -99,8 +101,8 @@ def _sources_digest() -> str:
 
 
 def _callables(jaxpr, out: list) -> None:
-    """Appends the code of every Python callable among the parameters of ``jaxpr``'s equations,
-    recursing into sub-jaxprs."""
+    """Appends a digest of every Python callable among the parameters of ``jaxpr``'s
+    equations, recursing into sub-jaxprs."""
     from jax.extend import core as jcore
 
     for eqn in jaxpr.eqns:
@@ -112,12 +114,60 @@ def _callables(jaxpr, out: list) -> None:
                 elif isinstance(v, jcore.Jaxpr):
                     _callables(v, out)
                 elif callable(v):
-                    code = getattr(v, "__code__", None) or getattr(
-                        getattr(v, "__call__", None), "__code__", None)
-                    if code is not None:
-                        out.append(marshal.dumps(code))
-                    else:
-                        out.append(repr(type(v)).encode())
+                    out.append(_callable_digest(v, 3))
+
+
+_SIMPLE = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _code_digest(code, h) -> None:
+    """Feeds a code object to ``h``: bytecode, names and constants (sets sorted, nested code
+    recursed), not its file name or line numbers, so the digest is the same in every process."""
+    h.update(code.co_code)
+    h.update(repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+    for c in code.co_consts:
+        if hasattr(c, "co_code"):
+            _code_digest(c, h)
+        elif isinstance(c, frozenset):
+            h.update(repr(sorted(map(repr, c))).encode())
+        else:
+            h.update(repr(c).encode())
+
+
+def _callable_digest(fn, depth: int) -> bytes:
+    """SHA-256 of a callable's code and of what its closure holds (simple values by value,
+    callables recursively to ``depth`` levels, anything else by type)."""
+    h = hashlib.sha256()
+
+    def held(v):
+        if isinstance(v, _SIMPLE) or (isinstance(v, tuple) and all(isinstance(x, _SIMPLE) for x in v)):
+            h.update(repr(v).encode())
+        elif callable(v) and depth > 0:
+            h.update(_callable_digest(v, depth - 1))
+        else:
+            h.update(repr(type(v)).encode())
+
+    if isinstance(fn, functools.partial):
+        for v in fn.args + tuple(sorted(fn.keywords.items())):
+            held(v)
+        fn = fn.func
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a callable object (e.g. JAX's ClosedRule): its class, and what it holds
+        h.update(repr(type(fn)).encode())
+        call = getattr(type(fn), "__call__", None)
+        if hasattr(call, "__code__"):
+            _code_digest(call.__code__, h)
+        for name, v in sorted(getattr(fn, "__dict__", {}).items()):
+            h.update(name.encode())
+            held(v)
+        return h.digest()
+    _code_digest(code, h)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            held(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    return h.digest()
 
 
 def jaxpr_digest(closed) -> str:
@@ -129,10 +179,10 @@ def jaxpr_digest(closed) -> str:
             getattr(c, "dtype", np.float64), jax.dtypes.prng_key) else c)
         h.update(repr((a.dtype.str, a.shape)).encode())
         h.update(np.ascontiguousarray(a).tobytes())
-    codes: list = []
-    _callables(closed.jaxpr, codes)
-    for code in codes:
-        h.update(hashlib.sha256(code).digest())
+    digests: list = []
+    _callables(closed.jaxpr, digests)
+    for d in digests:
+        h.update(d)
     return h.hexdigest()
 
 
