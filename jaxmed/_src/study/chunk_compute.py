@@ -54,6 +54,8 @@ class ChunkJob(NamedTuple):
       dtype: ``"float64"`` or ``"float32"``.
       padded_n: per grid cell, the number of trajectories the cell is estimated at when
         its data are padded (``n_buckets``), or None (not padded); None: no cell is.
+      xla_opt_level: XLA's backend optimisation level of the programs (``None``: XLA's
+        default).
     """
 
     design: Any
@@ -64,6 +66,7 @@ class ChunkJob(NamedTuple):
     key_impl: str
     dtype: str
     padded_n: tuple | None = None
+    xla_opt_level: int | None = None
 
     def key(self):
         """The study key, rebuilt from its raw data."""
@@ -200,7 +203,7 @@ _COMPILED_LOCK = threading.Lock()
 
 
 def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cell_key, sharding,
-                      n_pad=None):
+                      n_pad=None, xla_opt_level=None):
     """Compiles (or reuses, within this process) the chunk function of one grid cell.
 
     Returns ``(compiled, seconds spent compiling)``. The cache key holds the design and the
@@ -210,15 +213,17 @@ def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cel
 
     With ``n_pad`` (``n_buckets``): two programs, a simulation at ``n`` padded to ``n_pad``
     (one per ``n``) and the estimation at ``n_pad`` (shared by every ``n`` padded to
-    ``n_pad``); ``compiled`` is their composition.
+    ``n_pad``); ``compiled`` is their composition. ``xla_opt_level``: XLA's backend
+    optimisation level (``None``: its default).
     """
+    options = None if xla_opt_level is None else {"xla_backend_optimization_level": xla_opt_level}
     if n_pad is not None:
         def build_sim():
             one_sim = traced(simulate_fn(design, estimator.pad, n, h, n_pad), cell_key)
             program = PerDeviceProgram(chunk_fn(one_sim, batch_size, name="simulate_chunk"),
                                        cell_key, sharding, batch_size,
                                        program_id=_program_id("simulate", one_sim),
-                                       out_tree=one_sim.out_tree)
+                                       out_tree=one_sim.out_tree, compiler_options=options)
             return program, one_sim.out_types()
 
         def build_est():
@@ -226,22 +231,22 @@ def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cel
             return PerDeviceProgram(data_chunk_fn(one_est, batch_size), cell_key, sharding,
                                     batch_size, data=(sim[0].out_info,),
                                     program_id=_program_id("estimate", one_est),
-                                    out_tree=one_est.out_tree)
+                                    out_tree=one_est.out_tree, compiler_options=options)
 
-        sim, s1 = _cached(design, estimator, ("simulate", n, n_pad, h), mesh, batch_size,
-                          chunk_size, build_sim)
+        sim, s1 = _cached(design, estimator, ("simulate", n, n_pad, h, xla_opt_level), mesh,
+                          batch_size, chunk_size, build_sim)
         sim_types = sim[1]
-        est, s2 = _cached(design, estimator, ("estimate", n_pad, h), mesh, batch_size, chunk_size,
-                          build_est)
+        est, s2 = _cached(design, estimator, ("estimate", n_pad, h, xla_opt_level), mesh,
+                          batch_size, chunk_size, build_est)
         return (lambda cell_key, reps: est(cell_key, reps, sim[0](cell_key, reps))), s1 + s2
 
     def build():  # always from the jaxpr: one route to the program, whoever computes the chunk
         one = traced_replication(design, estimator, n, h, cell_key)
         return PerDeviceProgram(chunk_fn(one, batch_size), cell_key, sharding, batch_size,
                                 program_id=_program_id("replication", one),
-                                out_tree=one.out_tree)
+                                out_tree=one.out_tree, compiler_options=options)
 
-    return _cached(design, estimator, (n, h), mesh, batch_size, chunk_size, build)
+    return _cached(design, estimator, (n, h, xla_opt_level), mesh, batch_size, chunk_size, build)
 
 
 def _lookup(cache, design, estimator, rest: tuple):
@@ -336,7 +341,8 @@ class ChunkComputer:
             compiled, seconds = compiled_chunk_fn(self.job.design, self.job.estimator, task.n,
                                                   task.horizon, self.mesh, self.job.batch_size,
                                                   self.per_call, cell_key, self.rep_sharding,
-                                                  None if padded is None else padded[task.cell])
+                                                  None if padded is None else padded[task.cell],
+                                                  self.job.xla_opt_level)
             self._programs[task.cell] = (compiled, cell_key)
             return compiled, cell_key, seconds
 

@@ -59,8 +59,9 @@ _IDENTITY_KEYS = ("format", "design", "estimator", "estimators", "effects", "gri
                   "key_data", "batch_size", "dtype")
 # identity keys a manifest holds only when they apply (so studies without them keep their
 # fingerprints): ``padded_n``, the N each cell is estimated at (``n_buckets``), and
-# ``settings``, the estimator's settings that its name does not say (``EstimatorSpec.settings``)
-_OPTIONAL_IDENTITY_KEYS = ("padded_n", "settings")
+# ``settings``, the estimator's settings that its name does not say (``EstimatorSpec.settings``),
+# and ``xla_opt_level``, XLA's backend optimisation level when it is not the default
+_OPTIONAL_IDENTITY_KEYS = ("padded_n", "settings", "xla_opt_level")
 _PART_PREFIX = ".tmp-"
 # what a truncated or damaged .npz raises when opened or read
 _UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, zlib.error)

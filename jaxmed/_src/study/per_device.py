@@ -41,12 +41,15 @@ class PerDeviceProgram:
         it evaluates; the argument types, ``batch_size`` and the device are added here), or
         ``None``. With it, the lowered program is read from (or exported to) the disk cache
         while the persistent compilation cache is on.
+      compiler_options: XLA options of the compilation (``Lowered.compile``), e.g. the
+        backend optimisation level.
       out_tree: with ``program_id``, the pytree structure of ``fn``'s output (a program read
         from disk is not traced, so it cannot tell).
     """
 
     def __init__(self, fn: Callable, cell_key, sharding: NamedSharding, batch_size: int,
-                 data: tuple = (), *, program_id: tuple | None = None, out_tree=None):
+                 data: tuple = (), *, program_id: tuple | None = None, out_tree=None,
+                 compiler_options: dict | None = None):
         self.devices = list(sharding.mesh.devices.flat)
         self.sharding = sharding
         self.batch_size = batch_size
@@ -89,10 +92,10 @@ class PerDeviceProgram:
             out_info = jax.tree.unflatten(self._out_tree, out_info)
         self.out_info = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), out_info)
         if len(lowered) == 1:  # in this thread (its JAX settings, e.g. jax.log_compiles)
-            self._compiled = [lowered[0].compile()]
+            self._compiled = [lowered[0].compile(compiler_options)]
         else:  # the D compilations of one HLO run side by side (XLA releases the GIL)
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(lowered)) as pool:
-                self._compiled = list(pool.map(lambda low: low.compile(), lowered))
+                self._compiled = list(pool.map(lambda low: low.compile(compiler_options), lowered))
 
     def _run(self, compiled, *args):
         if self._out_tree is None:
