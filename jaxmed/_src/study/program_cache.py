@@ -24,17 +24,19 @@ So an edit of jaxmed, an upgrade of JAX, another design or estimator setting, an
 T gives another key, and the program is traced again. What the key cannot see: Python state
 that a batching rule reads without it reaching the jaxpr or the digest above (for example a
 global variable, or an array in its closure, read by a ``custom_vmap`` rule of the user's
-own). Turn the
-cache off (``JAXMED_NO_CACHE=1`` or the CLI's ``--no-cache``, which also turn off XLA's
-cache) when such code changes.
+own). Turn the cache off (``JAXMED_NO_CACHE=1`` or the CLI's ``--no-cache``, which also turn
+off XLA's cache) when such code changes.
 
 Where. ``<persistent compilation cache directory>/jaxmed-programs/<key>.jaxexport``, used only
 while the persistent cache is on and the ``flatbuffers`` package (JAX's serialisation of
 exported programs) is importable. Files are written atomically (a temporary file, then
 ``os.replace``) and begin with the SHA-256 of the rest, so processes that share the directory
-(Dask workers, parallel runs) never read a partial one and a damaged file is exported again. At most ``MAX_FILES`` programs are
-kept (least recently used removed). The numbers are those of the program lowered directly:
-the exported module is the same StableHLO (tested bit for bit).
+(Dask workers, parallel runs) never read a partial one and a damaged file is exported again.
+At most ``MAX_FILES`` programs are kept (least recently used removed). A program that
+``jax.export`` refuses (a host callback, a custom call it does not guarantee stable) is
+lowered directly, as without the cache, and the refusal is remembered (``<key>.noexport``).
+The numbers are those of the program lowered directly: the exported module is the same
+StableHLO (tested bit for bit).
 """
 
 from __future__ import annotations
