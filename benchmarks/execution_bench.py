@@ -179,7 +179,8 @@ def bench_widths(quick):
     out = []
     for w in ((1, 8) if quick else (1, 2, 4, 8, 16, 32)):
         reps = 2 * w if quick else max(16, 2 * w)
-        res = study_run(design, spec, [(n, t)], reps, 0, batch_size=w, chunk_size=w, progress=False)
+        res = study_run(design, spec, [(n, t)], reps, 0, batch_size=w, chunk_size=w, progress=False,
+                        xla_opt_level=None)  # throughput at XLA's default level
         run_s = res.wall_s - res.compile_s
         out.append({"n": n, "T": t, "width": w, "reps": reps, "run_s": run_s, "compile_s": res.compile_s,
                     "reps_per_s": reps / run_s, "n_status_nonzero": int((res.status != 0).sum()),

@@ -52,7 +52,7 @@ def throughput(smoke, design, spec):
                                            (1500, 200, 256)]
     out = []
     for n, t, reps in cells:
-        res = study_run(design, spec, [(n, t)], reps, 0, progress=False)
+        res = study_run(design, spec, [(n, t)], reps, 0, progress=False, xla_opt_level=None)
         run_s = res.wall_s - res.compile_s
         out.append({"n": n, "T": t, "reps": reps, "batch_size": res.batch_size,
                     "chunk_size": res.chunk_size, "compile_s": res.compile_s, "run_s": run_s,
@@ -107,7 +107,7 @@ def ngrid(smoke, design, spec, deadline):
     for n in ns:  # one call per cell so that the budget can stop the grid between cells
         if time.perf_counter() > deadline:
             break
-        res = study_run(design, spec, [(n, t)], reps, 0, progress=False)
+        res = study_run(design, spec, [(n, t)], reps, 0, progress=False, xla_opt_level=None)
         compile_s += res.compile_s
         done.append(n)
     wall = time.perf_counter() - t0
