@@ -3,6 +3,7 @@ temporary worktree of that commit, and the result file under ``results/``."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import json
@@ -37,3 +38,16 @@ def write_result(out: dict, name: str, path: str | None = None) -> str:
         json.dump(out, fh, indent=1)
     print(path)
     return path
+
+
+def main_against_base(argv, doc: str, base: str, prefix: str, options: dict, compare) -> None:
+    """Parses ``--base`` (default ``base``), the integer ``options`` (name -> default) and
+    ``--out``, then runs ``compare(args, work directory, worktree of --base)``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--base", default=base)
+    for name, default in options.items():
+        ap.add_argument(f"--{name}", type=int, default=default)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    with base_worktree(args.base, prefix) as (work, tree):
+        compare(args, work, tree)

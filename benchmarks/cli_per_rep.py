@@ -14,7 +14,6 @@ what the engine spends per replication, startup excluded); wall: the whole comma
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -25,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from bench_worktree import ROOT, base_worktree, write_result
+from bench_worktree import ROOT, main_against_base, write_result
 
 
 def one_run(tree, cache, out, args, hugepages: bool):
@@ -35,6 +34,8 @@ def one_run(tree, cache, out, args, hugepages: bool):
     cmd = [sys.executable, "-m", "jaxmed", "study", "semi-synthetic", "--n", str(args.n),
            "--horizon", str(args.horizon), "--reps", str(args.reps), "--seed", "0",
            "--no-progress", "--out", out]
+    if tree == ROOT:  # per replication at XLA's default level, however small the study
+        cmd += ["--xla-opt-level", "default"]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - t0
@@ -44,16 +45,8 @@ def one_run(tree, cache, out, args, hugepages: bool):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", default="2d9761e")
-    ap.add_argument("--n", type=int, default=1500)
-    ap.add_argument("--horizon", type=int, default=25)
-    ap.add_argument("--reps", type=int, default=40)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    with base_worktree(args.base, "jaxmed-cli-per-rep-") as (work, base):
-        _compare(args, work, base)
+    main_against_base(argv, __doc__, "2d9761e", "jaxmed-cli-per-rep-",
+                      {"n": 1500, "horizon": 25, "reps": 40, "rounds": 3}, _compare)
 
 
 def _compare(args, work, base):

@@ -15,7 +15,6 @@ identical). Writes ``results/warm-commands-<timestamp>.json``.
 
 from __future__ import annotations
 
-import argparse
 import filecmp
 import os
 import platform
@@ -25,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from bench_worktree import ROOT, base_worktree, write_result
+from bench_worktree import ROOT, main_against_base, write_result
 
 COMMANDS = {
     "quickstart": ["--n", "100,200", "--horizon", "25", "--reps", "8"],
@@ -45,13 +44,7 @@ def one_run(tree, cache, out, args_list):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", default="1931c63")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    with base_worktree(args.base, "jaxmed-warm-commands-") as (work, base):
-        _compare(args, work, base)
+    main_against_base(argv, __doc__, "1931c63", "jaxmed-warm-commands-", {"rounds": 5}, _compare)
 
 
 def _compare(args, work, base):
