@@ -299,7 +299,7 @@ def _opt_level(text: str):
 
 
 def _cmd_study(args) -> int:
-    from jaxmed._src.study import catalog, figures, runner, summaries
+    from jaxmed._src.study import catalog, chunk_store, figures, runner, summaries
 
     design = _get_design(args.design)
     horizons = args.horizon or [int(design.default_horizon)]
@@ -339,9 +339,14 @@ def _cmd_study(args) -> int:
             figures.plot_study(summary, os.path.join(out, name), fixed=fixed, log_mse=args.log_mse,
                                title=f"{result.design} ({result.estimator})")
             figs.append(os.path.join(out, name))
+    level = (chunk_store.ChunkStore(out).read_manifest() or {}).get("xla_opt_level")
     print(f"{result.design} / {result.estimator}: {result.reps} replications per cell, "
           f"{result.n_computed} computed now; compile {result.compile_s:.1f} s, "
-          f"total {result.wall_s:.1f} s on {result.device} ({result.dtype})")
+          f"total {result.wall_s:.1f} s on {result.device} ({result.dtype})"
+          + ("" if level is None else
+             f"; compiled at XLA optimisation level {level}"
+             + (" (a small study; --xla-opt-level default for XLA's default)"
+                if args.xla_opt_level == "auto" else "")))
     print(summaries.format_table(summary))
     print(f"wrote {paths['json']}, {paths['csv']}" + "".join(f", {f}" for f in figs))
     return 0

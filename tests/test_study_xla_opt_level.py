@@ -5,7 +5,7 @@
 * a study compiled at level 0 agrees with the same study at XLA's default level to rounding
   (1e-12 relative; level 0 fuses no multiply-adds), and the level is part of its identity:
   recorded in the manifest, kept on resume, a resume at another level refused;
-* the command line's ``--xla-opt-level``, in a subprocess.
+* the command line's ``--xla-opt-level``, in a subprocess (recorded, and said in the output).
 """
 
 import json
@@ -74,6 +74,7 @@ def test_command_line_flag(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert _manifest(out)["xla_opt_level"] == 1
+    assert "compiled at XLA optimisation level 1\n" in res.stdout  # said, without the hint
     bad = subprocess.run(cmd[:-4] + ["--xla-opt-level", "7", "--out", str(tmp_path / "t")],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--xla-opt-level" in bad.stderr
