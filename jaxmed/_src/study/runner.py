@@ -155,8 +155,8 @@ def _largest_cells(grid) -> list:
     largest N and the largest T (a replication's memory grows with each; tracing every cell
     only to take the maximum cost about 0.3 s a cell, and a padded cell's full replication is
     never compiled)."""
-    cells = {max(grid, key=lambda c: (c[0] * c[1], c)), max(grid), max(grid, key=lambda c: c[::-1])}
-    return sorted(cells)
+    most_steps = max(grid, key=lambda c: (c[0] * c[1], c))
+    return sorted({most_steps, max(grid), max(grid, key=lambda c: c[::-1])})
 
 
 SMALL_STUDY_STEPS = 100_000  # trajectory-steps in all up to which "auto" compiles at level 0
@@ -280,7 +280,7 @@ def run(design, estimator: EstimatorSpec, grid, reps: int, key, *, out=None,
         is then most of its time, and level 0 compiles the mediation estimator about 2x
         faster while its replications run about 3x slower), XLA's default otherwise;
         ``None``: XLA's default; or an int 0–3. The numbers of the two levels differ by
-        rounding (about 1e-14 relative: no fused multiply-adds at level 0). A level other
+        rounding (about 1e-13 relative at most: no fused multiply-adds at level 0). A level other
         than the default is part of the study's identity (manifest ``xla_opt_level``; a
         resumed study keeps the stored one).
 
