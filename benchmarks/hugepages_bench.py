@@ -21,7 +21,6 @@ run one after another within each round; ratios are medians over rounds of
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -30,8 +29,7 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from bench_worktree import ROOT, write_result
 
 CHILD = r"""
 import json, resource, sys, time
@@ -129,11 +127,7 @@ def main(argv=None):
                load_average_end=list(os.getloadavg()), rounds=rounds, summary=summary)
     import jax
     out["jax"] = jax.__version__
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = a.out or os.path.join(HERE, "results", f"hugepages-{stamp}.json")
-    with open(path, "w") as fh:
-        json.dump(out, fh, indent=1)
-    print(path)
+    write_result(out, "hugepages", a.out)
 
 
 if __name__ == "__main__":

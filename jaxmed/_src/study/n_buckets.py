@@ -16,8 +16,9 @@ grid with the same horizon whose N share a bucket are padded to the **largest N 
   for 12.5% more trajectories in total.
 
 Small cells join the next bucket up. A compiled program costs seconds (about 5 s to compile
-the mediation estimator on 2 cores, about 1.2 s to trace and lower it even when the persistent
-cache holds it), while padding costs per replication. So with the number of replications
+the mediation estimator on 2 cores; even when it is cached, about 0.9 s to trace it, read its
+lowered form, ``program_cache``, and load it, 1.2 s before that cache), while padding costs
+per replication. So with the number of replications
 known (``jaxmed.study.run`` passes it), the groups of each horizon are merged from the
 smallest up: a group is padded to the next group's size when that adds at most
 ``MERGE_STEPS`` (300,000) trajectory-steps over all its replications, reps × T × Σ (new
@@ -45,8 +46,9 @@ from typing import Sequence
 __all__ = ["bucket_of", "padded_sizes", "estimator_pads", "MERGE_STEPS"]
 
 # padding worth one compiled program less, in trajectory-steps (reps × T × added trajectories):
-# about 0.9 s at 3.1 µs per trajectory-step (N = 1500, T = 25, 2 cores), below what even a
-# persistent-cache hit of the mediation estimator costs to trace and lower (about 1.2 s)
+# about 0.9 s at 3.1 µs per trajectory-step (N = 1500, T = 25, 2 cores): about what even a
+# cached mediation estimator costs to build (0.9 s: tracing, the lowered program read back,
+# the persistent-cache hit; 1.2 s before ``program_cache``), against about 5 s to compile
 MERGE_STEPS = 300_000
 
 
