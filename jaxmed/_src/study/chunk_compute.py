@@ -34,6 +34,7 @@ from jaxmed._src.precision import precision
 from jaxmed._src.study import program_cache
 from jaxmed._src.study.per_device import PerDeviceProgram
 from jaxmed._src.study.plan import ChunkTask
+from jaxmed._src.study.replication_identity import known_or_traced
 
 __all__ = ["ChunkJob", "ChunkComputer", "replication_fn", "chunk_fn", "compiled_chunk_fn",
            "check_table", "job_precision", "describe_devices"]
@@ -124,10 +125,13 @@ def _program_id(kind: str, *traced_fns: TracedReplication) -> tuple | None:
     ``None`` when lowered programs are not kept on disk."""
     if program_cache.program_dir() is None:
         return None
-    return (kind,) + tuple(program_cache.jaxpr_digest(t.jaxpr) for t in traced_fns)
+    return (kind,) + tuple(getattr(t, "digest", None) or program_cache.jaxpr_digest(t.jaxpr)
+                           for t in traced_fns)
 
 
 _TRACED: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+# the output structure of a replication (``replication_fn`` returns an ``EffectTable``)
+_EFFECT_TABLE_TREE = jax.tree.structure(EffectTable(*range(len(EffectTable._fields))))
 
 
 def traced_replication(design, estimator: EstimatorSpec, n: int, horizon: int,
@@ -135,14 +139,22 @@ def traced_replication(design, estimator: EstimatorSpec, n: int, horizon: int,
     """The jaxpr of one replication (``replication_fn``) for a key like ``key``, traced once per
     process and reused: the study sizes its default batch from it (``memory``) and every
     cell's program is built from it (``compiled_chunk_fn``), so the pipeline's Python is
-    traced once per cell, not twice."""
+    traced once per cell, not twice.
+
+    While lowered programs are kept on disk, what the trace tells (its digest, memory bound
+    and output structure) is also recorded there, and a later process that builds the same
+    replication from describable parts reads it back instead of tracing
+    (``replication_identity``): a ``KnownReplication``, traced only if its program has to be
+    exported again."""
     key_type = (tuple(key.shape), str(key.dtype))
     rest = (n, horizon, key_type, jax.config.jax_enable_x64)
     with _COMPILED_LOCK:
         cache_key, hit = _lookup(_TRACED, design, estimator, rest)
     if hit is not None:
         return hit
-    one = traced(replication_fn(design, estimator, n, horizon), key)
+    one = known_or_traced("replication", design, estimator, rest,
+                          lambda: traced(replication_fn(design, estimator, n, horizon), key),
+                          _EFFECT_TABLE_TREE)
     with _COMPILED_LOCK:
         _store(_TRACED, cache_key, one, design, estimator)
     return one
@@ -227,7 +239,13 @@ def compiled_chunk_fn(design, estimator, n, h, mesh, batch_size, chunk_size, cel
             return program, one_sim.out_types()
 
         def build_est():
-            one_est = traced(estimate_fn(estimator), cell_key, sim_types)
+            types = (str(jax.tree.structure(sim_types)),
+                     tuple((t.shape, str(t.dtype)) for t in jax.tree.leaves(sim_types)))
+            parts = (n_pad, h, (tuple(cell_key.shape), str(cell_key.dtype)), types,
+                     jax.config.jax_enable_x64)
+            one_est = known_or_traced("estimate", design, estimator, parts,
+                                      lambda: traced(estimate_fn(estimator), cell_key, sim_types),
+                                      _EFFECT_TABLE_TREE)
             return PerDeviceProgram(data_chunk_fn(one_est, batch_size), cell_key, sharding,
                                     batch_size, data=(sim[0].out_info,),
                                     program_id=_program_id("estimate", one_est),

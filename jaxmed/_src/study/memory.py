@@ -33,6 +33,9 @@ def replication_bytes(fn: Callable, *args) -> int:
     >>> replication_bytes(lambda x: x * 2.0 + 1.0, jnp.zeros(10, jnp.float32))
     120
     """
+    known = getattr(fn, "nbytes", None)  # a ``replication_identity.KnownReplication``
+    if known is not None:
+        return int(known)
     # a ``chunk_compute.TracedReplication`` carries its jaxpr: no second trace
     closed = fn.jaxpr if hasattr(fn, "jaxpr") else jax.make_jaxpr(fn)(*args)
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -54,15 +55,18 @@ import numpy as np
 
 from jaxmed._src import execution
 
-__all__ = ["program_dir", "program_key", "jaxpr_digest", "load_or_export", "MAX_FILES", "counts"]
+__all__ = ["program_dir", "program_key", "jaxpr_digest", "load_or_export", "read_facts",
+           "write_facts", "MAX_FILES", "counts"]
 
 SUFFIX = ".jaxexport"
 REFUSED = ".noexport"  # marks a program that jax.export refused (empty file)
+FACTS = ".facts.json"  # what tracing a replication told (``read_facts``)
 SUBDIR = "jaxmed-programs"
 MAX_FILES = 512  # about 0.2 MB each for the mediation estimator
 
 _SOURCES: str | None = None
-# per process: "read", "exported", "not_exportable", "known_not_exportable"
+# per process: "read", "exported", "not_exportable", "known_not_exportable", "facts_read",
+# "facts_written", "traced_later" (a ``KnownReplication`` traced to export its program)
 counts: "collections.Counter[str]" = collections.Counter()
 _LOCK = threading.Lock()
 
@@ -239,6 +243,42 @@ def load_or_export(fn: Callable, arg_types: tuple, key: str,
     return exported
 
 
+def _facts_path(directory: str, identity: str) -> str:
+    return os.path.join(directory, program_key("facts", identity) + FACTS)
+
+
+def read_facts(identity: str, directory: str) -> dict | None:
+    """The facts recorded by ``write_facts`` for ``identity`` (a
+    ``replication_identity``) under this process's jaxmed sources, JAX versions, device and
+    settings, or ``None`` (none recorded, or a damaged record)."""
+    path = _facts_path(directory, identity)
+    try:
+        with open(path, "rb") as f:
+            stored = f.read()
+    except OSError:
+        return None
+    digest, blob = stored[:32], stored[32:]
+    if hashlib.sha256(blob).digest() != digest:
+        return None
+    try:
+        facts = json.loads(blob.decode())
+    except ValueError:
+        return None
+    if not isinstance(facts, dict):
+        return None
+    _touch(path)
+    counts["facts_read"] += 1
+    return facts
+
+
+def write_facts(identity: str, directory: str, facts: dict) -> None:
+    """Records ``facts`` (JSON: numbers and strings) for ``identity``, atomically and
+    checksummed as the programs are."""
+    blob = json.dumps(facts, sort_keys=True).encode()
+    _write(directory, _facts_path(directory, identity), hashlib.sha256(blob).digest() + blob)
+    counts["facts_written"] += 1
+
+
 def _touch(path: str) -> None:
     try:
         os.utime(path)
@@ -270,7 +310,7 @@ def _write(directory: str, path: str, blob: Any) -> None:
 def _evict(directory: str) -> None:
     entries = []
     for name in os.listdir(directory):
-        if name.endswith((SUFFIX, REFUSED)) and not name.startswith(".tmp-"):
+        if name.endswith((SUFFIX, REFUSED, FACTS)) and not name.startswith(".tmp-"):
             path = os.path.join(directory, name)
             try:
                 entries.append((os.stat(path).st_mtime_ns, path))
