@@ -3,9 +3,10 @@
 
     PYTHONPATH=. python3 benchmarks/warm_commands.py [--base 1931c63] [--rounds 5]
 
-Commands: the README quickstart (``--n 100,200 --horizon 25 --reps 8``: two unpadded cells)
-and a padded grid (``--n 200,300,500 --horizon 25 --reps 8``: N = 200 simulated at 200 and
-estimated at 300, so simulation and estimation programs). Each side has its own cache
+Commands: the README quickstart (``--n 100,200 --horizon 25 --reps 8``: two unpadded cells),
+a padded grid (``--n 200,300,500 --horizon 25 --reps 8``: N = 200 simulated at 200 and
+estimated at 300, so simulation and estimation programs) and ``jaxmed estimate`` on
+``run.py``'s 6,000-row CSV (its ``--out`` JSON compared). Each side has its own cache
 directory. Per command: one cold run per side (empty cache; base first, then this tree),
 then ``rounds`` warm rounds, the sides alternated within each round (which side goes first
 alternates between rounds). Every run is a fresh ``python -m jaxmed study`` process writing a
@@ -29,18 +30,32 @@ from bench_worktree import ROOT, main_against_base, write_result
 COMMANDS = {
     "quickstart": ["--n", "100,200", "--horizon", "25", "--reps", "8"],
     "padded_grid": ["--n", "200,300,500", "--horizon", "25", "--reps", "8"],
+    # ``jaxmed estimate`` on run.py's 6,000-row CSV (written into the work directory)
+    "estimate": ["estimate", "{csv}", "--state", "s0", "--mediator", "m0,m1", "--action", "action",
+                 "--reward", "reward", "--id", "id", "--time", "time", "--target-policy",
+                 "logistic:0.7", "--seed", "0"],
 }
 
 
-def one_run(tree, cache, out, args_list):
+def one_run(tree, cache, out, args_list, csv=None):
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=tree, JAXMED_CACHE_DIR=cache)
     env.pop("JAXMED_NO_CACHE", None)
-    cmd = [sys.executable, "-m", "jaxmed", "study", "semi-synthetic", *args_list, "--seed", "0",
-           "--no-progress", "--out", out]
+    if args_list[0] == "estimate":
+        os.makedirs(out)
+        cmd = [sys.executable, "-m", "jaxmed", *(a.format(csv=csv) for a in args_list),
+               "--out", os.path.join(out, "summary.json")]
+    else:
+        cmd = [sys.executable, "-m", "jaxmed", "study", "semi-synthetic", *args_list, "--seed",
+               "0", "--no-progress", "--out", out]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True)
     return time.perf_counter() - t0
+
+
+def _summary(out):
+    path = os.path.join(out, "summary.csv")
+    return path if os.path.exists(path) else os.path.join(out, "summary.json")
 
 
 def main(argv=None):
@@ -48,21 +63,25 @@ def main(argv=None):
 
 
 def _compare(args, work, base):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from execution_bench import _estimate_csv
+
+    csv = os.path.join(work, "data.csv")
+    _estimate_csv(csv, 6000)
     sides = {"base": base, "new": ROOT}
     results = {}
     for name, cmd_args in COMMANDS.items():
         caches = {s: os.path.join(work, f"cache-{name}-{s}") for s in sides}
         outs = {s: os.path.join(work, f"out-{name}-{s}") for s in sides}
-        cold = {s: one_run(sides[s], caches[s], outs[s], cmd_args) for s in sides}
-        same = filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
-                           os.path.join(outs["new"], "summary.csv"), shallow=False)
+        cold = {s: one_run(sides[s], caches[s], outs[s], cmd_args, csv) for s in sides}
+        same = filecmp.cmp(_summary(outs["base"]), _summary(outs["new"]), shallow=False)
         warm = {s: [] for s in sides}
         for r in range(args.rounds):
             order = list(sides) if r % 2 == 0 else list(sides)[::-1]
             for s in order:
-                warm[s].append(one_run(sides[s], caches[s], outs[s], cmd_args))
-            same = same and filecmp.cmp(os.path.join(outs["base"], "summary.csv"),
-                                        os.path.join(outs["new"], "summary.csv"), shallow=False)
+                warm[s].append(one_run(sides[s], caches[s], outs[s], cmd_args, csv))
+            same = same and filecmp.cmp(_summary(outs["base"]), _summary(outs["new"]),
+                                        shallow=False)
             print(f"{name} round {r}: " + ", ".join(f"{s} {warm[s][-1]:.2f} s" for s in order),
                   flush=True)
         med = {s: statistics.median(v) for s, v in warm.items()}

@@ -183,6 +183,29 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
 
 
 _core_jit = jax.jit(mediation_core, static_argnames=("a0",))
+_RESULT_TREE = jax.tree.structure(MediationResult(
+    *range(len(MediationResult._fields) - 1), PipelineDiagnostics(*range(len(PipelineDiagnostics._fields)))))
+
+
+def _core_call(key, data, target_policy, a0: int, config, nuisances):
+    """``_core_jit(...)``; while lowered programs are kept on disk (the command line,
+    ``jaxmed.study.run``), through the kept program (``kept_program``: a warm ``jaxmed
+    estimate`` neither traces nor lowers the pipeline), else by ``jax.jit``. The same numbers
+    either way."""
+    from jaxmed._src.study.kept_program import kept_call
+
+    def core(k, d, policy, c, nuis):
+        return mediation_core(k, d, policy, a0, c, nuis)
+
+    # what the program depends on besides the argument arrays: a0, the configuration (its
+    # static fields; the others are arguments too), the classes of the policy and nuisances
+    settings = (a0, config, type(target_policy),
+                None if nuisances is None else type(nuisances))
+    res = kept_call("mediation_core", core, settings,
+                    (key, data, target_policy, config, nuisances), _RESULT_TREE)
+    if res is None:
+        res = _core_jit(key, data, target_policy, a0, config, nuisances)
+    return res
 
 
 def se_suffix(config: MediationConfig) -> str:
@@ -395,7 +418,7 @@ def mediation_effects(data: Trajectories, target_policy, control_policy=None, *,
         arrays = Trajectories(*(jnp.asarray(np.asarray(x), dt) for x in data))
         if nuisances is not None:
             nuisances = NuisancePredictions(*(jnp.asarray(np.asarray(x), dt) for x in nuisances))
-        res = _core_jit(key, arrays, target_policy, a0, config, nuisances)
+        res = _core_call(key, arrays, target_policy, a0, config, nuisances)
         res = jax.tree_util.tree_map(np.asarray, res)
     if check:
         d = res.diagnostics

@@ -206,13 +206,14 @@ def program_key(*parts, device=None) -> str:
     return hashlib.sha256(repr((env, parts)).encode()).hexdigest()
 
 
-def load_or_export(fn: Callable, arg_types: tuple, key: str,
-                   directory: str) -> "jax.export.Exported | None":
+def load_or_export(fn: Callable, arg_types: tuple, key: str, directory: str,
+                   check: Callable[[], bool] | None = None) -> "jax.export.Exported | None":
     """The exported ``jax.jit(fn)`` at ``arg_types`` (flat: arrays and ``ShapeDtypeStruct``
     leaves in, a tuple of arrays out): read from ``directory/<key>.jaxexport`` when present and
     readable, else exported now and written there; ``None`` when ``fn`` cannot be exported
     (a host callback, or a custom call that ``jax.export`` does not accept; the caller then
-    lowers ``fn`` itself, as without the cache)."""
+    lowers ``fn`` itself, as without the cache), or when ``check()``, asked after a new
+    export, says it must not be kept."""
     from jax import export
 
     path = os.path.join(directory, key + SUFFIX)
@@ -237,6 +238,9 @@ def load_or_export(fn: Callable, arg_types: tuple, key: str,
     except Exception:  # noqa: BLE001 - not exportable (host callbacks, custom calls JAX does
         counts["not_exportable"] += 1  # not guarantee stable): the caller lowers it directly
         _write(directory, refused, b"")
+        return None
+    if check is not None and not check():
+        counts["not_kept"] += 1
         return None
     _write(directory, path, hashlib.sha256(blob).digest() + blob)
     counts["exported"] += 1
