@@ -16,8 +16,9 @@ grid with the same horizon whose N share a bucket are padded to the **largest N 
   for 12.5% more trajectories in total.
 
 Small cells join the next bucket up. A compiled program costs seconds (about 5 s to compile
-the mediation estimator on 2 cores; even when it is cached, about 0.9 s to trace it, read its
-lowered form, ``program_cache``, and load it, 1.2 s before that cache), while padding costs
+the mediation estimator on 2 cores; even when it is cached, about 0.45 s to read its lowered
+form, ``program_cache``, and load it, 0.9 s while it was traced first, before
+``replication_identity``, 1.2 s before ``program_cache``), while padding costs
 per replication. So with the number of replications
 known (``jaxmed.study.run`` passes it), the groups of each horizon are merged from the
 smallest up: a group is padded to the next group's size when that adds at most
@@ -46,9 +47,10 @@ from typing import Sequence
 __all__ = ["bucket_of", "padded_sizes", "estimator_pads", "MERGE_STEPS"]
 
 # padding worth one compiled program less, in trajectory-steps (reps × T × added trajectories):
-# about 0.9 s at 3.1 µs per trajectory-step (N = 1500, T = 25, 2 cores): about what even a
-# cached mediation estimator costs to build (0.9 s: tracing, the lowered program read back,
-# the persistent-cache hit; 1.2 s before ``program_cache``), against about 5 s to compile
+# about 0.9 s at 3.1 µs per trajectory-step (N = 1500, T = 25, 2 cores): between what a
+# cached mediation estimator costs to build (0.45 s: the lowered program read back and the
+# persistent-cache hit; 0.9 s with the trace before ``replication_identity``) and about 5 s to
+# compile it
 MERGE_STEPS = 300_000
 
 
