@@ -63,6 +63,47 @@ def test_weighted_quantile_equals_numpy_on_repeated_sample():
     np.testing.assert_allclose(got, np.quantile(np.repeat(x, w.astype(int)), q), rtol=0, atol=1e-14)
 
 
+def _weighted_quantile_by_sorting_rows(x, w, q):
+    """float64 numpy reference: rows sorted stably with their weights, numpy's linear rule
+    over the expanded sample (the element at expanded index e is the first sorted row whose
+    cumulative weight exceeds e)."""
+    order = np.argsort(x, kind="stable")
+    xs, cum = x[order], np.cumsum(w[order])
+    rank = q * (cum[-1] - 1.0)
+    lo = np.floor(rank)
+    hi = np.minimum(lo + 1.0, cum[-1] - 1.0)
+    at = lambda e: xs[np.clip(np.searchsorted(cum, e, side="right"), 0, len(x) - 1)]
+    return at(lo) + (rank - lo) * (at(hi) - at(lo))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weighted_quantile_with_ties_signed_zeros_and_fractional_weights(dtype):
+    # the values are sorted as integers and tied rows counted together (weighted_stats):
+    # the same quantiles as sorting the rows with their weights, ties and -0.0 included
+    rng = np.random.default_rng(7)
+    q = np.linspace(0, 1, 9)
+    quantiles = jax.jit(weighted_quantile)
+    for trial in range(60):
+        n = (1, 2, 17, 250)[trial % 4]  # few shapes: few compilations
+        x = rng.normal(size=n) * 10.0 ** int(rng.integers(-3, 4))
+        if trial % 3 == 1:
+            x = np.round(x)  # many ties
+        if trial % 3 == 2:
+            x[rng.random(n) < 0.3] = -0.0
+            x[rng.random(n) < 0.2] = 0.0
+        w = rng.integers(0, 4, n).astype(float) if trial % 2 else rng.random(n) * (rng.random(n) < 0.7)
+        w[0] = max(w[0], 1.0)  # a sample of total weight at least 1
+        x, w = x.astype(dtype), w.astype(dtype)
+        got = np.asarray(quantiles(jnp.asarray(x), jnp.asarray(w), jnp.asarray(q, dtype)))
+        ref = _weighted_quantile_by_sorting_rows(x.astype(np.float64), w.astype(np.float64), q)
+        tol = (1e-12 if dtype == np.float64 else 1e-5) * (1 + np.abs(ref).max())
+        np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
+        if trial % 2:  # integer weights: numpy on the repeated sample
+            np.testing.assert_allclose(got, np.quantile(np.repeat(x.astype(np.float64),
+                                                                  w.astype(int)), q),
+                                       rtol=0, atol=tol)
+
+
 def test_parity_basis_equals_scipy_extrapolating_bspline():
     scipy_interp = pytest.importorskip("scipy.interpolate")
     rng = np.random.default_rng(2)

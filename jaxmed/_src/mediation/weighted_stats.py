@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["weighted_mean", "weighted_std", "weighted_quantile", "row_weights"]
 
@@ -38,6 +39,27 @@ def weighted_std(x, w, ddof: int = 1):
     return jnp.sqrt(jnp.sum(wx * (x - mu) ** 2, axis=0) / (jnp.sum(w) - ddof))
 
 
+def _sort_keys(x):
+    """Integers in the order of ``x`` as ``lax.sort`` orders floats (IEEE total order, with
+    -0.0 and 0.0 equal)."""
+    bits = np.finfo(x.dtype).bits
+    sdt, udt = {32: (np.int32, np.uint32), 64: (np.int64, np.uint64)}[bits]
+    signed = jax.lax.bitcast_convert_type(x, sdt)
+    signed = jnp.where(x == 0, jnp.zeros_like(signed), signed)
+    flipped = jax.lax.bitcast_convert_type(
+        udt(np.iinfo(sdt).max) - jax.lax.bitcast_convert_type(signed, udt), sdt)
+    return jnp.where(signed < 0, flipped, signed)
+
+
+def _from_sort_keys(keys, dtype):
+    """The floats of ``_sort_keys`` (zeros as 0.0)."""
+    bits = np.finfo(dtype).bits
+    sdt, udt = {32: (np.int32, np.uint32), 64: (np.int64, np.uint64)}[bits]
+    unflipped = jax.lax.bitcast_convert_type(
+        udt(np.iinfo(sdt).max) - jax.lax.bitcast_convert_type(keys, udt), sdt)
+    return jax.lax.bitcast_convert_type(jnp.where(keys < 0, unflipped, keys), dtype)
+
+
 def weighted_quantile(x, w, q):
     """Weighted quantiles of a 1-d sample, numpy's default (linear) rule.
 
@@ -60,8 +82,16 @@ def weighted_quantile(x, w, q):
     x = jax.lax.stop_gradient(jnp.asarray(x))
     w = jax.lax.stop_gradient(jnp.asarray(w, dtype=x.dtype))
     q = jnp.asarray(q, dtype=x.dtype)
-    # one stable sort carrying the weights along (no argsort + gathers)
-    xs, ws = jax.lax.sort((x, w), dimension=0, is_stable=True, num_keys=1)
+    # The values sorted as integers (one operand: XLA's CPU sort of floats, or of anything
+    # with a payload, calls a compiled comparator per comparison, 7-8 ms for 37,500 rows
+    # against 1.3 ms), then each row's weight added at the first sorted position of its
+    # value. Rows of equal value thus count as one, which moves no quantile: the element at
+    # an expanded index is the same value wherever its rows sit in their group. (The group
+    # sums are exact for the integer weights jaxmed passes: 0/1 masks, bootstrap counts.)
+    keys = _sort_keys(x)
+    sorted_keys = jnp.sort(keys)
+    xs = _from_sort_keys(sorted_keys, x.dtype)
+    ws = jnp.zeros_like(w).at[jnp.searchsorted(sorted_keys, keys, side="left")].add(w)
     cum = jnp.cumsum(ws)
     total = cum[-1]
     rank = q * (total - 1.0)
