@@ -19,6 +19,7 @@ exported module is the StableHLO ``jax.jit`` lowers (tested bit for bit).
 
 from __future__ import annotations
 
+import collections
 import threading
 from typing import Any, Callable
 
@@ -29,7 +30,8 @@ from jaxmed._src.study.replication_identity import describe
 
 __all__ = ["kept_call"]
 
-_PROGRAMS: dict = {}  # key -> jitted call of the exported program (per process)
+_PROGRAMS: "collections.OrderedDict[str, Callable]" = collections.OrderedDict()  # per process
+_MAX_PROGRAMS = 32  # least recently used dropped (each holds a compiled program)
 _LOCK = threading.Lock()
 
 
@@ -64,6 +66,8 @@ def kept_call(name: str, fn: Callable, settings: Any, args: tuple, out_tree) -> 
                                     str(out_tree))
     with _LOCK:
         call = _PROGRAMS.get(key)
+        if call is not None:
+            _PROGRAMS.move_to_end(key)
     if call is None:
         traced_tree = []
 
@@ -85,4 +89,6 @@ def kept_call(name: str, fn: Callable, settings: Any, args: tuple, out_tree) -> 
         call = jax.jit(named)
         with _LOCK:
             _PROGRAMS[key] = call
+            while len(_PROGRAMS) > _MAX_PROGRAMS:
+                _PROGRAMS.popitem(last=False)
     return jax.tree.unflatten(out_tree, call(*leaves))
