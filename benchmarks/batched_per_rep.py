@@ -18,11 +18,9 @@ rounds. Estimates of the two trees on the width-1 dataset are compared. Writes
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 
 import numpy as np
@@ -61,29 +59,6 @@ for line in sys.stdin:
 WIDTHS = {"base": (1, 2, 4), "new": (1, 2, 4, 8)}
 
 
-class _Server:
-    def __init__(self, tree):
-        env = dict(os.environ, PYTHONPATH=tree, OPENBLAS_NUM_THREADS="1", JAXMED_NO_CACHE="1")
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], cwd=tree, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.read()
-
-    def read(self):
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"benchmark subprocess died (exit {self.proc.wait()})")
-        return json.loads(line)
-
-    def time(self, n, t, width, calls):
-        self.proc.stdin.write(f"{n} {t} {width} {calls}\n")
-        self.proc.stdin.flush()
-        return self.read()
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-
-
 def main(argv=None):
     main_against_base(argv, __doc__, "fdedcfc", "jaxmed-batched-per-rep-",
                       {"n": 100, "horizon": 25, "rounds": 5, "calls": 5}, _compare)
@@ -92,7 +67,9 @@ def main(argv=None):
 def _compare(args, work, base):
     import jax
 
-    servers = {"base": _Server(base), "new": _Server(ROOT)}
+    from execution_bench import _Server  # OPENBLAS_NUM_THREADS=1, JAXMED_NO_CACHE=1
+
+    servers = {"base": _Server(base, _SERVER), "new": _Server(ROOT, _SERVER)}
     per_rep = {s: {w: [] for w in WIDTHS[s]} for s in servers}
     first, estimate = {}, {}
     try:
@@ -128,7 +105,7 @@ def _compare(args, work, base):
     print(f"best width: base/new {out['median_ratio_base_best_over_new_best']:.2f}x; width 1: "
           f"{out['median_ratio_width1']:.2f}x; max abs estimate diff "
           f"{out['max_abs_estimate_diff_width1']:.1e}")
-    write_result(out, "batched-per-rep")
+    write_result(out, "batched-per-rep", args.out)
 
 
 if __name__ == "__main__":

@@ -73,10 +73,11 @@ def _env(tree, **extra):
 
 
 class _Server:
-    """A subprocess timing ``mediation_core`` of one source tree on request."""
+    """A subprocess timing ``mediation_core`` of one source tree on request (``code``: the
+    server's program, reading one request of numbers per line and answering one JSON line)."""
 
-    def __init__(self, tree, **extra_env):
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], cwd=tree,
+    def __init__(self, tree, code=_SERVER, **extra_env):
+        self.proc = subprocess.Popen([sys.executable, "-c", code], cwd=tree,
                                      env=_env(tree, **extra_env),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._read()
@@ -87,8 +88,8 @@ class _Server:
             raise RuntimeError(f"benchmark subprocess died (exit {self.proc.wait()})")
         return json.loads(line)
 
-    def time(self, n, t, reps):
-        self.proc.stdin.write(f"{n} {t} {reps}\n")
+    def time(self, *request):
+        self.proc.stdin.write(" ".join(str(v) for v in request) + "\n")
         self.proc.stdin.flush()
         return self._read()
 
