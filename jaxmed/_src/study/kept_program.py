@@ -40,7 +40,9 @@ def kept_call(name: str, fn: Callable, settings: Any, args: tuple, out_tree) -> 
     caller then calls ``jax.jit(fn)(*args)`` itself).
 
     Args:
-      name: names the program (its logs and key).
+      name: names the program (its logs and key). It must tell ``fn``'s code apart from the
+        other kept programs': the key holds the name, the settings and jaxmed's sources, not
+        the code of ``fn`` itself.
       fn: ``(*args) -> pytree`` with output structure ``out_tree``; everything it depends on
         besides ``args``' arrays must be described by ``settings``.
       settings: what ``fn`` computes with besides the arrays (e.g. static arguments and
