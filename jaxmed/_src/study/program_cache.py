@@ -21,7 +21,10 @@ What identifies a program. The key is a SHA-256 digest of
   (x64, default matmul precision, partitionable threefry).
 
 So an edit of jaxmed, an upgrade of JAX, another design or estimator setting, another N or
-T gives another key, and the program is traced again. What the key cannot see: Python state
+T gives another key, and the program is traced again. (A warm process learns a replication's
+jaxpr digest from the record ``replication_identity`` keeps, without tracing it, when the
+design and estimator can be described; ``kept_program`` keeps whole calls, e.g.
+``mediation_effects``'s, the same way.) What the key cannot see: Python state
 that a batching rule reads without it reaching the jaxpr or the digest above (for example a
 global variable, or an array in its closure, read by a ``custom_vmap`` rule of the user's
 own). Turn the cache off (``JAXMED_NO_CACHE=1`` or the CLI's ``--no-cache``, which also turn
