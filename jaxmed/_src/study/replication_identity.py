@@ -15,8 +15,9 @@ cannot tell. It describes:
   their implementation and key data), numpy dtypes, enums;
 * dataclasses and named tuples of a class defined in jaxmed (class name and every field);
 * functions defined in jaxmed (module, qualified name, defaults and what their closure
-  holds), ``functools.partial`` and bound methods of describable parts, and functions and
-  classes of ``jax`` and ``numpy`` by name.
+  holds), ``functools.partial``, bound methods and ``jax.custom_batching.custom_vmap``
+  wrappers of describable parts, and functions and classes of ``jax`` and ``numpy`` by
+  name.
 
 Anything else (a user's own function, an object of another class, a tracer, a cycle deeper
 than ``MAX_DEPTH``) makes the description ``None``, and the study traces the replication as
@@ -126,6 +127,9 @@ def _describe(obj: Any, depth: int, root: str) -> str:
     if isinstance(obj, functools.partial):
         return (f"partial({_describe(obj.func, depth + 1, root)},"
                 f"{_describe(obj.args, depth + 1, root)},{_describe(obj.keywords, depth + 1, root)})")
+    if isinstance(obj, jax.custom_batching.custom_vmap):  # e.g. jaxmed's sequential_vmap
+        return (f"custom_vmap({_describe(obj.fun, depth + 1, root)},"
+                f"{_describe(obj.vmap_rule, depth + 1, root)})")
     if isinstance(obj, types.MethodType):
         return (f"method({_describe(obj.__func__, depth + 1, root)},"
                 f"{_describe(obj.__self__, depth + 1, root)})")
