@@ -33,7 +33,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from jaxmed._src import small_linalg
 
-__all__ = ["normal_solve", "cond_1norm", "is_zero_tangent"]
+__all__ = ["normal_solve", "cond_1norm", "is_zero_tangent", "row_blocked", "ROW_BLOCK"]
 
 
 def _dot_t(left, right):
@@ -77,7 +77,7 @@ def _design_rows(x, action, coef):
 ROW_BLOCK = 4096
 
 
-def _row_blocked(fn, arrays):
+def row_blocked(fn, arrays):
     """Σ over column blocks of ``fn(*blocks)``: ``arrays`` are ``(k, n)`` or ``(n,)`` with rows
     on the last axis, cut into blocks of ``ROW_BLOCK`` columns (a loop; the last, shorter
     block apart). ``fn`` must be a sum over columns (a product contracting the rows)."""
@@ -99,7 +99,7 @@ def _row_blocked(fn, arrays):
 
 def _grams(x, action, zs, y, w):
     """The normal matrices Σ_j − R (a list) and the right-hand sides ``(P, r)``, one product
-    per block of rows (``_row_blocked``)."""
+    per block of rows (``row_blocked``)."""
     total = jnp.sum(w)
     if action is not None:  # symmetric, X = [x; a·x]: blocks xᵀWx, xᵀW a x, xᵀW a² x
         p, r = x.shape[0], y.shape[0]
@@ -110,7 +110,7 @@ def _grams(x, action, zs, y, w):
                                      y * w[None, :], y * wa[None, :]], axis=0)
             return _dot_t(x, right)  # (p, 3p + 2r)
 
-        prod = _row_blocked(product, [x, y, w, action]) / total
+        prod = row_blocked(product, [x, y, w, action]) / total
         g00, g01, g11 = prod[:, :p], prod[:, p:2 * p], prod[:, 2 * p:3 * p]
         gram = jnp.block([[g00, g01], [g01.T, g11]])
         rhs = jnp.concatenate([prod[:, 3 * p:3 * p + r], prod[:, 3 * p + r:]], axis=0)
@@ -121,7 +121,7 @@ def _grams(x, action, zs, y, w):
     def product(x, y, w, *blocks):
         return _dot_t(x * w[None, :], jnp.concatenate(list(blocks) + [y], axis=0))
 
-    prod = _row_blocked(product, [x, y, w] + blocks) / total
+    prod = row_blocked(product, [x, y, w] + blocks) / total
     return [prod[:, j * q:(j + 1) * q] for j in range(len(blocks))], prod[:, len(blocks) * q:]
 
 

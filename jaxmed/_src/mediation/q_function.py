@@ -33,6 +33,7 @@ from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
 from jaxmed._src.mediation.gaussian_expectation import expected_monomials, gaussian_expectation
 from jaxmed._src.mediation.normal_solve import normal_solve
+from jaxmed._src.mediation.q_systems import q_systems
 from jaxmed._src.mediation.unstack import unstack
 
 __all__ = ["QBasis", "fit_q_basis", "q_state_features", "q_features", "QFeatures", "q_feature_rows", "lstd_solve",
@@ -165,19 +166,13 @@ class QResult(NamedTuple):
     cond: jax.Array
 
 
-def _u_t(f, a):
-    """u = [(1−a)φ, aφ, a] feature-major: ``f`` ``(p, n)``, ``a`` ``(n,)`` or a scalar -> ``(2p + 1, n)``."""
-    a = jnp.broadcast_to(jnp.asarray(a, f.dtype), f.shape[1:])
-    return jnp.concatenate([(1 - a) * f, a * f, a[None]], axis=0)
-
-
 def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ridge, config):
     """The five Q-fits sharing three Σ matrices, and the per-row temporal differences.
 
     The three LSTD systems share the left factor U_k w_k: their matrices and every
-    right-hand side come from one product of feature-major blocks,
-    [w U]ᵀ [U − Ξ^{π_e}, U − Ξ^{G}, U − Ξ^{π_0}, Y] (one pass over the rows), and each
-    system is solved by one LU factorisation (which also gives its condition number).
+    right-hand side come from one pass over the rows that never builds U or U − Ξ as arrays
+    (``q_systems``), and each system is solved by one LU factorisation (which also gives its
+    condition number).
 
     Args:
       rows: flat rows; ``w`` ``(n,)`` row weights; ``preds`` ``NuisancePredictions``.
@@ -193,25 +188,13 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     a = rows["action"]
     natural = config.natural_decomposition
     phi, _, ephi_next = feats
-    n, p = phi.shape
-    q = 2 * p + 2
+    q = 2 * phi.shape[1] + 2
     dt = phi.dtype
     pen = jnp.ones(q, dt)
     if not config.q_ridge_eta:
         pen = pen.at[-1].set(0.0)
-    one = jnp.ones((1, n), dt)
-    zero = jnp.zeros((1, n), dt)
-    big_u = jnp.concatenate([_u_t(phi.T, a), one], axis=0)  # (q, n)
     # (p, n) per action from one transpose and one split (cheap in reverse mode, see ``unstack``)
     f0n, f1n = unstack(jnp.transpose(ephi_next, (1, 2, 0)), 0)
-    pn = pe_next[None, :]
-    fan = (f0n, f1n)[a0]
-    xi_pe = jnp.concatenate([(1 - pn) * f0n, pn * f1n, pn, zero], axis=0)
-    xi_p0 = jnp.concatenate([_u_t(fan, float(a0)), zero], axis=0)
-    if not natural:
-        xi_g = jnp.concatenate([_u_t(pn * f1n + (1 - pn) * f0n, float(a0)), zero], axis=0)
-    else:
-        xi_g = jnp.concatenate([(1 - pn) * fan, pn * fan, pn, zero], axis=0)
     r_obs = rows["reward"]
     r_a0_m = preds.reward_at_mediator[:, a0]
     if not natural:
@@ -225,11 +208,12 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
                                        preds.reward_expected[:, 1, 1]], 1), 1)
         ys = jnp.stack([r_obs, y2, y3])  # targets: e (r), G (y3), 0 (y2, y3, r)
         tgt_e, tgt_g, tgt_0 = [0], [2], [1, 2, 0]
-    # one product [w U]ᵀ [U − Ξ^{π_e}, U − Ξ^{G}, U − Ξ^{π_0}, Y] for the three systems, with
-    # derivatives by the row-wise rule of ``normal_solve``
-    (beta_e, beta_g, beta_0), (c_e, c_g, c_0) = normal_solve(
-        big_u, ys, w, ridge * jnp.diag(pen), (tgt_e, tgt_g, tgt_0),
-        zs=(big_u - xi_pe, big_u - xi_g, big_u - xi_p0), symmetric=False)
+    # the three systems from their factors φ, Ē'_0 φ, Ē'_1 φ and π_e(1 | S'), with derivatives by
+    # the row-wise rule (``q_systems``)
+    kind_g = "g_natural" if natural else "g"
+    (beta_e, beta_g, beta_0), (c_e, c_g, c_0) = q_systems(
+        phi.T, f0n, f1n, pe_next, jnp.asarray(a, dt), ys, w, ridge * jnp.diag(pen),
+        (("pe", tgt_e), (kind_g, tgt_g), ("p0", tgt_0)), a0)
     if not natural:
         beta = jnp.stack([beta_e[:, 0], beta_e[:, 1], beta_e[:, 2], beta_g[:, 0], beta_0[:, 0]])
     else:
