@@ -303,3 +303,36 @@ def test_bootstrap_counts_are_multinomial():
     # each count ~ Binomial(10, 0.1): mean 1, variance 0.9
     assert abs(counts.mean() - 1.0) < 5 * np.sqrt(0.9 / counts.size)
     assert abs(counts[:, 0].var() - 0.9) < 0.1
+
+
+def _dense_bsplines(x, knots, degree=3):
+    """The dense Cox–de Boor recursion over every column (float64 numpy), with the zero-span
+    convention 0/0 = 0 and the right end in the last interval."""
+    m = knots.shape[0]
+    lo, hi = knots[0], knots[-1]
+    x = np.clip(x, lo, hi)[:, None]
+    b = ((x >= knots[None, :-1]) & (x < knots[None, 1:])).astype(float)
+    b[:, m - degree - 2] = np.where(x[:, 0] >= hi, 1.0, b[:, m - degree - 2])
+
+    def safe(a, d):
+        return np.where(d != 0, a / np.where(d != 0, d, 1.0), 0.0)
+    for d in range(1, degree + 1):
+        t0, t1, t2, t3 = knots[:m - d - 1], knots[d:m - 1], knots[1:m - d], knots[d + 1:]
+        b = safe(x - t0, t1 - t0) * b[:, :-1] + safe(t3 - x, t3 - t2) * b[:, 1:]
+    return b
+
+
+@pytest.mark.parametrize("interior", [[-2.0, -1.1, -0.2, 0.4, 1.3, 2.2, 3.0],
+                                      [-1.0, -0.2, 0.3, 0.3, 0.9, 1.4, 2.0],
+                                      [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0],
+                                      [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]],
+                         ids=["distinct", "one-tie", "tied-ends", "binary"])
+def test_local_bsplines_equal_the_dense_recursion(interior):
+    # only the degree + 1 possibly nonzero B-splines are computed per point; with repeated
+    # interior knots and at every knot (and 1e-12 either side) the values are the dense
+    # recursion's, including its zero rows where the right end's interval is empty
+    kn = np.r_[[interior[0]] * 3, interior, [interior[-1]] * 3]
+    rng = np.random.default_rng(11)
+    x = np.r_[rng.uniform(kn[0] - 1, kn[-1] + 1, 2000), kn, kn + 1e-12, kn - 1e-12]
+    got = np.asarray(jax.jit(bspline_basis)(jnp.asarray(x), jnp.asarray(kn)))
+    np.testing.assert_allclose(got, _dense_bsplines(x, kn), rtol=0, atol=1e-15)

@@ -77,21 +77,42 @@ def bspline_basis(x, knots, degree: int = 3):
     ``knots`` ``(m,)`` must repeat each boundary knot ``degree + 1`` times; x is clamped to
     [knots[0], knots[-1]] and the right end belongs to the last non-empty interval.
     Returns ``(n, m − degree − 1)`` values that sum to one.
+
+    Only the ``degree + 1`` B-splines that can be nonzero on x's knot interval μ are computed
+    (the triangular Cox–de Boor scheme, Piegl & Tiller's ``BasisFuns``: O(degree²) per point)
+    and placed in their columns. The dense recursion over every column, fused by XLA, recomputed
+    each lower-degree column for every higher one (2^degree times): 8.7 ms for one (37,500, 9)
+    basis at N = 1500, T = 25, about 20 ms per replication. μ is the dense recursion's: the
+    interval [t_μ, t_{μ+1}) holding x, and the last one, m − degree − 2, at the right end; a
+    zero knot span gives a zero term (as ``_safe_div``), so repeated interior knots give the
+    dense recursion's values too (tested against it).
     """
     m = knots.shape[0]
     lo, hi = knots[0], knots[-1]
-    x = jnp.clip(x, lo, hi)[:, None]
-    left, right = knots[None, :-1], knots[None, 1:]
-    b = ((x >= left) & (x < right)).astype(x.dtype)
+    x = jnp.clip(x, lo, hi)
     last = m - degree - 2  # index of the interval [t_{m-d-2}, t_{m-d-1}] ending at hi
-    b = b.at[:, last].set(jnp.where(x[:, 0] >= hi, 1.0, b[:, last]))
-    for d in range(1, degree + 1):
-        t0 = knots[: m - d - 1]
-        t1 = knots[d: m - 1]
-        t2 = knots[1: m - d]
-        t3 = knots[d + 1:]
-        b = (_safe_div(x - t0, t1 - t0) * b[:, :-1] + _safe_div(t3 - x, t3 - t2) * b[:, 1:])
-    return b
+    # the largest i with t_i <= x (an interval [t_i, t_{i+1}) holding x when x < hi)
+    mu = jnp.sum(knots[None, :] <= x[:, None], axis=1) - 1
+    mu = jnp.where(x >= hi, last, jnp.clip(mu, degree, last))
+    t = [jnp.take(knots, mu + k) for k in range(-degree + 1, degree + 1)]  # t_{μ−d+1..μ+d}
+    knot = lambda k: t[k + degree - 1]  # noqa: E731  t_{μ+k}
+    left = [None] + [x - knot(1 - j) for j in range(1, degree + 1)]
+    right = [None] + [knot(j) - x for j in range(1, degree + 1)]
+    vals = [jnp.ones_like(x)]
+    for j in range(1, degree + 1):
+        saved = jnp.zeros_like(x)
+        new = []
+        for r in range(j):
+            temp = _safe_div(vals[r], right[r + 1] + left[j - r])
+            new.append(saved + right[r + 1] * temp)
+            saved = left[j - r] * temp
+        vals = new + [saved]
+    cols = jnp.arange(m - degree - 1)[None, :]
+    first = (mu - degree)[:, None]  # B_{μ−d+k} = vals[k]
+    out = jnp.zeros((x.shape[0], m - degree - 1), x.dtype)
+    for k in range(degree + 1):
+        out = out + jnp.where(cols == first + k, vals[k][:, None], 0.0)
+    return out
 
 
 class StateBasis(NamedTuple):
