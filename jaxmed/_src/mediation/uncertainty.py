@@ -37,13 +37,16 @@ def cluster_influence(values, mask, trajectory_weights=None):
     """
     n, t = mask.shape
     v = _real_weights(mask, trajectory_weights, values.dtype)
-    w = (mask * v[:, None]).reshape(-1)
     extra = (1,) * (values.ndim - 1)
-    est = jnp.sum(w.reshape((-1,) + extra) * values, axis=0) / jnp.sum(w)
-    x = values.reshape((n, t) + values.shape[1:])
-    wm = mask.reshape((n, t) + extra)
-    dev = jnp.sum(wm * (x - est), axis=1)
-    infl = dev / (jnp.sum(w) / jnp.sum(v))
+    mask = jnp.asarray(mask, values.dtype)
+    # one pass over the rows: per-trajectory sums s_i = Σ_t mask_it x_it; then
+    # est = Σ_i v_i s_i / W and Σ_t mask_it (x_it − est) = s_i − (Σ_t mask_it) est
+    s = jnp.einsum("nt,nt...->n...", mask, values.reshape((n, t) + values.shape[1:]))
+    steps = jnp.sum(mask, axis=1)
+    total = jnp.sum(steps * v)  # W = Σ_k w_k
+    est = jnp.einsum("n,n...->...", v, s) / total
+    dev = s - steps.reshape((n,) + extra) * est
+    infl = dev / (total / jnp.sum(v))
     return est, infl
 
 
