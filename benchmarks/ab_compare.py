@@ -1,6 +1,7 @@
 """Before/after timing of the mediation pipeline: a base git revision against the working tree.
 
     PYTHONPATH=. python3 benchmarks/ab_compare.py [--base main] [--rounds 3] [--sizes 500x25 1500x100]
+        [--config '{"se_method": "ij", "ij_estimators": ["MR"]}']
 
 The base revision's ``jaxmed/`` is exported with ``git archive`` into a temporary directory.
 Each round runs one fresh subprocess per side (base, then working tree, alternating), each
@@ -33,9 +34,10 @@ import jaxmed
 from jaxmed.mediation import MediationConfig, mediation_core
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
 n, t, reps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+config = MediationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[4]).items()})
 data = simulate_semi_synthetic(jax.random.key(0), n, t)
 pol = jaxmed.policies.semi_synthetic_target_policy()
-f = jax.jit(lambda k, d: mediation_core(k, d, pol, 0, MediationConfig()))
+f = jax.jit(lambda k, d: mediation_core(k, d, pol, 0, config))
 key = jax.random.key(1)
 t0 = time.perf_counter(); res = jax.block_until_ready(f(key, data)); first = time.perf_counter() - t0
 ts, cs = [], []
@@ -48,9 +50,10 @@ print(json.dumps(dict(first_s=first, run_s=float(np.median(ts)), run_all_s=ts, c
 """
 
 
-def _child(src, n, t, reps):
+def _child(src, n, t, reps, config):
     env = dict(os.environ, PYTHONPATH=src)
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(t), str(reps)], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(t), str(reps), json.dumps(config)],
+                         capture_output=True,
                          text=True, env=env, timeout=1800, cwd=src)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
@@ -63,7 +66,10 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--sizes", nargs="+", default=["500x25", "1500x100"])
+    p.add_argument("--config", default="{}",
+                   help='MediationConfig fields as JSON, e.g. \'{"se_method": "ij"}\' (both sides)')
     a = p.parse_args(argv)
+    config = json.loads(a.config)
     base_commit = subprocess.run(["git", "rev-parse", a.base], capture_output=True, text=True, cwd=ROOT,
                                  check=True).stdout.strip()
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT,
@@ -72,7 +78,7 @@ def main(argv=None):
                                 cwd=ROOT).stdout.strip())
     rec = {"timestamp_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "base": a.base, "base_commit": base_commit, "new_commit": head, "new_has_uncommitted_jaxmed_changes": dirty,
-           "loadavg_start": list(os.getloadavg()), "sizes": []}
+           "loadavg_start": list(os.getloadavg()), "config": config, "sizes": []}
     with tempfile.TemporaryDirectory() as tmp:
         arch = subprocess.run(["git", "archive", base_commit, "jaxmed"], capture_output=True, cwd=ROOT, check=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
@@ -80,8 +86,8 @@ def main(argv=None):
             n, t = (int(v) for v in size.split("x"))
             rounds = []
             for r in range(a.rounds):
-                b = _child(tmp, n, t, a.reps)
-                w = _child(ROOT, n, t, a.reps)
+                b = _child(tmp, n, t, a.reps, config)
+                w = _child(ROOT, n, t, a.reps, config)
                 diff = float(np.nanmax(np.abs(np.asarray(b["estimate"], float) - np.asarray(w["estimate"], float))))
                 rounds.append({"base": b["run_s"], "new": w["run_s"], "ratio": b["run_s"] / w["run_s"],
                                "base_cpu": b["cpu_s"], "new_cpu": w["cpu_s"], "cpu_ratio": b["cpu_s"] / w["cpu_s"],

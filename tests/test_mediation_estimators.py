@@ -73,7 +73,7 @@ def _numpy_reference(data, rows, preds, cfg, key, natural):
     # the knot rule (knot_rule.py): min(5, ⌊(N·T)^{1/5}⌋) = ⌊144^{1/5}⌋ = 2 interior knots
     basis = fit_q_basis(data.flat(), w, cfg.replace(state_knots=2))
     feats = q_feature_rows(basis, data.flat(), preds, cfg)
-    phi, ephi, ephin = (np.asarray(x) for x in feats)
+    phi, ephi, ephin = (np.asarray(x) for x in feats.rows())
     p = phi.shape[1]
 
     def u(f, act):

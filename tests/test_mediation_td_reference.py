@@ -60,7 +60,7 @@ def test_q_temporal_differences_match_numpy(a0, natural):
     ephi, ephi_next = rng.normal(size=(N, 2, P)), rng.normal(size=(N, 2, P))
     beta = rng.normal(size=(5, 2 * P + 2))
     pe_s, pe_next = rng.uniform(0.1, 0.9, size=N), rng.uniform(0.1, 0.9, size=N)
-    got = np.asarray(q_temporal_differences(a, QFeatures(phi, ephi, ephi_next), beta, pe_s, pe_next,
+    got = np.asarray(q_temporal_differences(a, QFeatures.from_rows(phi, ephi, ephi_next), beta, pe_s, pe_next,
                                             a0, natural=natural))
     want = _reference(a, phi, ephi, ephi_next, beta, pe_s, pe_next, a0, natural)
     assert got.shape == (N, 6)

@@ -190,8 +190,9 @@ def monomial_exponents(dim: int, degree: int, cross: bool = True) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def monomials(z, exponents: np.ndarray):
-    """Π_j z_j^{e_j} for each exponent row; ``z`` ``(n, dim)`` -> ``(n, p)``."""
+def monomials(z, exponents: np.ndarray, feature_major: bool = False):
+    """Π_j z_j^{e_j} for each exponent row; ``z`` ``(n, dim)`` -> ``(n, p)`` (``(p, n)`` with
+    ``feature_major``)."""
     parts = unstack(z, -1)  # one split: a cheap reverse pass (see ``unstack``)
     cols = []
     for e in exponents:
@@ -200,7 +201,7 @@ def monomials(z, exponents: np.ndarray):
             if k:
                 term = term * parts[j] ** int(k)
         cols.append(term)
-    return jnp.stack(cols, axis=-1)
+    return jnp.stack(cols, axis=0 if feature_major else -1)
 
 
 def deboor_fixed_span(x, knots, span: int = 3, degree: int = 3):

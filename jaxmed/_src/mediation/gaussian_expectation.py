@@ -78,7 +78,7 @@ def gaussian_expectation(fn, mean, sd, *, degree: int = 3):
     return out
 
 
-def expected_monomials(mean, sd, center, scale, exponents):
+def expected_monomials(mean, sd, center, scale, exponents, feature_major: bool = False):
     """E Π_j z_j^{e_j} for z = (m − center)/scale, m ~ N(mean, diag sd²), per exponent row.
 
     The coordinates of z are independent normals N((μ_j − c_j)/s_j, (σ_j/s_j)²), so each
@@ -94,7 +94,7 @@ def expected_monomials(mean, sd, center, scale, exponents):
       exponents: ``(p, dM)`` integer exponent rows (``basis.monomial_exponents``).
 
     Returns:
-      ``(..., p)``.
+      ``(..., p)``; with ``feature_major`` ``(p, ...)``.
 
     >>> import jax.numpy as jnp, numpy as np
     >>> float(expected_monomials(jnp.array([1.0]), jnp.array([2.0]), jnp.array([0.0]),
@@ -120,4 +120,4 @@ def expected_monomials(mean, sd, center, scale, exponents):
             if k:
                 term = term * moments[j][int(k)]
         cols.append(term)
-    return jnp.stack(cols, axis=-1)
+    return jnp.stack(cols, axis=0 if feature_major else -1)

@@ -68,18 +68,24 @@ def q_state_features(basis: QBasis, state, config):
     return h
 
 
-def _time_interactions(h, g, ds: int, dm: int, config):
+def _time_interactions(h, g, ds: int, dm: int, config, axis: int = -1):
     """[h, g], and with ``config.q_time_interactions="linear"`` also the products of the
     last state coordinate's block of h (calendar time τ: its linear term and B-splines)
     with the linear terms of the other state coordinates and of m (the first ``dm``
-    monomials of g). h starts with the ``ds`` per-coordinate blocks of ``state_basis``."""
+    monomials of g). h starts with the ``ds`` per-coordinate blocks of ``state_basis``.
+    Features on ``axis``: -1 (rows ``(n, ·)``) or 0 (feature-major ``(·, n)``)."""
+    cat = lambda xs: jnp.concatenate(xs, axis=axis)  # noqa: E731
     if config.q_time_interactions == "none":
-        return jnp.concatenate([h, g], axis=-1)
+        return cat([h, g])
     k = config.state_knots + 4
-    tau = h[:, (ds - 1) * k:ds * k]
-    others = jnp.concatenate([h[:, 0:(ds - 1) * k:k], g[:, :dm]], axis=-1)
-    inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
-    return jnp.concatenate([h, g, inter], axis=-1)
+    cols = (lambda x, sl: x[:, sl]) if axis == -1 else (lambda x, sl: x[sl])  # noqa: E731
+    tau = cols(h, slice((ds - 1) * k, ds * k))
+    others = cat([cols(h, slice(0, (ds - 1) * k, k)), cols(g, slice(0, dm))])
+    if axis == -1:
+        inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
+    else:
+        inter = (tau[:, None, :] * others[None, :, :]).reshape(-1, h.shape[1])
+    return cat([h, g, inter])
 
 
 def q_features(basis: QBasis, state, mediator, config, h=None):
@@ -95,37 +101,65 @@ def q_features(basis: QBasis, state, mediator, config, h=None):
 
 
 class QFeatures(NamedTuple):
-    """Per-row feature blocks: φ(S, M) and E_{m ~ p̂(·|s, a)} φ(s, m) at S and S' for a = 0, 1."""
+    """Feature-major blocks: φ(S, M) and E_{m ~ p̂(·|s, a)} φ(s, m) at S and S' for a = 0, 1.
 
-    phi_obs: jax.Array  # (n, p)
-    phi_exp: jax.Array  # (n, 2, p)
-    phi_exp_next: jax.Array  # (n, 2, p)
+    Feature-major ``(p, n)`` arrays, one per action, because the LSTD Grams
+    (``q_systems``) and the temporal differences contract the rows: built in that layout,
+    neither the forward pass nor the IJ SE's reverse passes transpose or re-stack them (the
+    row-major ``(n, 2, p)`` blocks cost about a third of each reverse pass in transposes and
+    concatenations at N = 1500, T = 25).
+    """
+
+    phi_obs: jax.Array  # (p, n)
+    phi_exp: tuple  # ((p, n), (p, n)): a = 0, 1
+    phi_exp_next: tuple  # ((p, n), (p, n))
+
+    @classmethod
+    def from_rows(cls, phi, ephi, ephi_next) -> "QFeatures":
+        """From row-major blocks φ ``(n, p)`` and E φ, E' φ ``(n, 2, p)``."""
+        per_action = lambda e: tuple(jnp.asarray(e)[:, a].T for a in (0, 1))  # noqa: E731
+        return cls(jnp.asarray(phi).T, per_action(ephi), per_action(ephi_next))
+
+    def rows(self):
+        """The row-major blocks ``(φ (n, p), E φ (n, 2, p), E' φ (n, 2, p))``."""
+        stack = lambda fs: jnp.stack([f.T for f in fs], axis=1)  # noqa: E731
+        return self.phi_obs.T, stack(self.phi_exp), stack(self.phi_exp_next)
 
 
 def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
     s, s_next = rows["state"], rows["next_state"]
     spline = config.q_basis == "spline"
-    h = q_state_features(basis, s, config) if spline else None
-    h_next = q_state_features(basis, s_next, config) if spline else None
+    # the state part h(s) of the spline φ, feature-major, shared by the blocks at S (S')
+    h = q_state_features(basis, s, config).T if spline else None
+    h_next = q_state_features(basis, s_next, config).T if spline else None
+    ds, dm = s.shape[-1], rows["mediator"].shape[-1]
+    ex = monomial_exponents(dm, config.q_mediator_degree, config.q_mediator_cross)
 
     def expect(state, mean, sd, hh):
-        fn = lambda m: q_features(basis, state, m, config, h=hh)  # noqa: E731
-        if config.mediator_law == "bernoulli":
-            return bernoulli_expectation(fn, mean)
-        if config.q_basis != "spline":
-            return gaussian_expectation(fn, mean, sd)
+        if not spline:
+            fn = lambda m: q_features(basis, state, m, config)  # noqa: E731
+            if config.mediator_law == "bernoulli":
+                return bernoulli_expectation(fn, mean).T
+            return gaussian_expectation(fn, mean, sd).T
         # φ = [h(s), g(m)]: only the mediator monomials g need the expectation (integrating
         # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
-        ex = monomial_exponents(mean.shape[-1], config.q_mediator_degree, config.q_mediator_cross)
-        eg = expected_monomials(mean, sd, basis.mediator.center, basis.mediator.scale, ex)
-        return _time_interactions(hh, eg, state.shape[-1], mean.shape[-1], config)
+        if config.mediator_law == "bernoulli":
+            eg = bernoulli_expectation(lambda m: monomials(basis.mediator(m), ex), mean).T
+        else:
+            eg = expected_monomials(mean, sd, basis.mediator.center, basis.mediator.scale, ex,
+                                    feature_major=True)
+        return _time_interactions(hh, eg, ds, dm, config, axis=0)
 
-    phi_obs = q_features(basis, s, rows["mediator"], config, h=h)
+    if spline:
+        g = monomials(basis.mediator(rows["mediator"]), ex, feature_major=True)
+        phi_obs = _time_interactions(h, g, ds, dm, config, axis=0)
+    else:
+        phi_obs = q_features(basis, s, rows["mediator"], config).T
     # per-action slices by one split each (a cheap reverse pass, see ``unstack``)
     mean, sd = unstack(preds.mediator_mean, 1), unstack(preds.mediator_sd, 1)
     mean_next, sd_next = unstack(preds.mediator_mean_next, 1), unstack(preds.mediator_sd_next, 1)
-    phi_exp = jnp.stack([expect(s, mean[a], sd[a], h) for a in (0, 1)], axis=1)
-    phi_next = jnp.stack([expect(s_next, mean_next[a], sd_next[a], h_next) for a in (0, 1)], axis=1)
+    phi_exp = tuple(expect(s, mean[a], sd[a], h) for a in (0, 1))
+    phi_next = tuple(expect(s_next, mean_next[a], sd_next[a], h_next) for a in (0, 1))
     return QFeatures(phi_obs, phi_exp, phi_next)
 
 
@@ -187,14 +221,12 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     """
     a = rows["action"]
     natural = config.natural_decomposition
-    phi, _, ephi_next = feats
-    q = 2 * phi.shape[1] + 2
+    phi, _, (f0n, f1n) = feats
+    q = 2 * phi.shape[0] + 2
     dt = phi.dtype
     pen = jnp.ones(q, dt)
     if not config.q_ridge_eta:
         pen = pen.at[-1].set(0.0)
-    # (p, n) per action from one transpose and one split (cheap in reverse mode, see ``unstack``)
-    f0n, f1n = unstack(jnp.transpose(ephi_next, (1, 2, 0)), 0)
     r_obs = rows["reward"]
     r_a0_m = preds.reward_at_mediator[:, a0]
     if not natural:
@@ -212,7 +244,7 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     # the row-wise rule (``q_systems``)
     kind_g = "g_natural" if natural else "g"
     (beta_e, beta_g, beta_0), (c_e, c_g, c_0) = q_systems(
-        phi.T, f0n, f1n, pe_next, jnp.asarray(a, dt), ys, w, ridge * jnp.diag(pen),
+        phi, f0n, f1n, pe_next, jnp.asarray(a, dt), ys, w, ridge * jnp.diag(pen),
         (("pe", tgt_e), (kind_g, tgt_g), ("p0", tgt_0)), a0)
     if not natural:
         beta = jnp.stack([beta_e[:, 0], beta_e[:, 1], beta_e[:, 2], beta_g[:, 0], beta_0[:, 0]])
@@ -248,16 +280,13 @@ def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: in
     """
     a = action
     phi, ephi, ephi_next = feats
-    p = phi.shape[1]
+    p = phi.shape[0]
     # every Δ is a sum of u(F, a)ᵀβ_k = (1 − a) Fᵀβ_k⁰ + a Fᵀβ_k¹ + a β_k^a over the feature
-    # blocks F ∈ {φ, Ē_0 φ, Ē_1 φ, Ē'_0 φ, Ē'_1 φ}: one product of each block with the
-    # (p, 10) coefficient blocks, never a (n, 2p + 2) action-coded matrix
+    # blocks F ∈ {φ, Ē_0 φ, Ē_1 φ, Ē'_0 φ, Ē'_1 φ}: one product of each feature-major block
+    # with the (p, 10) coefficient blocks, never a (n, 2p + 2) action-coded matrix; the
+    # (10, n) products' rows by one split (a cheap reverse pass, see ``unstack``)
     coef = jnp.concatenate([beta[:, :p], beta[:, p:2 * p]], axis=0)  # (10, p)
-    # feature-major products (10, n) of each block: contiguous rows for the per-row sums below
-    # (rows of each product by one split: a cheap reverse pass, see ``unstack``)
-    per_action = lambda f: unstack(jnp.einsum("kp,nap->akn", coef, f), 0)  # noqa: E731
-    prod = [unstack(f, 0) for f in (jax.lax.dot_general(coef, phi, (((1,), (1,)), ((), ()))),
-                                    *per_action(ephi), *per_action(ephi_next))]
+    prod = [unstack(jnp.dot(coef, f), 0) for f in (phi, *ephi, *ephi_next)]
     ba = beta[:, 2 * p]  # (5,) coefficients of the action indicator
 
     def u_dot(f, act, k):
