@@ -9,6 +9,12 @@ from jaxmed._src import hugepages as _hugepages
 
 _hugepages.reexec_cli()
 
+# single-threaded OpenBLAS for the LAPACK kernels jaxlib loads at its first solve, unless the
+# user set OPENBLAS_NUM_THREADS or JAXMED_BLAS_THREADS=keep (``_src/execution``)
+from jaxmed._src import execution as _execution  # noqa: E402
+
+_execution.configure_library_threads()
+
 from jaxmed._src.precision import precision as precision  # noqa: E402
 from jaxmed._src.trajectories import Trajectories as Trajectories
 from jaxmed._src.trajectories import trajectories_from_arrays as trajectories_from_arrays

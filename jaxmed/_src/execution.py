@@ -1,14 +1,25 @@
 """How jaxmed runs on the host: thread settings and the persistent compilation cache.
 
-Threads. jaxmed's small linear systems are solved by ``jaxmed._src.small_linalg`` (loops in
-XLA, no LAPACK custom call), so no batched LAPACK kernel shares XLA's CPU thread pool and any
-``vmap`` width runs (jaxlib 0.10.2's batched LAPACK kernels deadlocked at width 8 on 2 cores).
-What LAPACK the rest of JAX still calls goes through OpenBLAS, whose own threads only slow
-down small solves and fight XLA's pool: :func:`configure_host_threads` sets
+Threads. jaxmed's small linear systems are solved by ``jaxmed._src.small_linalg`` (LAPACK on
+one system per call, the systems of a ``vmap`` batch one after another), so no batched LAPACK
+kernel shares XLA's CPU thread pool and any ``vmap`` width runs (jaxlib 0.10.2's batched LAPACK
+kernels deadlocked at width 8 on 2 cores). LAPACK goes through OpenBLAS, whose own threads
+only slow down small solves and fight XLA's pool: :func:`configure_host_threads` sets
 ``OPENBLAS_NUM_THREADS=1`` (and the OpenMP/MKL equivalents) unless the user set them. It must
 run before OpenBLAS is loaded, i.e. before ``jax`` is imported: the ``jaxmed`` command line
 calls it first thing (from the package's import, ``hugepages.reexec_cli``, and again in
-``cli.main``); library users who care set the variables in their shell.
+``cli.main``).
+
+Library use. The LAPACK kernels of the pipeline's small solves (``small_linalg``) are SciPy's
+OpenBLAS, which jaxlib loads at the first LAPACK call, after ``import jax``; with its default
+threads a 38 x 38 triangular solve took milliseconds while XLA's own threads were busy, and one
+replication at N = 1500, T = 25 ran 1.4-1.5x slower (measured in one script: 84-92 ms against
+60-61 ms). So ``import jaxmed`` calls :func:`configure_library_threads`, which sets
+``OPENBLAS_NUM_THREADS=1`` when the user has not set it and SciPy's linear algebra is not
+loaded yet, after NumPy is loaded (NumPy's own OpenBLAS keeps its threads). SciPy's BLAS in
+the rest of the process is then single-threaded, and so are child processes' BLAS libraries
+(they inherit the variable). Set ``OPENBLAS_NUM_THREADS`` yourself before importing jaxmed, or
+``JAXMED_BLAS_THREADS=keep``, to keep your own setting.
 
 Compilation cache. :func:`enable_compilation_cache` turns on JAX's persistent compilation
 cache in a per-user directory (``$JAXMED_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxmed/xla``,
@@ -23,8 +34,8 @@ from __future__ import annotations
 import os
 import warnings
 
-__all__ = ["configure_host_threads", "enable_compilation_cache", "cache_dir", "cache_disabled",
-           "enabled_cache_dir"]
+__all__ = ["configure_host_threads", "configure_library_threads", "enable_compilation_cache",
+           "cache_dir", "cache_disabled", "enabled_cache_dir"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _enabled_dir: str | None = None
@@ -37,6 +48,24 @@ def configure_host_threads() -> None:
     """
     for var in _THREAD_VARS:
         os.environ.setdefault(var, "1")
+
+
+def configure_library_threads() -> bool:
+    """At ``import jaxmed``: single-threaded OpenBLAS for the LAPACK kernels that jaxlib loads
+    lazily (module doc). Only when ``OPENBLAS_NUM_THREADS`` is unset, ``JAXMED_BLAS_THREADS``
+    is not ``keep`` and ``scipy.linalg`` is not imported yet (then the variable would change
+    nothing here). Imports NumPy first, so NumPy's own OpenBLAS is not affected. Returns
+    whether it set the variable."""
+    import sys
+
+    import numpy  # noqa: F401  (loaded, with its BLAS threads, before the variable is set)
+
+    if os.environ.get("JAXMED_BLAS_THREADS", "").strip().lower() == "keep":
+        return False
+    if "OPENBLAS_NUM_THREADS" in os.environ or "scipy.linalg" in sys.modules:
+        return False
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    return True
 
 
 def cache_disabled() -> bool:
