@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import threading
 import time
 from typing import Any, Callable, NamedTuple
@@ -31,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmed._src.effect_table import EffectTable, EstimatorSpec
 from jaxmed._src.precision import precision
-from jaxmed._src.study import program_cache
+from jaxmed._src.study import per_device, program_cache
 from jaxmed._src.study.per_device import PerDeviceProgram
 from jaxmed._src.study.plan import ChunkTask
 from jaxmed._src.study.replication_identity import known_or_traced
@@ -344,7 +345,28 @@ class ChunkComputer:
         self.per_call = job.batch_size * len(self.devices)
         self.description = describe_devices(self.devices)
         self._programs: dict[int, tuple] = {}
+        self._prepared: dict[int, float] = {}  # seconds spent by ``prepare`` per cell
         self._lock = threading.Lock()
+
+    def prepare(self, tasks) -> None:
+        """Traces and lowers the program of every cell of ``tasks`` now and lets XLA compile
+        them side by side in the background (``per_device.deferred_compilation``), so the
+        first chunk of a cell waits for its own compilation only. Only with two or more cells
+        and cores; a cell whose program cannot be built here is left to ``compute``, which
+        raises its error when it reaches that cell (after the chunks before it are stored).
+        """
+        firsts = {}
+        for task in tasks:
+            firsts.setdefault(task.cell, task)
+        if len(firsts) < 2 or (os.cpu_count() or 1) < 2:
+            return
+        with job_precision(self.job.dtype), per_device.deferred_compilation():
+            for task in firsts.values():
+                try:
+                    _, _, seconds = self._program(task)
+                except Exception:  # noqa: BLE001 - raised again by ``compute`` at its turn
+                    continue
+                self._prepared[task.cell] = seconds
 
     def _program(self, task: ChunkTask):
         with self._lock:
@@ -377,6 +399,8 @@ class ChunkComputer:
         bs, n_dev = job.batch_size, len(self.devices)
         with job_precision(job.dtype):
             compiled, cell_key, seconds = self._program(task)
+            seconds += self._prepared.pop(task.cell, 0.0)
+            waited = per_device.waited_seconds()
             blocks = list(task.blocks)
             n_calls = -(-len(blocks) // n_dev)
             padded = blocks + [blocks[0]] * (n_calls * n_dev - len(blocks))
@@ -387,6 +411,7 @@ class ChunkComputer:
                 compiled(cell_key, jax.device_put(idx[j * per_call:(j + 1) * per_call],
                                                   self.rep_sharding))
                 for j in range(n_calls)])
+            seconds += per_device.waited_seconds() - waited  # a deferred compilation's wait
         table = EffectTable(*(np.concatenate([np.asarray(o[f]) for o in outs])
                               for f in range(len(EffectTable._fields))))
         check_table(table, len(idx), len(spec.estimators), len(spec.effects), spec.name)

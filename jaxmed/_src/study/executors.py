@@ -66,6 +66,8 @@ class InProcessExecutor:
     def execute(self, job: ChunkJob, tasks: Iterable[ChunkTask], store=None,
                 share: tuple[int, int] = (0, 1)) -> Iterator[ChunkRecord]:
         computer = ChunkComputer(job, self.devices)
+        tasks = list(tasks)
+        computer.prepare(tasks)  # every cell's program lowered now, compiled side by side
         for task in tasks:
             rep_ids, chunk, seconds = computer.compute(task)
             path = None
