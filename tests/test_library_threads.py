@@ -33,8 +33,11 @@ print(json.dumps({"env": os.environ.get("OPENBLAS_NUM_THREADS"), "threads": thre
 
 
 def _probe(pre="", **env):
+    # OpenBLAS also reads GOTO_NUM_THREADS and OMP_NUM_THREADS when its own is unset (other
+    # tests in the same worker may have set them, e.g. the command line's thread settings)
     full = {k: v for k, v in os.environ.items()
-            if k not in ("OPENBLAS_NUM_THREADS", "JAXMED_BLAS_THREADS")}
+            if k not in ("OPENBLAS_NUM_THREADS", "JAXMED_BLAS_THREADS", "GOTO_NUM_THREADS",
+                         "OMP_NUM_THREADS")}
     full.update(env, PYTHONPATH=ROOT)
     out = subprocess.run([sys.executable, "-c", PROBE, pre], capture_output=True, text=True,
                          env=full, timeout=300, cwd=ROOT)
