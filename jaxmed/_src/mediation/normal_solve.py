@@ -33,7 +33,8 @@ from jax.custom_derivatives import SymbolicZero
 
 from jaxmed._src import small_linalg
 
-__all__ = ["normal_solve", "cond_1norm", "is_zero_tangent", "row_blocked", "ROW_BLOCK"]
+__all__ = ["normal_solve", "cond_1norm", "is_zero_tangent", "row_blocked", "ROW_BLOCK",
+           "solve_tangents"]
 
 
 def _dot_t(left, right):
@@ -195,6 +196,13 @@ def _normal_solve_jvp(targets, symmetric, primals, tangents):
             p = x.shape[0]
             extra = extra.at[p:].add(_dot_t(x, we * da[None, :]))
         t_all = t_all + extra / total
+    dbetas = solve_tangents(t_all, betas, sigmas, sizes, reg, dw, dreg, total, symmetric)
+    return (betas, conds), (dbetas, tuple(jnp.zeros_like(c) for c in conds))
+
+
+def solve_tangents(t_all, betas, sigmas, sizes, reg, dw, dreg, total, symmetric: bool) -> tuple:
+    """dβ_j = Σ_j⁻¹ (t_j − R β_j dW/W − dR β_j) for the systems' column blocks t_j of
+    ``t_all`` (``sizes`` columns each): the last step of the row-wise rule (module doc)."""
     dbetas, start = [], 0
     for beta, sigma, size in zip(betas, sigmas, sizes):
         t = t_all[:, start:start + size]
@@ -204,7 +212,7 @@ def _normal_solve_jvp(targets, symmetric, primals, tangents):
         if not is_zero_tangent(dreg):
             t = t - dreg @ beta
         dbetas.append(small_linalg.tangent_solve(sigma, t, symmetric))
-    return (betas, conds), (tuple(dbetas), tuple(jnp.zeros_like(c) for c in conds))
+    return tuple(dbetas)
 
 
 def normal_solve(x, y, w, reg, targets, *, zs=None, action=None, symmetric: bool = True):

@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmed._src import small_linalg
-from jaxmed._src.mediation.normal_solve import cond_1norm, is_zero_tangent, row_blocked
+from jaxmed._src.mediation.normal_solve import (cond_1norm, is_zero_tangent, row_blocked,
+                                                solve_tangents)
 
 __all__ = ["KINDS", "q_systems"]
 
@@ -183,16 +184,9 @@ def _q_systems_jvp(systems, a0, primals, tangents):
         extra = jnp.concatenate([_dot_t(dphi, we - awe), _dot_t(dphi, awe),
                                  jnp.zeros((2, we.shape[0]), we.dtype)], axis=0)
         t_all = t_all + extra / total
-    dbetas, start = [], 0
-    for beta, sigma, (_, tgt) in zip(betas, sigmas, systems):
-        t = t_all[:, start:start + len(tgt)]
-        start += len(tgt)
-        if not is_zero_tangent(dw):
-            t = t - (reg @ beta) * (jnp.sum(dw) / total)
-        if not is_zero_tangent(dreg):
-            t = t - dreg @ beta
-        dbetas.append(small_linalg.tangent_solve(sigma, t, False))
-    return (betas, conds), (tuple(dbetas), tuple(jnp.zeros_like(c) for c in conds))
+    dbetas = solve_tangents(t_all, betas, sigmas, [len(t) for _, t in systems], reg, dw, dreg,
+                            total, False)
+    return (betas, conds), (dbetas, tuple(jnp.zeros_like(c) for c in conds))
 
 
 def q_systems(phi, f0, f1, pn, a, y, w, reg, systems, a0: int):
