@@ -110,7 +110,7 @@ def _u_rows(beta, phi, a):
 
 
 def _du_rows(beta, dphi, a):
-    """βᵀdU_k per row: U's tangent is [(1−a)dφ; a dφ; 0; 0] (no tangent of the actions)."""
+    """βᵀdU_k per row for U's tangent in φ, [(1−a)dφ; a dφ; 0; 0]."""
     p = dphi.shape[0]
     return (1 - a)[None] * _rows(beta[:p], dphi) + a[None] * _rows(beta[p:2 * p], dphi)
 
@@ -150,8 +150,7 @@ def _q_systems(phi, f0, f1, pn, a, y, w, reg, systems, a0):
 def _q_systems_jvp(systems, a0, primals, tangents):
     phi, f0, f1, pn, a, y, w, reg = primals
     dphi, df0, df1, dpn, da, dy, dw, dreg = tangents
-    if not is_zero_tangent(da):
-        raise NotImplementedError("q_systems: the actions are data; they have no derivative")
+    a_moves = not is_zero_tangent(da)
     betas, sigmas = _forward(phi, f0, f1, pn, a, y, w, reg, systems, a0)
     conds = tuple(cond_1norm(s) for s in sigmas)
     total = jnp.sum(w)
@@ -170,6 +169,10 @@ def _q_systems_jvp(systems, a0, primals, tangents):
             inner = inner + dy[tgt]
         if not is_zero_tangent(dphi):
             inner = inner - _du_rows(beta, dphi, a)
+        if a_moves:  # U's tangent in a: [−da φ; da φ; da; 0]
+            p = phi.shape[0]
+            inner = inner - da[None] * (_rows(beta[p:2 * p] - beta[:p], phi)
+                                        + beta[2 * p][:, None])
         if xi_moves:
             inner = inner + jax.jvp(xi, (f0, f1, pn), (df0, df1, dpn))[1]
         m = w[None] * inner
@@ -178,11 +181,20 @@ def _q_systems_jvp(systems, a0, primals, tangents):
         res.append(e)
         mult.append(m)
     t_all = _u_mul(phi, a, jnp.concatenate(mult, axis=0)) / total
-    if not is_zero_tangent(dphi):  # dU (w∘e)ᵀ: U's tangent [(1−a)dφ; a dφ; 0; 0]
+    if not is_zero_tangent(dphi) or a_moves:
+        # dU (w∘e)ᵀ: U's tangent [(1−a)dφ − da φ; a dφ + da φ; da; 0]
         we = jnp.concatenate(res, axis=0) * w[None]
-        awe = a[None] * we
-        extra = jnp.concatenate([_dot_t(dphi, we - awe), _dot_t(dphi, awe),
-                                 jnp.zeros((2, we.shape[0]), we.dtype)], axis=0)
+        p, r = phi.shape[0], we.shape[0]
+        extra = jnp.zeros((2 * p + 2, r), we.dtype)
+        if not is_zero_tangent(dphi):
+            awe = a[None] * we
+            extra = extra.at[:2 * p].add(jnp.concatenate([_dot_t(dphi, we - awe),
+                                                          _dot_t(dphi, awe)], axis=0))
+        if a_moves:
+            dawe = da[None] * we
+            dphi_a = _dot_t(phi, dawe)
+            extra = extra + jnp.concatenate([-dphi_a, dphi_a, jnp.sum(dawe, axis=1)[None],
+                                             jnp.zeros((1, r), we.dtype)], axis=0)
         t_all = t_all + extra / total
     dbetas = solve_tangents(t_all, betas, sigmas, [len(t) for _, t in systems], reg, dw, dreg,
                             total, False)
@@ -196,7 +208,7 @@ def q_systems(phi, f0, f1, pn, a, y, w, reg, systems, a0: int):
       phi: ``(p, n)`` φ(S_k, M_k), feature-major.
       f0, f1: ``(p, n)`` E_{m~p̂(·|S'_k, a)} φ(S'_k, m) for a = 0, 1.
       pn: ``(n,)`` π_e(1 | S'_k).
-      a: ``(n,)`` actions (data: not differentiated).
+      a: ``(n,)`` actions (differentiable too: U is linear in a).
       y: ``(r, n)`` targets.
       w: ``(n,)`` row weights.
       reg: ``(q, q)`` penalty matrix, q = 2p + 2.
