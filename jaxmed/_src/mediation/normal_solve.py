@@ -34,10 +34,10 @@ from jax.custom_derivatives import SymbolicZero
 from jaxmed._src import small_linalg
 
 __all__ = ["normal_solve", "cond_1norm", "is_zero_tangent", "row_blocked", "ROW_BLOCK",
-           "solve_tangents"]
+           "solve_tangents", "dot_t"]
 
 
-def _dot_t(left, right):
+def dot_t(left, right):
     """``left @ right.T`` for feature-major blocks ``(p, n)``, ``(r, n)`` (rows contracted)."""
     return jax.lax.dot_general(left, right, (((1,), (1,)), ((), ())))
 
@@ -58,8 +58,8 @@ def cond_1norm(a, symmetric: bool = False):
 def _design_mul(x, action, m):
     """X @ mᵀ for rows ``m`` ``(r, n)``: X = x, or [x; a·x] when ``action`` is given."""
     if action is None:
-        return _dot_t(x, m)
-    return jnp.concatenate([_dot_t(x, m), _dot_t(x, m * action[None, :])], axis=0)
+        return dot_t(x, m)
+    return jnp.concatenate([dot_t(x, m), dot_t(x, m * action[None, :])], axis=0)
 
 
 def _design_rows(x, action, coef):
@@ -109,7 +109,7 @@ def _grams(x, action, zs, y, w):
             wa = w * action
             right = jnp.concatenate([x * w[None, :], x * wa[None, :], x * (wa * action)[None, :],
                                      y * w[None, :], y * wa[None, :]], axis=0)
-            return _dot_t(x, right)  # (p, 3p + 2r)
+            return dot_t(x, right)  # (p, 3p + 2r)
 
         prod = row_blocked(product, [x, y, w, action]) / total
         g00, g01, g11 = prod[:, :p], prod[:, p:2 * p], prod[:, 2 * p:3 * p]
@@ -120,7 +120,7 @@ def _grams(x, action, zs, y, w):
     q = x.shape[0]
 
     def product(x, y, w, *blocks):
-        return _dot_t(x * w[None, :], jnp.concatenate(list(blocks) + [y], axis=0))
+        return dot_t(x * w[None, :], jnp.concatenate(list(blocks) + [y], axis=0))
 
     prod = row_blocked(product, [x, y, w] + blocks) / total
     return [prod[:, j * q:(j + 1) * q] for j in range(len(blocks))], prod[:, len(blocks) * q:]
@@ -194,7 +194,7 @@ def _normal_solve_jvp(targets, symmetric, primals, tangents):
         extra = _design_mul(ddx, action, we)
         if da is not None:  # d(a·x) = da·x + a·dx: the da·x part of the lower block
             p = x.shape[0]
-            extra = extra.at[p:].add(_dot_t(x, we * da[None, :]))
+            extra = extra.at[p:].add(dot_t(x, we * da[None, :]))
         t_all = t_all + extra / total
     dbetas = solve_tangents(t_all, betas, sigmas, sizes, reg, dw, dreg, total, symmetric)
     return (betas, conds), (dbetas, tuple(jnp.zeros_like(c) for c in conds))

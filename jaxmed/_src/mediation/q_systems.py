@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmed._src import small_linalg
-from jaxmed._src.mediation.normal_solve import (cond_1norm, is_zero_tangent, row_blocked,
-                                                solve_tangents)
+from jaxmed._src.mediation.normal_solve import (cond_1norm, dot_t, is_zero_tangent,
+                                                row_blocked, solve_tangents)
 
 __all__ = ["KINDS", "q_systems"]
 
@@ -46,10 +46,6 @@ KINDS = ("pe", "p0", "g", "g_natural")
 def _rows(coef, f):
     """Per-row products coefᵀ f_k ``(r, n)`` of ``coef`` ``(p, r)`` and ``f`` ``(p, n)``."""
     return jax.lax.dot_general(coef, f, (((0,), (0,)), ((), ())))
-
-
-def _dot_t(left, right):
-    return jax.lax.dot_general(left, right, (((1,), (1,)), ((), ())))
 
 
 def _u_block(phi, a):
@@ -62,7 +58,7 @@ def _gram_product(phi, f0, f1, pn, a, w, y, *, a0):
     u = _u_block(phi, a)
     fa = (f0, f1)[a0]
     right = jnp.concatenate([u, (1 - pn)[None] * f0, pn[None] * f1, fa, pn[None], y], axis=0)
-    return _dot_t(u, right * w[None, :])
+    return dot_t(u, right * w[None, :])
 
 
 def _xi_gram(kind, a0, p, u_w, b1, b2, b3, bp):
@@ -136,7 +132,7 @@ def _xi_rows(kind, a0, beta, f0, f1, pn):
 def _u_mul(phi, a, m):
     """U mᵀ ``(q, r)`` for per-row multipliers ``m`` ``(r, n)``."""
     am = a[None] * m
-    return jnp.concatenate([_dot_t(phi, m - am), _dot_t(phi, am), jnp.sum(am, axis=1)[None],
+    return jnp.concatenate([dot_t(phi, m - am), dot_t(phi, am), jnp.sum(am, axis=1)[None],
                             jnp.sum(m, axis=1)[None]], axis=0)
 
 
@@ -188,11 +184,11 @@ def _q_systems_jvp(systems, a0, primals, tangents):
         extra = jnp.zeros((2 * p + 2, r), we.dtype)
         if not is_zero_tangent(dphi):
             awe = a[None] * we
-            extra = extra.at[:2 * p].add(jnp.concatenate([_dot_t(dphi, we - awe),
-                                                          _dot_t(dphi, awe)], axis=0))
+            extra = extra.at[:2 * p].add(jnp.concatenate([dot_t(dphi, we - awe),
+                                                          dot_t(dphi, awe)], axis=0))
         if a_moves:
             dawe = da[None] * we
-            dphi_a = _dot_t(phi, dawe)
+            dphi_a = dot_t(phi, dawe)
             extra = extra + jnp.concatenate([-dphi_a, dphi_a, jnp.sum(dawe, axis=1)[None],
                                              jnp.zeros((1, r), we.dtype)], axis=0)
         t_all = t_all + extra / total
