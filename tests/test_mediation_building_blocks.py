@@ -140,6 +140,12 @@ def test_state_basis_bsplines_match_scipy_and_are_linear_outside():
     np.testing.assert_allclose(h[0, 1:], h[1, 1:], atol=1e-14)
     np.testing.assert_allclose(h[1, 0] - h[0, 0], 4.0 / float(params.standardizer.scale[0]),
                                rtol=1e-12)
+    # the feature-major layout: the same matrix transposed, for one and two coordinates
+    s2 = np.c_[s, rng.normal(size=500)]
+    params2 = fit_state_basis(jnp.asarray(s2), jnp.ones(500), 4)
+    for prm, x in ((params, s), (params2, s2)):
+        np.testing.assert_array_equal(np.asarray(state_basis(prm, jnp.asarray(x), feature_major=True)),
+                                      np.asarray(state_basis(prm, jnp.asarray(x))).T)
 
 
 def test_weighted_ridge_and_logistic_fit_match_numpy():
@@ -336,3 +342,7 @@ def test_local_bsplines_equal_the_dense_recursion(interior):
     x = np.r_[rng.uniform(kn[0] - 1, kn[-1] + 1, 2000), kn, kn + 1e-12, kn - 1e-12]
     got = np.asarray(jax.jit(bspline_basis)(jnp.asarray(x), jnp.asarray(kn)))
     np.testing.assert_allclose(got, _dense_bsplines(x, kn), rtol=0, atol=1e-15)
+    # built feature-major, the same values transposed
+    got_t = np.asarray(jax.jit(bspline_basis, static_argnames="feature_major")(
+        jnp.asarray(x), jnp.asarray(kn), feature_major=True))
+    np.testing.assert_array_equal(got_t, got.T)

@@ -52,7 +52,7 @@ def test_default_fit_equals_the_fixed_fit_with_the_rule_s_knots():
     _assert_same_fit(default, _fit(data, MediationConfig(state_knots=k, state_knots_rule="fixed")))
     # and the Q basis really has k interior knots: 1 linear + (k + 3) B-spline columns, whose
     # B-splines sum with the dropped first one to 1 (checked against the plain definition)
-    h = np.asarray(default.feats.phi_obs)[: k + 4].T
+    h = np.asarray(default.feats.matrices()[0])[: k + 4].T
     z = np.asarray(data.state).reshape(-1)
     z = (z - z.mean()) / z.std(ddof=1)
     np.testing.assert_allclose(h[:, 0], z, rtol=1e-10, atol=1e-10)

@@ -168,7 +168,7 @@ def test_time_interaction_features_match_a_numpy_construction():
         zmean = (mean[:, a] - np.asarray(basis.mediator.center)) / np.asarray(basis.mediator.scale)
         exp_inter = np.stack([tau_block[:, i] * np.column_stack([s_lin, zmean])[:, j]
                               for i in range(k) for j in range(3)], axis=1)
-        np.testing.assert_allclose(np.asarray(feats.phi_exp[a][-3 * k:]).T, exp_inter,
+        np.testing.assert_allclose(np.asarray(feats.matrices()[1][a][-3 * k:]).T, exp_inter,
                                    rtol=1e-12, atol=1e-12)
 
 

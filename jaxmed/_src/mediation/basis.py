@@ -71,12 +71,13 @@ def _safe_div(num, den):
     return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
 
 
-def bspline_basis(x, knots, degree: int = 3):
+def bspline_basis(x, knots, degree: int = 3, feature_major: bool = False):
     """All B-splines of ``degree`` on the clamped knot vector ``knots`` at points ``x`` ``(n,)``.
 
     ``knots`` ``(m,)`` must repeat each boundary knot ``degree + 1`` times; x is clamped to
     [knots[0], knots[-1]] and the right end belongs to the last non-empty interval.
-    Returns ``(n, m − degree − 1)`` values that sum to one.
+    Returns ``(n, m − degree − 1)`` values that sum to one (``(m − degree − 1, n)`` with
+    ``feature_major``, built in that layout).
 
     Only the ``degree + 1`` B-splines that can be nonzero on x's knot interval μ are computed
     (the triangular Cox–de Boor scheme, Piegl & Tiller's ``BasisFuns``: O(degree²) per point)
@@ -107,11 +108,15 @@ def bspline_basis(x, knots, degree: int = 3):
             new.append(saved + right[r + 1] * temp)
             saved = left[j - r] * temp
         vals = new + [saved]
-    cols = jnp.arange(m - degree - 1)[None, :]
-    first = (mu - degree)[:, None]  # B_{μ−d+k} = vals[k]
-    out = jnp.zeros((x.shape[0], m - degree - 1), x.dtype)
+    cols = jnp.arange(m - degree - 1)
+    first = mu - degree  # B_{μ−d+k} = vals[k]
+    if feature_major:
+        cols, first, vals = cols[:, None], first[None, :], [v[None, :] for v in vals]
+    else:
+        cols, first, vals = cols[None, :], first[:, None], [v[:, None] for v in vals]
+    out = jnp.zeros(jnp.broadcast_shapes(cols.shape, first.shape), x.dtype)
     for k in range(degree + 1):
-        out = out + jnp.where(cols == first + k, vals[k][:, None], 0.0)
+        out = out + jnp.where(cols == first + k, vals[k], 0.0)
     return out
 
 
@@ -144,14 +149,21 @@ def fit_state_basis(state, w, n_knots: int, weighted_knots: bool = True) -> Stat
     return StateBasis(std, jnp.stack(knots))
 
 
-def state_basis(params: StateBasis, state):
-    """h(s) ``(n, dS * (n_knots + 4))`` for states ``(n, dS)``: [z_j, B_1(z_j), ...] per coordinate."""
+def state_basis(params: StateBasis, state, feature_major: bool = False):
+    """h(s) ``(n, dS * (n_knots + 4))`` for states ``(n, dS)``: [z_j, B_1(z_j), ...] per
+    coordinate (``(dS * (n_knots + 4), n)`` with ``feature_major``, built in that layout: a
+    transpose of the row-major basis was a strided copy of 1.3 ms per basis at N = 1500,
+    T = 25)."""
     z = params.standardizer(state)
     cols = []
     for j in range(state.shape[1]):
-        cols.append(z[:, j:j + 1])
-        cols.append(bspline_basis(z[:, j], params.knots[j])[:, 1:])
-    return jnp.concatenate(cols, axis=1)
+        if feature_major:
+            cols.append(z[:, j][None, :])
+            cols.append(bspline_basis(z[:, j], params.knots[j], feature_major=True)[1:])
+        else:
+            cols.append(z[:, j:j + 1])
+            cols.append(bspline_basis(z[:, j], params.knots[j])[:, 1:])
+    return jnp.concatenate(cols, axis=0 if feature_major else 1)
 
 
 def pairwise_interactions(h, n_coords: int, k: int):

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from jaxmed._src.mediation.basis import (fit_parity_basis, fit_standardizer, fit_state_basis,
                                          monomial_exponents, monomials, pairwise_interactions,
                                          parity_basis, state_basis)
+from jaxmed._src.mediation import feature_blocks as fb
 from jaxmed._src.mediation.binary import bernoulli_expectation, binary_indicator_features
 from jaxmed._src.mediation.gaussian_expectation import expected_monomials, gaussian_expectation
 from jaxmed._src.mediation.normal_solve import normal_solve
@@ -57,26 +58,29 @@ def fit_q_basis(rows, w, config) -> QBasis:
                   fit_standardizer(rows["mediator"], w))
 
 
-def q_state_features(basis: QBasis, state, config):
+def q_state_features(basis: QBasis, state, config, feature_major: bool = False):
     """The state part of the spline φ: h(s), and with ``config.q_state_interactions = k > 0``
     and d_S ≥ 2 the products of the first k terms of each pair of coordinates' blocks of h
-    (``basis.pairwise_interactions``)."""
-    h = state_basis(basis.state, state)
+    (``basis.pairwise_interactions``). ``(n, ·)``, or ``(·, n)`` with ``feature_major``."""
     k = config.q_state_interactions
     if k and state.shape[-1] > 1:
+        h = state_basis(basis.state, state)
         h = jnp.concatenate([h, pairwise_interactions(h, state.shape[-1], k)], axis=-1)
-    return h
+        return h.T if feature_major else h
+    return state_basis(basis.state, state, feature_major=feature_major)
 
 
-def _time_interactions(h, g, ds: int, dm: int, config, axis: int = -1):
+def _time_interactions(h, g, ds: int, dm: int, config, axis: int = -1, blocks: bool = False):
     """[h, g], and with ``config.q_time_interactions="linear"`` also the products of the
     last state coordinate's block of h (calendar time τ: its linear term and B-splines)
     with the linear terms of the other state coordinates and of m (the first ``dm``
     monomials of g). h starts with the ``ds`` per-coordinate blocks of ``state_basis``.
-    Features on ``axis``: -1 (rows ``(n, ·)``) or 0 (feature-major ``(·, n)``)."""
+    Features on ``axis``: -1 (rows ``(n, ·)``) or 0 (feature-major ``(·, n)``); with
+    ``blocks`` (feature-major only) the tuple of the pieces, not concatenated
+    (``feature_blocks``)."""
     cat = lambda xs: jnp.concatenate(xs, axis=axis)  # noqa: E731
     if config.q_time_interactions == "none":
-        return cat([h, g])
+        return (h, g) if blocks else cat([h, g])
     k = config.state_knots + 4
     cols = (lambda x, sl: x[:, sl]) if axis == -1 else (lambda x, sl: x[sl])  # noqa: E731
     tau = cols(h, slice((ds - 1) * k, ds * k))
@@ -85,7 +89,7 @@ def _time_interactions(h, g, ds: int, dm: int, config, axis: int = -1):
         inter = (tau[:, :, None] * others[:, None, :]).reshape(h.shape[0], -1)
     else:
         inter = (tau[:, None, :] * others[None, :, :]).reshape(-1, h.shape[1])
-    return cat([h, g, inter])
+    return (h, g, inter) if blocks else cat([h, g, inter])
 
 
 def q_features(basis: QBasis, state, mediator, config, h=None):
@@ -101,37 +105,46 @@ def q_features(basis: QBasis, state, mediator, config, h=None):
 
 
 class QFeatures(NamedTuple):
-    """Feature-major blocks: φ(S, M) and E_{m ~ p̂(·|s, a)} φ(s, m) at S and S' for a = 0, 1.
+    """φ(S, M) and E_{m ~ p̂(·|s, a)} φ(s, m) at S and S' for a = 0, 1, feature-major.
 
-    Feature-major ``(p, n)`` arrays, one per action, because the LSTD Grams
-    (``q_systems``) and the temporal differences contract the rows: built in that layout,
-    neither the forward pass nor the IJ SE's reverse passes transpose or re-stack them (the
-    row-major ``(n, 2, p)`` blocks cost about a third of each reverse pass in transposes and
-    concatenations at N = 1500, T = 25).
+    Each matrix is a tuple of feature blocks ``(p_b, n)`` stacked along the features
+    (``feature_blocks``): the spline φ = [h(s); g(m)] keeps the state part h as its own block,
+    shared by φ(S, M) and E_a φ(S, ·) (and h(S') by E'_a φ) instead of copied into five
+    concatenated matrices. Feature-major because the LSTD Grams (``q_systems``) and the
+    temporal differences contract the rows: neither the forward pass nor the IJ SE's reverse
+    passes transpose or re-stack them (the row-major ``(n, 2, p)`` blocks cost about a third
+    of each reverse pass at N = 1500, T = 25).
     """
 
-    phi_obs: jax.Array  # (p, n)
-    phi_exp: tuple  # ((p, n), (p, n)): a = 0, 1
-    phi_exp_next: tuple  # ((p, n), (p, n))
+    phi_obs: tuple  # blocks of φ(S, M), (p, n) in all
+    phi_exp: tuple  # (blocks a = 0, blocks a = 1) of E_a φ(S, ·)
+    phi_exp_next: tuple  # the same at S'
 
     @classmethod
     def from_rows(cls, phi, ephi, ephi_next) -> "QFeatures":
-        """From row-major blocks φ ``(n, p)`` and E φ, E' φ ``(n, 2, p)``."""
-        per_action = lambda e: tuple(jnp.asarray(e)[:, a].T for a in (0, 1))  # noqa: E731
-        return cls(jnp.asarray(phi).T, per_action(ephi), per_action(ephi_next))
+        """From row-major arrays φ ``(n, p)`` and E φ, E' φ ``(n, 2, p)`` (one block each)."""
+        per_action = lambda e: tuple((jnp.asarray(e)[:, a].T,) for a in (0, 1))  # noqa: E731
+        return cls((jnp.asarray(phi).T,), per_action(ephi), per_action(ephi_next))
+
+    def matrices(self):
+        """The concatenated feature-major matrices ``(φ, (E_0 φ, E_1 φ), (E'_0 φ, E'_1 φ))``,
+        each ``(p, n)``."""
+        both = lambda fs: tuple(fb.concat(f) for f in fs)  # noqa: E731
+        return fb.concat(self.phi_obs), both(self.phi_exp), both(self.phi_exp_next)
 
     def rows(self):
-        """The row-major blocks ``(φ (n, p), E φ (n, 2, p), E' φ (n, 2, p))``."""
+        """The row-major arrays ``(φ (n, p), E φ (n, 2, p), E' φ (n, 2, p))``."""
+        phi, ephi, ephi_next = self.matrices()
         stack = lambda fs: jnp.stack([f.T for f in fs], axis=1)  # noqa: E731
-        return self.phi_obs.T, stack(self.phi_exp), stack(self.phi_exp_next)
+        return phi.T, stack(ephi), stack(ephi_next)
 
 
 def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
     s, s_next = rows["state"], rows["next_state"]
     spline = config.q_basis == "spline"
     # the state part h(s) of the spline φ, feature-major, shared by the blocks at S (S')
-    h = q_state_features(basis, s, config).T if spline else None
-    h_next = q_state_features(basis, s_next, config).T if spline else None
+    h = q_state_features(basis, s, config, feature_major=True) if spline else None
+    h_next = q_state_features(basis, s_next, config, feature_major=True) if spline else None
     ds, dm = s.shape[-1], rows["mediator"].shape[-1]
     ex = monomial_exponents(dm, config.q_mediator_degree, config.q_mediator_cross)
 
@@ -139,8 +152,8 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
         if not spline:
             fn = lambda m: q_features(basis, state, m, config)  # noqa: E731
             if config.mediator_law == "bernoulli":
-                return bernoulli_expectation(fn, mean).T
-            return gaussian_expectation(fn, mean, sd).T
+                return (bernoulli_expectation(fn, mean).T,)
+            return (gaussian_expectation(fn, mean, sd).T,)
         # φ = [h(s), g(m)]: only the mediator monomials g need the expectation (integrating
         # h(s) as well only re-adds h with weights summing to one, at 4× the memory traffic)
         if config.mediator_law == "bernoulli":
@@ -148,13 +161,13 @@ def q_feature_rows(basis: QBasis, rows, preds, config) -> QFeatures:
         else:
             eg = expected_monomials(mean, sd, basis.mediator.center, basis.mediator.scale, ex,
                                     feature_major=True)
-        return _time_interactions(hh, eg, ds, dm, config, axis=0)
+        return _time_interactions(hh, eg, ds, dm, config, axis=0, blocks=True)
 
     if spline:
         g = monomials(basis.mediator(rows["mediator"]), ex, feature_major=True)
-        phi_obs = _time_interactions(h, g, ds, dm, config, axis=0)
+        phi_obs = _time_interactions(h, g, ds, dm, config, axis=0, blocks=True)
     else:
-        phi_obs = q_features(basis, s, rows["mediator"], config).T
+        phi_obs = (q_features(basis, s, rows["mediator"], config).T,)
     # per-action slices by one split each (a cheap reverse pass, see ``unstack``)
     mean, sd = unstack(preds.mediator_mean, 1), unstack(preds.mediator_sd, 1)
     mean_next, sd_next = unstack(preds.mediator_mean_next, 1), unstack(preds.mediator_sd_next, 1)
@@ -222,8 +235,8 @@ def fit_q_functions(rows, w, preds, feats: QFeatures, pe_s, pe_next, a0: int, ri
     a = rows["action"]
     natural = config.natural_decomposition
     phi, _, (f0n, f1n) = feats
-    q = 2 * phi.shape[0] + 2
-    dt = phi.dtype
+    q = 2 * fb.dim(phi) + 2
+    dt = phi[0].dtype
     pen = jnp.ones(q, dt)
     if not config.q_ridge_eta:
         pen = pen.at[-1].set(0.0)
@@ -280,13 +293,13 @@ def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: in
     """
     a = action
     phi, ephi, ephi_next = feats
-    p = phi.shape[0]
+    p = fb.dim(phi)
     # every Δ is a sum of u(F, a)ᵀβ_k = (1 − a) Fᵀβ_k⁰ + a Fᵀβ_k¹ + a β_k^a over the feature
     # blocks F ∈ {φ, Ē_0 φ, Ē_1 φ, Ē'_0 φ, Ē'_1 φ}: one product of each feature-major block
     # with the (p, 10) coefficient blocks, never a (n, 2p + 2) action-coded matrix; the
     # (10, n) products' rows by one split (a cheap reverse pass, see ``unstack``)
     coef = jnp.concatenate([beta[:, :p], beta[:, p:2 * p]], axis=0)  # (10, p)
-    prod = [unstack(jnp.dot(coef, f), 0) for f in (phi, *ephi, *ephi_next)]
+    prod = [unstack(fb.left_dot(coef, f), 0) for f in (phi, *ephi, *ephi_next)]
     ba = beta[:, 2 * p]  # (5,) coefficients of the action indicator
 
     def u_dot(f, act, k):

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmed._src import small_linalg
+from jaxmed._src.mediation import feature_blocks as fb
 from jaxmed._src.mediation.normal_solve import (cond_1norm, dot_t, is_zero_tangent,
                                                 row_blocked, solve_tangents)
 
@@ -43,22 +44,34 @@ __all__ = ["KINDS", "q_systems"]
 KINDS = ("pe", "p0", "g", "g_natural")
 
 
-def _rows(coef, f):
-    """Per-row products coefᵀ f_k ``(r, n)`` of ``coef`` ``(p, r)`` and ``f`` ``(p, n)``."""
-    return jax.lax.dot_general(coef, f, (((0,), (0,)), ((), ())))
+_rows = fb.rows_dot  # per-row products coefᵀ f_k ``(r, n)`` of ``coef`` ``(p, r)`` and blocks f
 
 
 def _u_block(phi, a):
-    """U = [(1−a)φ; aφ; a; 1] of a block of rows ``(2p + 2, n)``."""
+    """U = [(1−a)φ; aφ; a; 1] of a block of rows ``(2p + 2, n)`` (φ as feature blocks)."""
     one = jnp.ones_like(a)
-    return jnp.concatenate([(1 - a)[None] * phi, a[None] * phi, a[None], one[None]], axis=0)
+    return jnp.concatenate([(1 - a)[None] * b for b in phi] + [a[None] * b for b in phi]
+                           + [a[None], one[None]], axis=0)
 
 
 def _gram_product(phi, f0, f1, pn, a, w, y, *, a0):
     u = _u_block(phi, a)
     fa = (f0, f1)[a0]
-    right = jnp.concatenate([u, (1 - pn)[None] * f0, pn[None] * f1, fa, pn[None], y], axis=0)
+    right = jnp.concatenate([u] + [(1 - pn)[None] * b for b in f0] + [pn[None] * b for b in f1]
+                            + list(fa) + [pn[None], y], axis=0)
     return dot_t(u, right * w[None, :])
+
+
+def _blocked_gram_product(phi, f0, f1, pn, a, w, y, a0):
+    """``_gram_product`` summed over blocks of rows (``row_blocked``) for feature blocks."""
+    sizes = (len(phi), len(f0), len(f1))
+
+    def product(*arrays):
+        i, j = sizes[0], sizes[0] + sizes[1]
+        k = j + sizes[2]
+        return _gram_product(arrays[:i], arrays[i:j], arrays[j:k], *arrays[k:], a0=a0)
+
+    return row_blocked(product, list(phi) + list(f0) + list(f1) + [pn, a, w, y])
 
 
 def _xi_gram(kind, a0, p, u_w, b1, b2, b3, bp):
@@ -81,10 +94,10 @@ def _xi_gram(kind, a0, p, u_w, b1, b2, b3, bp):
 
 
 def _forward(phi, f0, f1, pn, a, y, w, reg, systems, a0):
-    p, r = phi.shape[0], y.shape[0]
+    p, r = fb.dim(phi), y.shape[0]
     q = 2 * p + 2
     total = jnp.sum(w)
-    prod = row_blocked(functools.partial(_gram_product, a0=a0), [phi, f0, f1, pn, a, w, y]) / total
+    prod = _blocked_gram_product(phi, f0, f1, pn, a, w, y, a0) / total
     uu = prod[:, :q]
     b1, b2, b3 = (prod[:, q + i * p:q + (i + 1) * p] for i in range(3))
     bp = prod[:, q + 3 * p]
@@ -100,20 +113,20 @@ def _forward(phi, f0, f1, pn, a, y, w, reg, systems, a0):
 
 def _u_rows(beta, phi, a):
     """βᵀU_k per row ``(r, n)`` for ``beta`` ``(q, r)``."""
-    p = phi.shape[0]
+    p = fb.dim(phi)
     return ((1 - a)[None] * _rows(beta[:p], phi) + a[None] * _rows(beta[p:2 * p], phi)
             + a[None] * beta[2 * p][:, None] + beta[2 * p + 1][:, None])
 
 
 def _du_rows(beta, dphi, a):
     """βᵀdU_k per row for U's tangent in φ, [(1−a)dφ; a dφ; 0; 0]."""
-    p = dphi.shape[0]
+    p = fb.dim(dphi)
     return (1 - a)[None] * _rows(beta[:p], dphi) + a[None] * _rows(beta[p:2 * p], dphi)
 
 
 def _xi_rows(kind, a0, beta, f0, f1, pn):
     """βᵀΞ_k per row ``(r, n)`` (bilinear in (F₀, F₁) and π')."""
-    p = f0.shape[0]
+    p = fb.dim(f0)
     b0, b1, ba = beta[:p], beta[p:2 * p], beta[2 * p][:, None]
     fa = (f0, f1)[a0]
     pn = pn[None]
@@ -132,8 +145,16 @@ def _xi_rows(kind, a0, beta, f0, f1, pn):
 def _u_mul(phi, a, m):
     """U mᵀ ``(q, r)`` for per-row multipliers ``m`` ``(r, n)``."""
     am = a[None] * m
-    return jnp.concatenate([dot_t(phi, m - am), dot_t(phi, am), jnp.sum(am, axis=1)[None],
+    return jnp.concatenate([fb.dot_t(phi, m - am), fb.dot_t(phi, am), jnp.sum(am, axis=1)[None],
                             jnp.sum(m, axis=1)[None]], axis=0)
+
+
+def _blocks_tangent(t, x):
+    """The tangent of feature blocks ``x``: a symbolic zero when every block's is, else
+    arrays (zeros where a block's tangent is symbolic)."""
+    if is_zero_tangent(t) or all(is_zero_tangent(b) for b in t):
+        return None
+    return tuple(jnp.zeros_like(xb) if is_zero_tangent(tb) else tb for tb, xb in zip(t, x))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(8, 9))
@@ -147,12 +168,13 @@ def _q_systems_jvp(systems, a0, primals, tangents):
     phi, f0, f1, pn, a, y, w, reg = primals
     dphi, df0, df1, dpn, da, dy, dw, dreg = tangents
     a_moves = not is_zero_tangent(da)
+    dphi, df0, df1 = (_blocks_tangent(t, x) for t, x in ((dphi, phi), (df0, f0), (df1, f1)))
     betas, sigmas = _forward(phi, f0, f1, pn, a, y, w, reg, systems, a0)
     conds = tuple(cond_1norm(s) for s in sigmas)
     total = jnp.sum(w)
     xi_moves = not all(is_zero_tangent(t) for t in (df0, df1, dpn))
     if xi_moves:
-        df0, df1, dpn = (jnp.zeros_like(x) if is_zero_tangent(t) else t
+        df0, df1, dpn = (jax.tree.map(jnp.zeros_like, x) if is_zero_tangent(t) else t
                          for x, t in ((f0, df0), (f1, df1), (pn, dpn)))
     # e_j = y_T − β_jᵀ(U − Ξ_j), and the multipliers dw∘e_j + w∘(dy_T − β_jᵀ d(U − Ξ_j)) of U
     res, mult = [], []
@@ -166,7 +188,7 @@ def _q_systems_jvp(systems, a0, primals, tangents):
         if not is_zero_tangent(dphi):
             inner = inner - _du_rows(beta, dphi, a)
         if a_moves:  # U's tangent in a: [−da φ; da φ; da; 0]
-            p = phi.shape[0]
+            p = fb.dim(phi)
             inner = inner - da[None] * (_rows(beta[p:2 * p] - beta[:p], phi)
                                         + beta[2 * p][:, None])
         if xi_moves:
@@ -180,15 +202,15 @@ def _q_systems_jvp(systems, a0, primals, tangents):
     if not is_zero_tangent(dphi) or a_moves:
         # dU (w∘e)ᵀ: U's tangent [(1−a)dφ − da φ; a dφ + da φ; da; 0]
         we = jnp.concatenate(res, axis=0) * w[None]
-        p, r = phi.shape[0], we.shape[0]
+        p, r = fb.dim(phi), we.shape[0]
         extra = jnp.zeros((2 * p + 2, r), we.dtype)
         if not is_zero_tangent(dphi):
             awe = a[None] * we
-            extra = extra.at[:2 * p].add(jnp.concatenate([dot_t(dphi, we - awe),
-                                                          dot_t(dphi, awe)], axis=0))
+            extra = extra.at[:2 * p].add(jnp.concatenate([fb.dot_t(dphi, we - awe),
+                                                          fb.dot_t(dphi, awe)], axis=0))
         if a_moves:
             dawe = da[None] * we
-            dphi_a = dot_t(phi, dawe)
+            dphi_a = fb.dot_t(phi, dawe)
             extra = extra + jnp.concatenate([-dphi_a, dphi_a, jnp.sum(dawe, axis=1)[None],
                                              jnp.zeros((1, r), we.dtype)], axis=0)
         t_all = t_all + extra / total
@@ -201,8 +223,9 @@ def q_systems(phi, f0, f1, pn, a, y, w, reg, systems, a0: int):
     """Solves the LSTD systems of the module doc from their factors.
 
     Args:
-      phi: ``(p, n)`` φ(S_k, M_k), feature-major.
-      f0, f1: ``(p, n)`` E_{m~p̂(·|S'_k, a)} φ(S'_k, m) for a = 0, 1.
+      phi: ``(p, n)`` φ(S_k, M_k), feature-major, or a tuple of feature blocks
+        (``feature_blocks``).
+      f0, f1: ``(p, n)`` E_{m~p̂(·|S'_k, a)} φ(S'_k, m) for a = 0, 1 (arrays or blocks).
       pn: ``(n,)`` π_e(1 | S'_k).
       a: ``(n,)`` actions (differentiable too: U is linear in a).
       y: ``(r, n)`` targets.
@@ -222,4 +245,5 @@ def q_systems(phi, f0, f1, pn, a, y, w, reg, systems, a0: int):
             raise ValueError(f"kind: {kind!r} is not one of {KINDS}")
     if int(a0) not in (0, 1):
         raise ValueError(f"a0: the control action is 0 or 1, got {a0!r}")
+    phi, f0, f1 = (fb.as_blocks(x) for x in (phi, f0, f1))
     return _q_systems(phi, f0, f1, pn, a, y, w, reg, systems, int(a0))
