@@ -17,6 +17,7 @@ from jaxmed._src.mediation.config import MediationConfig
 from jaxmed._src.mediation.q_function import fit_q_basis, lstd_solve, q_features
 from jaxmed._src.mediation.state_ratio import (ORIGINAL_RFF_B, ORIGINAL_RFF_W, RatioFeatures,
                                                fit_ratio_features, fit_state_ratio,
+                                               fit_state_ratios,
                                                ratio_features)
 from jaxmed._src.mediation.basis import Standardizer
 from jaxmed._src.mediation.uncertainty import bootstrap_counts, cluster_influence, cluster_se
@@ -232,6 +233,13 @@ def test_state_ratio_matches_numpy_lstsq_of_the_spec_system():
     np.testing.assert_allclose(res.coef, beta, rtol=1e-9)
     np.testing.assert_allclose(res.values, omega, rtol=1e-9)
     np.testing.assert_allclose(res.ess, omega.sum() ** 2 / np.sum(omega ** 2), rtol=1e-9)
+    # feature-major, as the pipeline builds and fits them: the same features and fit
+    pt, pnt = (ratio_features(params, jnp.asarray(x), feature_major=True) for x in (s, s_next))
+    np.testing.assert_allclose(pt, np.asarray(psi).T, rtol=0, atol=1e-15)
+    res_t = fit_state_ratios(pt, pnt, jnp.asarray(c)[:, None], jnp.ones(n), 1e-4, 500.0,
+                             feature_major=True)[0]
+    np.testing.assert_allclose(res_t.values, omega, rtol=1e-9)
+    np.testing.assert_allclose(res_t.coef, beta, rtol=1e-9)
 
 
 def test_default_ratio_feature_count_is_15_and_none_means_it():

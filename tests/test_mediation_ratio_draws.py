@@ -45,8 +45,8 @@ def test_estimates_are_the_mean_of_the_single_draw_estimates(data):
     w = row_weights(data.mask, ones)
     for m, k in enumerate(jax.random.split(k_ratio, M)):
         rf = fit_ratio_features(k, rows["state"], w, one)
-        np.testing.assert_allclose(fit.psi[m], ratio_features(rf, rows["state"]), rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(fit.psi_next[m], ratio_features(rf, rows["next_state"]),
+        np.testing.assert_allclose(fit.psi[m], ratio_features(rf, rows["state"]).T, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(fit.psi_next[m], ratio_features(rf, rows["next_state"]).T,
                                    rtol=1e-13, atol=1e-13)
     assert np.abs(np.asarray(fit.psi[0] - fit.psi[1])).max() > 0.1
     out = policy_stage(fit, POL, 0, cfg)

@@ -92,8 +92,8 @@ class PolicyFreeFit(NamedTuple):
       w: ``(n,)`` row weights.
       preds: ``NuisancePredictions`` (fitted or injected).
       feats: ``QFeatures`` of the Q basis (knots fitted on the weighted rows).
-      psi, psi_next: ``(n, D + 1)`` ratio features ψ(S_k), ψ(S'_k); ``(M, n, D + 1)``, one
-        set per draw, with ``config.ratio_draws = M > 1``.
+      psi, psi_next: ``(D + 1, n)`` ratio features ψ(S_k)ᵀ, ψ(S'_k)ᵀ, feature-major;
+        ``(M, D + 1, n)``, one set per draw, with ``config.ratio_draws = M > 1``.
     """
 
     rows: dict
@@ -123,11 +123,13 @@ def fit_policy_free(key, data, trajectory_weights, config,
     basis = fit_q_basis(rows, w, config)
     feats = q_feature_rows(basis, rows, preds, config)
     if config.ratio_basis == "binary":
-        psi, psi_next = binary_ratio_features(rows["state"]), binary_ratio_features(rows["next_state"])
+        psi, psi_next = (binary_ratio_features(rows["state"]).T,
+                         binary_ratio_features(rows["next_state"]).T)
     else:
         def draw(k):
             rf = fit_ratio_features(k, rows["state"], w, config)
-            return ratio_features(rf, rows["state"]), ratio_features(rf, rows["next_state"])
+            return (ratio_features(rf, rows["state"], feature_major=True),
+                    ratio_features(rf, rows["next_state"], feature_major=True))
 
         if config.ratio_draws == 1:
             psi, psi_next = draw(k_ratio)
@@ -153,7 +155,7 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> Pipeline
 
     def ratio_fits(p, p_next):
         return fit_state_ratios(p, p_next, cs, w, config.ratio_ridge, config.ratio_trunc,
-                                config.ratio_normalize, config.soft_clip)
+                                config.ratio_normalize, config.soft_clip, feature_major=True)
 
     if psi.ndim == 2:
         fits = ratio_fits(psi, psi_next)
