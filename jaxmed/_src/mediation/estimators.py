@@ -45,6 +45,34 @@ def _log_density(m, mean, sd):
     return jnp.sum(-0.5 * z ** 2 - jnp.log(sd) - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
 
 
+def _gaussian_density_ratio(a, m, mean, sd, pe_s, a0: int, natural: bool):
+    """ρ = Σ_b c_b p̂(M|S, b) / p̂(M|S, A) for diagonal Gaussian mediator laws without a
+    logarithm: each ratio is Π_j (σ_{A,j} / σ_{b,j}) · exp(Σ_j (z_{A,j}² − z_{b,j}²) / 2).
+
+    The same value as the exponentiated log-density difference up to rounding; XLA's CPU
+    ``log`` cost 2.7 ms for the 2 × (n, d_M) log-densities at N = 1500, T = 25, more than the
+    rest of the importance weights.
+    """
+    # by mediator coordinate (``unstack``): XLA CPU's reductions over a short minor axis went
+    # to a slow library kernel (1.3 ms per (37,500, 2) sum)
+    cols = lambda x: unstack(x, -1)  # noqa: E731
+    ms, means, sds = cols(m), [cols(x) for x in mean], [cols(x) for x in sd]
+    taken = a > 0.5
+    mean_a = [jnp.where(taken, u1, u0) for u0, u1 in zip(*means)]
+    sd_a = [jnp.where(taken, u1, u0) for u0, u1 in zip(*sds)]
+
+    def ratio(b):
+        out, expo = 1.0, 0.0
+        for mj, ma, sa, mb, sb in zip(ms, mean_a, sd_a, means[b], sds[b]):
+            out = out * (sa / sb)
+            expo = expo + 0.5 * (((mj - ma) / sa) ** 2 - ((mj - mb) / sb) ** 2)
+        return out * jnp.exp(expo)
+
+    if natural:
+        return ratio(a0)
+    return (1 - pe_s) * ratio(0) + pe_s * ratio(1)
+
+
 def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densities: bool = False,
                            natural: bool = False, mediator_law: str = "gaussian",
                            soft_clip: float = 0.0) -> RowWeights:
@@ -52,8 +80,9 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
 
     π̂_b(A|S) is clipped to [1e-6, 0.9999] (§3.3). With ``clip_densities`` the mediator densities
     (Gaussian, or Bernoulli probabilities with ``mediator_law="bernoulli"``) are clipped to
-    [1e-6, 0.9999] before forming ρ (parity, B5); otherwise ρ is computed from log-density
-    differences, unclipped. ``soft_clip`` > 0 replaces min(ρ, rho_trunc) by the smooth clip of
+    [1e-6, 0.9999] before forming ρ (parity, B5); otherwise ρ is unclipped: for Gaussian
+    mediators the density ratios without a logarithm (``_gaussian_density_ratio``), for
+    Bernoulli ones from log-pmf differences. ``soft_clip`` > 0 replaces min(ρ, rho_trunc) by the smooth clip of
     ``jaxmed._src.mediation.clipping``.
     """
     a, m = rows["action"], rows["mediator"]
@@ -61,10 +90,13 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
     pe_a = a * pe_s + (1 - a) * (1 - pe_s)
     p0_a = a if a0 == 1 else 1 - a
     mean = unstack(preds.mediator_mean, 1)  # per action, by one split (see ``unstack``)
+    sd = unstack(preds.mediator_sd, 1) if mediator_law != "bernoulli" else None
+    if not clip_densities and mediator_law != "bernoulli":
+        rho = _gaussian_density_ratio(a, m, mean, sd, pe_s, a0, natural)
+        return RowWeights(pe_a / pb, p0_a / pb, rho, clip_above(rho, rho_trunc, soft_clip))
     if mediator_law == "bernoulli":
         logp = [jnp.log(bernoulli_pmf(m, mean[b])) for b in (0, 1)]
     else:
-        sd = unstack(preds.mediator_sd, 1)
         logp = [_log_density(m, mean[b], sd[b]) for b in (0, 1)]
     if clip_densities:
         dens = [jnp.clip(jnp.exp(lp), 1e-6, 0.9999) for lp in logp]
