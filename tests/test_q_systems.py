@@ -117,3 +117,46 @@ def test_bad_kind_and_control_action_are_refused():
         q_systems(*args, (("pi", (0,)),), 0)
     with pytest.raises(ValueError, match="control action"):
         q_systems(*args, SEQUENTIAL, 2)
+
+
+@pytest.mark.parametrize("systems", [SEQUENTIAL, NATURAL], ids=["sequential", "natural"])
+def test_feature_blocks_equal_the_concatenated_matrices(systems):
+    # φ = [h; g], F_a = [h'; g_a] as the pipeline passes them: h' shared by F₀ and F₁, blocks
+    # of different sizes; values over several row blocks, derivatives in every block
+    n = ns.ROW_BLOCK + 333
+    rng = np.random.default_rng(12)
+    h, g, hn, g0, g1 = (jnp.asarray(rng.normal(size=(k, n))) for k in (3, 2, 3, 2, 2))
+    _, (_, _, _, pn, a, y, w, reg) = _inputs(13, n, p=5)
+    rest = tuple(map(jnp.asarray, (pn, a, y, w, reg)))
+    blocks = ((h, g), (hn, g0), (hn, g1))
+    mats = tuple(jnp.concatenate(b, axis=0) for b in blocks)
+    for a0 in (0, 1):
+        got = q_systems(*blocks, *rest, systems, a0)
+        want = q_systems(*mats, *rest, systems, a0)
+        for x, z in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(x, z, rtol=1e-12, atol=1e-13)
+
+    def by_blocks(h, g, hn, g0, g1, w):
+        return q_systems((h, g), (hn, g0), (hn, g1), pn_, a_, y_, w, reg_, systems, 1)[0]
+
+    def by_matrices(h, g, hn, g0, g1, w):
+        cat = lambda *b: jnp.concatenate(b, axis=0)  # noqa: E731
+        return q_systems(cat(h, g), cat(hn, g0), cat(hn, g1), pn_, a_, y_, w, reg_, systems, 1)[0]
+
+    pn_, a_, y_, w_, reg_ = rest
+    primals = (h, g, hn, g0, g1, w_)
+    tangents = tuple(jnp.asarray(rng.normal(size=x.shape)) for x in primals)
+    _, tan_b = jax.jvp(by_blocks, primals, tangents)
+    _, tan_m = jax.jvp(by_matrices, primals, tangents)
+    for x, z in zip(tan_b, tan_m):
+        assert np.max(np.abs(z)) > 1e-3
+        np.testing.assert_allclose(x, z, rtol=1e-9, atol=1e-11)
+    # only g moves (the other blocks' tangents symbolic zeros): the same as the matrices
+    only_g = lambda f: jax.jvp(lambda g: f(h, g, hn, g0, g1, w_), (g,), (tangents[1],))[1]  # noqa: E731
+    for x, z in zip(only_g(by_blocks), only_g(by_matrices)):
+        np.testing.assert_allclose(x, z, rtol=1e-9, atol=1e-11)
+    cot = tuple(jnp.asarray(rng.normal(size=o.shape)) for o in by_blocks(*primals))
+    pull_b = jax.vjp(by_blocks, *primals)[1](cot)
+    pull_m = jax.vjp(by_matrices, *primals)[1](cot)
+    for x, z in zip(pull_b, pull_m):
+        np.testing.assert_allclose(x, z, rtol=1e-9, atol=1e-11)
