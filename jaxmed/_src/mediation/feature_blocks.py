@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["as_blocks", "concat", "dim", "rows_dot", "left_dot", "dot_t", "offsets"]
+__all__ = ["as_blocks", "concat", "dim", "rows_dot", "left_dot", "left_dots", "dot_t", "offsets"]
 
 
 def as_blocks(x) -> tuple:
@@ -58,6 +58,25 @@ def left_dot(coef, blocks):
     for (lo, hi), b in zip(offsets(blocks), as_blocks(blocks)):
         term = jnp.dot(coef[:, lo:hi], b)
         out = term if out is None else out + term
+    return out
+
+
+def left_dots(coef, matrices) -> list:
+    """``[left_dot(coef, X) for X in matrices]``, with the product of a block that several
+    matrices share (the same array at the same features: h(S) in φ(S, M) and E_a φ(S, ·))
+    computed once. The forward values are the same (XLA merges equal products anyway); in
+    reverse mode the shared product's cotangents are summed before its one transposed
+    product, 7 instead of 10 (n, p_b) contractions per IJ pass in the temporal differences."""
+    memo, out = {}, []
+    for blocks in matrices:
+        total = None
+        for (lo, hi), b in zip(offsets(blocks), as_blocks(blocks)):
+            key = (id(b), lo, hi)
+            if key not in memo:
+                memo[key] = (b, jnp.dot(coef[:, lo:hi], b))  # b held: its id stays unique
+            term = memo[key][1]
+            total = term if total is None else total + term
+        out.append(total)
     return out
 
 

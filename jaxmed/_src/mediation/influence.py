@@ -119,12 +119,19 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     ones = jnp.ones(n, data.reward.dtype)
     n_real = jnp.sum(real_trajectories(data.mask))  # trajectories with an observed step
     cells = defined_effect_cells(config.natural_decomposition, config.ij_estimators)
+    defined = np.zeros((len(ESTIMATORS), len(EFFECTS)), bool)
+    defined[cells[:, 0], cells[:, 1]] = True
 
     def cell_estimates(v):
         out = estimate_pipeline(key, data, v, target_policy, a0, config, nuisances)
         w = row_weights(data.mask, v)
-        vals = out.rows[:, cells[:, 0], cells[:, 1]]
-        return jnp.sum(w[:, None] * vals, axis=0) / jnp.sum(w), out
+        # the weighted mean of every (estimator, effect) with the undefined cells (NaN rows)
+        # zeroed by a static select, then the defined cells of that (7, 5) matrix: picking them
+        # from the (n, 7, 5) per-row values first made every reverse pass scatter its
+        # cotangent into a zero (n, 7, 5) array (2.7 ms of a 28 ms pass at N = 1500, T = 25)
+        vals = jnp.where(defined, out.rows, 0.0)
+        est = jnp.sum(w[:, None, None] * vals, axis=0) / jnp.sum(w)
+        return est[cells[:, 0], cells[:, 1]], out
 
     if len(cells) == 0:  # no defined cell among config.ij_estimators: nothing to differentiate
         out = estimate_pipeline(key, data, ones, target_policy, a0, config, nuisances)

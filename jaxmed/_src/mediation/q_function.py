@@ -299,7 +299,7 @@ def q_temporal_differences(action, feats: QFeatures, beta, pe_s, pe_next, a0: in
     # with the (p, 10) coefficient blocks, never a (n, 2p + 2) action-coded matrix; the
     # (10, n) products' rows by one split (a cheap reverse pass, see ``unstack``)
     coef = jnp.concatenate([beta[:, :p], beta[:, p:2 * p]], axis=0)  # (10, p)
-    prod = [unstack(fb.left_dot(coef, f), 0) for f in (phi, *ephi, *ephi_next)]
+    prod = [unstack(x, 0) for x in fb.left_dots(coef, (phi, *ephi, *ephi_next))]
     ba = beta[:, 2 * p]  # (5,) coefficients of the action indicator
 
     def u_dot(f, act, k):
