@@ -247,20 +247,22 @@ def default_runs() -> list[str]:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     paths = argv or default_runs()
-    abs_ = glob.glob(os.path.join(HERE, "results", "ab-*.json"))
+    # ``ab_compare.py``'s results (``ab-<timestamp>.json``), not ``ab_paired.py``'s (``ab-paired-*``)
+    abs_ = glob.glob(os.path.join(HERE, "results", "ab-[0-9]*.json"))
     readme = os.path.join(HERE, "README.md")
     text = open(readme).read() if os.path.exists(readme) else "# Benchmarks\n\n"
     head = text.split(MARK)[0]
     tail = text.split(END_MARK, 1)[1] if END_MARK in text else "\n"  # hand-written, kept
-    with open(readme, "w") as fh:
-        fh.write(head + MARK + "\n")
-        for path in paths:
-            with open(path) as f:
-                rec = json.load(f)
-            fh.write("\nSource: `" + os.path.relpath(path, HERE) + "`\n\n" + tables(rec) + "\n")
-        if abs_:
-            fh.write("\n" + ab_table(max(abs_, key=os.path.getmtime)))
-        fh.write("\n" + END_MARK + tail)
+    parts = [head + MARK + "\n"]
+    for path in paths:
+        with open(path) as f:
+            rec = json.load(f)
+        parts.append("\nSource: `" + os.path.relpath(path, HERE) + "`\n\n" + tables(rec) + "\n")
+    if abs_:
+        parts.append("\n" + ab_table(max(abs_, key=os.path.getmtime)))
+    parts.append("\n" + END_MARK + tail)
+    with open(readme, "w") as fh:  # written once everything is built: a failure leaves it as it was
+        fh.write("".join(parts))
     print(f"updated {readme} from {', '.join(paths)}")
 
 
