@@ -200,3 +200,33 @@ def test_estimator_rows_keep_float32(natural):
     got = np.asarray(got, np.float64)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_differentiate_holds_the_other_rows_fixed():
+    """``estimator_rows(differentiate=...)``: the same values; the rows asked for keep their
+    derivatives (equal to the full rows'), the others have none."""
+    import jax
+    rows, preds, pe = _inputs(21, "gaussian")
+    rng = np.random.default_rng(22)
+    jrows = dict(reward=jnp.asarray(rng.normal(size=N)), action=jnp.asarray(rows["action"]))
+    iw = RowWeights(*(jnp.asarray(x) for x in rng.uniform(0.2, 3.0, size=(4, N))))
+    ratios = jnp.asarray(rng.uniform(0.3, 2.0, size=(N, 3)))
+    delta = jnp.asarray(rng.normal(size=(N, 6)))
+    jpreds = NuisancePredictions(*(jnp.asarray(x) for x in preds))
+
+    def rows_of(eta, differentiate=None):
+        return estimator_rows(jrows, jpreds, jnp.asarray(pe), 0, iw, ratios, eta, delta,
+                              differentiate=differentiate)
+
+    eta = jnp.asarray(rng.normal(size=5))
+    np.testing.assert_array_equal(rows_of(eta, ("MR",)), rows_of(eta))
+    mr, dm = ESTIMATORS.index("MR"), ESTIMATORS.index("DM")
+    for est, want_zero in ((mr, False), (dm, True)):
+        def total(e, differentiate, est=est):
+            return jnp.nansum(rows_of(e, differentiate)[:, est, :4])
+        g_part, g_full = jax.grad(total)(eta, ("MR",)), jax.grad(total)(eta, None)
+        assert np.abs(np.asarray(g_full)).max() > 1e-3
+        if want_zero:
+            np.testing.assert_array_equal(g_part, 0.0)
+        else:
+            np.testing.assert_allclose(g_part, g_full, rtol=1e-13)

@@ -122,8 +122,12 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     defined = np.zeros((len(ESTIMATORS), len(EFFECTS)), bool)
     defined[cells[:, 0], cells[:, 1]] = True
 
+    # rows outside ``config.ij_estimators`` are held fixed: no reverse pass runs through them
+    rows_wanted = None if config.ij_estimators is None else tuple(config.ij_estimators)
+
     def cell_estimates(v):
-        out = estimate_pipeline(key, data, v, target_policy, a0, config, nuisances)
+        out = estimate_pipeline(key, data, v, target_policy, a0, config, nuisances,
+                                differentiate=rows_wanted)
         w = row_weights(data.mask, v)
         # the weighted mean of every (estimator, effect) with the undefined cells (NaN rows)
         # zeroed by a static select, then the defined cells of that (7, 5) matrix: picking them

@@ -138,9 +138,11 @@ def fit_policy_free(key, data, trajectory_weights, config,
     return PolicyFreeFit(rows, w, preds, feats, psi, psi_next)
 
 
-def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> PipelineOutput:
+def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config,
+                 differentiate=None) -> PipelineOutput:
     """The target-policy-dependent stage of :func:`estimate_pipeline`: importance weights,
-    Q-fits, state ratios and the estimator rows, given a :class:`PolicyFreeFit`."""
+    Q-fits, state ratios and the estimator rows, given a :class:`PolicyFreeFit`
+    (``differentiate``: see :func:`estimate_pipeline`)."""
     rows, w, preds, feats, psi, psi_next = fit
     natural = config.natural_decomposition
     pe_s = policy_probs(target_policy, rows["state"])
@@ -169,7 +171,8 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> Pipeline
         ratio_cond = jnp.max(jnp.stack([f.cond for f in fits], axis=-1), axis=0)
         ratio_ess = jnp.min(jnp.stack([f.ess for f in fits], axis=-1), axis=0)
         ratio_clipped = jnp.max(jnp.stack([f.n_clipped for f in fits], axis=-1), axis=0)
-    values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural)
+    values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural,
+                            differentiate=differentiate)
     r = rows["reward"]
     value_rows = jnp.stack(
         [q.eta[0] + ratios[:, 0] * iw.kappa_e * (r + q.delta[:, 0] - q.eta[0]),
@@ -193,7 +196,8 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config) -> Pipeline
 
 
 def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, config,
-                      nuisances: NuisancePredictions | None = None, models=None) -> PipelineOutput:
+                      nuisances: NuisancePredictions | None = None, models=None,
+                      differentiate=None) -> PipelineOutput:
     """Runs every estimator of spec §6 on one dataset.
 
     Args:
@@ -205,10 +209,13 @@ def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, con
       config: ``MediationConfig``.
       nuisances: injected ``NuisancePredictions`` (then no nuisance model is fit).
       models: ``NuisanceModels`` (default: from ``config``).
+      differentiate: ``None``, or the names of the estimators (``ESTIMATORS``) whose rows carry
+        derivatives; the other rows' values are the same but held fixed (``stop_gradient``):
+        the IJ SE of some rows then does not run the reverse passes of the others.
 
     Returns:
       ``PipelineOutput``.
     """
     target_policy = as_policy(target_policy, data.state.shape[-1])  # text spelling too
     fit = fit_policy_free(key, data, trajectory_weights, config, nuisances, models)
-    return policy_stage(fit, target_policy, a0, config)
+    return policy_stage(fit, target_policy, a0, config, differentiate)
