@@ -116,9 +116,10 @@ class MediationConfig:
         pipeline, for every estimator, DM included (``jaxmed._src.mediation.influence``; one
         reverse-mode product per defined cell, 20 in all: measured 10.0x / 9.8x the point
         estimate's run time (57 / 557 ms against 5.7 / 57 ms) and 2.0x its compile time at
-        N = 200 / 1500, T = 25; MR alone, ``ij_estimators=("MR",)``: 2.9x / 3.2x
-        (``benchmarks/results/ij-se-cost-20261201T193559Z.json``; the issue's bound is 3x
-        for every estimator, which is why it is not the default). On the command line:
+        N = 200 / 1500, T = 25 (``benchmarks/results/ij-se-cost-20261201T193559Z.json``);
+        MR alone, ``ij_estimators=("MR",)``, whose other rows are then held fixed: 2.9x /
+        2.6x (``…195938Z.json``; the issue's bound is 3x for every estimator, which is why it
+        is not the default). On the command line:
         ``--se ij``. Coverage of the MR intervals at N = 500 (400 replications): 0.93–0.94
         with the IJ SE, 0.88–0.94 with the naive one (``experiments/README.md``).
       ij_estimators: with ``se_method="ij"``, the rows (names of ``ESTIMATORS``) whose
