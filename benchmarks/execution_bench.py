@@ -9,8 +9,9 @@ cold/warm command wall times, the paper's N-grid as a whole. Registered in ``run
   T in {25, 100}, timed in two long-lived subprocesses: this working tree and main as of
   ``BASE_COMMIT`` (checked out by the benchmark with ``git worktree add`` into a temporary
   directory, removed afterwards); the numpy comparator runs in this process on the same data.
-  Rounds alternate the three sides (base, new, numpy); each round takes the median of a few
-  calls per side; reported: per-side medians over rounds and the medians of the per-round
+  Five rounds alternate the sides (base, new, new with huge pages, in reversed order every
+  other round, then numpy); each round takes the median of a few calls per side; reported:
+  per-side medians over rounds and the medians of the per-round
   ratios. The estimates of base and new are compared (max abs difference).
 * ``widths``: replications per second through ``jaxmed.study.run`` at N=500, T=25 for
   ``batch_size`` (vmap width) 1, 2, 4, 8, 16, 32 (compile excluded, reported separately).
@@ -113,7 +114,9 @@ def _remove_tree(path):
 def bench_base(quick, numpy_call):
     """Per replication: this tree vs ``BASE_COMMIT`` vs numpy, alternating rounds, medians."""
     sizes = [(100, 25)] if quick else [(100, 25), (1500, 25), (100, 100), (1500, 100)]
-    rounds = 1 if quick else 3
+    # 5 rounds, the sides' order reversed every other round: with 3 rounds in a fixed order the
+    # same commit measured 61 and 84 ms per replication at N = 1500, T = 25 half an hour apart
+    rounds = 1 if quick else 5
     base_path = _base_tree()
     servers = {}
     try:
@@ -130,8 +133,9 @@ def bench_base(quick, numpy_call):
                       "numpy_over_new_hugepages": []}
             est = {}
             reps = 3 if n * t <= 10_000 else 2
-            for _ in range(rounds):
-                for side in ("base", "new", "new_hugepages"):
+            for k in range(rounds):
+                sides = ("base", "new", "new_hugepages")
+                for side in (sides if k % 2 == 0 else sides[::-1]):
                     r = servers[side].time(n, t, reps)
                     per[side].append(r["run_s"])
                     est[side] = np.asarray(r["estimate"], np.float64)
