@@ -24,3 +24,25 @@ def test_block_products_equal_the_concatenated_matrix():
     # a plain array is one block
     assert fb.as_blocks(jnp.asarray(x))[0].shape == (8, 50)
     np.testing.assert_allclose(fb.rows_dot(jnp.asarray(coef), jnp.asarray(x)), coef.T @ x, rtol=1e-13)
+
+
+def test_left_dots_share_a_block_and_equal_the_separate_products():
+    # h shared by two matrices (as h(S) in φ(S, M) and E_a φ(S, ·)): values and reverse-mode
+    # derivatives equal those of the concatenated matrices
+    rng = np.random.default_rng(1)
+    h, g0, g1 = (jnp.asarray(rng.normal(size=(k, 30))) for k in (3, 2, 2))
+    coef = jnp.asarray(rng.normal(size=(4, 5)))
+    got = fb.left_dots(coef, [(h, g0), (h, g1)])
+    for x, (a, b) in zip(got, ((h, g0), (h, g1))):
+        np.testing.assert_allclose(x, np.asarray(coef) @ np.concatenate([a, b]), rtol=1e-13)
+    cot = [jnp.asarray(rng.normal(size=(4, 30))) for _ in range(2)]
+
+    def loss(c, h):
+        return sum(jnp.sum(t * x) for t, x in zip(cot, fb.left_dots(c, [(h, g0), (h, g1)])))
+
+    def loss_cat(c, h):
+        mats = [jnp.concatenate([h, g0]), jnp.concatenate([h, g1])]
+        return sum(jnp.sum(t * (c @ m)) for t, m in zip(cot, mats))
+
+    for x, y in zip(jax.grad(loss, (0, 1))(coef, h), jax.grad(loss_cat, (0, 1))(coef, h)):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-13)

@@ -54,11 +54,7 @@ def rows_dot(coef, blocks):
 
 def left_dot(coef, blocks):
     """coef X ``(r, n)`` for ``coef`` ``(r, p)``."""
-    out = None
-    for (lo, hi), b in zip(offsets(blocks), as_blocks(blocks)):
-        term = jnp.dot(coef[:, lo:hi], b)
-        out = term if out is None else out + term
-    return out
+    return left_dots(coef, [blocks])[0]
 
 
 def left_dots(coef, matrices) -> list:

@@ -30,7 +30,7 @@ from jaxmed._src.mediation.basis import Standardizer, fit_standardizer
 from jaxmed._src.mediation.binary import binary_indicator_features
 from jaxmed._src.mediation.clipping import clip_range
 from jaxmed._src.mediation.config import RATIO_FEATURES
-from jaxmed._src.mediation.normal_solve import cond_1norm, is_zero_tangent, row_blocked
+from jaxmed._src.mediation.normal_solve import cond_1norm, is_zero_tangent
 from jaxmed._src.mediation.weighted_stats import weighted_mean
 
 __all__ = ["ORIGINAL_RFF_W", "ORIGINAL_RFF_B", "RatioFeatures", "fit_ratio_features",
@@ -178,14 +178,9 @@ def _ratio_forward(pt, pnt, cs, w, ridge):
     """β of every policy, their normal matrices XᵀX + λI and the blocks M_k and mean ψ."""
     total = jnp.sum(w)
     d, j = pt.shape[0], cs.shape[1]
-
-    def product(pt, pnt, ct, w):
-        right = jnp.concatenate([(pt - ct[k][None, :] * pnt) * w[None, :] for k in range(j)]
-                                + [w[None, :]], axis=0)  # (J d + 1, rows)
-        return jax.lax.dot_general(right, pt, (((1,), (1,)), ((), ())))
-
-    # by blocks of rows (``row_blocked``): the (J d + 1, n) right factor stays in cache
-    prod = row_blocked(product, [pt, pnt, cs.T, w]) / total  # (J d + 1, d)
+    right = jnp.concatenate([(pt - cs[:, k][None, :] * pnt) * w[None, :] for k in range(j)]
+                            + [w[None, :]], axis=0)  # (J d + 1, n)
+    prod = jax.lax.dot_general(right, pt, (((1,), (1,)), ((), ()))) / total  # (J d + 1, d)
     bottom = prod[j * d]  # mean ψ
     eye = jnp.eye(d, dtype=pt.dtype)
     grams, coefs = [], []
