@@ -52,6 +52,39 @@ def test_influence_equals_central_finite_differences_of_the_whole_pipeline(fit):
         assert err.max() < 1e-5, (i, err.max())
 
 
+@pytest.mark.parametrize("natural", [False, True])
+def test_grouped_reverse_passes_equal_one_reverse_program_over_every_cell(fit, natural):
+    """``ij_influence`` linearises once and transposes one row group at a time
+    (``ROW_GROUPS``); its influence equals N times ``jacrev`` of the whole (7, 5) estimate,
+    one reverse program through the stacked rows, on every defined cell."""
+    from jaxmed._src.mediation.influence import ij_influence
+    data = fit[0]
+    cfg = CFG.replace(n_boot=0, natural_decomposition=natural)
+    k_fit = jax.random.split(KEY)[0]
+    arrays = jaxmed.Trajectories(*(jnp.asarray(x) for x in data))
+    got = jax.jit(lambda d: ij_influence(k_fit, d, POL, 0, cfg).influence)(arrays)
+    cells = defined_effect_cells(natural)
+    defined = np.zeros((len(ESTIMATORS), 5), bool)
+    defined[cells[:, 0], cells[:, 1]] = True
+
+    def means(v):  # the stacked rows' weighted means, undefined (NaN) cells zeroed
+        rows = estimate_pipeline(k_fit, arrays, v, POL, 0, cfg).rows
+        w = (jnp.asarray(data.mask) * v[:, None]).reshape(-1)
+        return jnp.sum(w[:, None, None] * jnp.where(defined, rows, 0.0), axis=0) / jnp.sum(w)
+
+    jac = jax.jit(jax.jacrev(means))(jnp.ones(N))  # (7, 5, N)
+    want = N * np.moveaxis(np.asarray(jac), -1, 0)
+    assert len(cells) == (8 if natural else 20)
+    for e, k in cells:
+        scale = np.abs(want[:, e, k]).max()
+        assert scale > 0
+        np.testing.assert_allclose(np.asarray(got)[:, e, k], want[:, e, k], rtol=0,
+                                   atol=1e-10 * scale)
+    undefined = np.ones((len(ESTIMATORS), 4), bool)
+    undefined[cells[:, 0], cells[:, 1]] = False
+    assert np.isnan(np.asarray(got)[:, :, :4][:, undefined]).all()
+
+
 def test_se_is_the_centred_influence_sandwich_and_cluster_se_stays_naive(fit):
     data, res, point = fit
     infl = np.asarray(res.influence, np.float64)

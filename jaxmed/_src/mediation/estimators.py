@@ -114,17 +114,13 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
     return RowWeights(pe_a / pb, p0_a / pb, rho, clip_above(rho, rho_trunc, soft_clip))
 
 
-def _stack_rows(rows, differentiate):
-    """``(n, 7, 5)`` from the 7 ``(n, 5)`` rows; with ``differentiate`` (estimator names) the
-    other rows under ``stop_gradient``, so that no derivative pass goes through their formulas."""
-    if differentiate is not None:
-        keep = {ESTIMATORS.index(e) for e in differentiate}
-        rows = [r if i in keep else jax.lax.stop_gradient(r) for i, r in enumerate(rows)]
-    return jnp.stack(rows, axis=1)
+def _stack_rows(rows, stacked: bool):
+    """``(n, 7, 5)`` from the 7 ``(n, 5)`` rows, or (``stacked=False``) the tuple of the rows."""
+    return jnp.stack(rows, axis=1) if stacked else tuple(rows)
 
 
 def estimator_rows(rows, preds, pe_s, a0: int, iw: RowWeights, ratios, eta, delta,
-                   natural: bool = False, differentiate=None):
+                   natural: bool = False, stacked: bool = True):
     """The ``(n, 7, 5)`` per-row values of every estimator (rows ``ESTIMATORS``, columns ``EFFECTS``).
 
     Args:
@@ -137,10 +133,10 @@ def estimator_rows(rows, preds, pe_s, a0: int, iw: RowWeights, ratios, eta, delt
       eta: ``(5,)`` η̂ (natural: η̂1, η̂6, η̂7, η̂8, η̂5).
       delta: ``(n, 6)`` Δ1, Δ2, Δ3, Δ4a, Δ4b, Δ5.
       natural: natural decomposition (§6.6): MR and DM only, other rows NaN.
-      differentiate: ``None`` (every row differentiable) or the names of the rows
-        (``ESTIMATORS``) whose derivatives are wanted: the others are held fixed
-        (``stop_gradient``; their values unchanged). The IJ SE for some rows only
-        (``MediationConfig.ij_estimators``) then skips the other rows' reverse passes.
+      stacked: ``True``: one ``(n, 7, 5)`` array; ``False``: the tuple of the 7 ``(n, 5)``
+        rows, unstacked. The IJ SE linearises the unstacked rows once and transposes one
+        group of rows at a time: a stacked array's tangent would tie every row's reverse pass
+        to all the others' (``jaxmed._src.mediation.influence``).
     """
     r, a = rows["reward"], rows["action"]
     n = r.shape[0]
@@ -186,7 +182,7 @@ def estimator_rows(rows, preds, pe_s, a0: int, iw: RowWeights, ratios, eta, delt
         j1, j2 = ke * (r - e_a), k0 * rhot * (r - r_hat)
         j3, j4 = ke * (r_a0m - e_ag), k0 * (r - e_a)
         bmr = two(j1 + e_am - j2 - j3 - e_g, j2 + j3 + e_g - j4 - e_0)
-        return _stack_rows([mr, dm, mis1, mis2, bdm, bipw, bmr], differentiate)
+        return _stack_rows([mr, dm, mis1, mis2, bdm, bipw, bmr], stacked)
     # natural decomposition (§6.6): eta = (η1, η6, η7, η8, η5); ρ = ρ' and wg = ω^{G'}
     x = e_am
     y2 = (1 - pe_s) * rm[0] + pe_s * rm[1]
@@ -200,4 +196,4 @@ def estimator_rows(rows, preds, pe_s, a0: int, iw: RowWeights, ratios, eta, delt
     dm = four((eta[1] - eta[4]) * ones, (eta[2] - eta[1]) * ones, (eta[3] - eta[2]) * ones,
               (eta[0] - eta[3]) * ones)
     blank = jnp.full((n, 5), jnp.nan, r.dtype)
-    return _stack_rows([mr, dm, blank, blank, blank, blank, blank], differentiate)
+    return _stack_rows([mr, dm, blank, blank, blank, blank, blank], stacked)

@@ -59,7 +59,8 @@ class PipelineDiagnostics(NamedTuple):
 
 
 class PipelineOutput(NamedTuple):
-    """``estimate`` ``(7, 5)``, per-row values ``rows`` ``(n, 7, 5)``, ``eta`` ``(5,)``, diagnostics.
+    """``estimate`` ``(7, 5)``, per-row values ``rows`` ``(n, 7, 5)`` (``stacked=False``: a tuple
+    of the 7 ``(n, 5)`` rows), ``eta`` ``(5,)``, diagnostics.
 
     ``value_rows`` ``(n, 2)``: per-row MR values of the policy values η^{π_e} and η^{π_0}
     (η̂1 + ω̂^{π_e}κ_e(R + Δ1 − η̂1) and η̂5 + ω̂^{π_0}κ_0(R + Δ5 − η̂5)); their difference is
@@ -139,10 +140,10 @@ def fit_policy_free(key, data, trajectory_weights, config,
 
 
 def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config,
-                 differentiate=None) -> PipelineOutput:
+                 stacked: bool = True) -> PipelineOutput:
     """The target-policy-dependent stage of :func:`estimate_pipeline`: importance weights,
     Q-fits, state ratios and the estimator rows, given a :class:`PolicyFreeFit`
-    (``differentiate``: see :func:`estimate_pipeline`)."""
+    (``stacked``: see :func:`estimate_pipeline`)."""
     rows, w, preds, feats, psi, psi_next = fit
     natural = config.natural_decomposition
     pe_s = policy_probs(target_policy, rows["state"])
@@ -172,12 +173,15 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config,
         ratio_ess = jnp.min(jnp.stack([f.ess for f in fits], axis=-1), axis=0)
         ratio_clipped = jnp.max(jnp.stack([f.n_clipped for f in fits], axis=-1), axis=0)
     values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural,
-                            differentiate=differentiate)
+                            stacked=stacked)
     r = rows["reward"]
     value_rows = jnp.stack(
         [q.eta[0] + ratios[:, 0] * iw.kappa_e * (r + q.delta[:, 0] - q.eta[0]),
          q.eta[4] + ratios[:, 2] * iw.kappa_0 * (r + q.delta[:, 5] - q.eta[4])], axis=1)
-    est = jnp.sum(w[:, None, None] * values, axis=0) / jnp.sum(w)
+    if stacked:
+        est = jnp.sum(w[:, None, None] * values, axis=0) / jnp.sum(w)
+    else:  # each row's mean on its own (no (n, 7, 5) array: see ``estimator_rows``)
+        est = jnp.stack([jnp.sum(w[:, None] * v, axis=0) for v in values]) / jnp.sum(w)
     # diagnostics
     observed = w > 0
     pb = preds.behaviour_prob
@@ -197,7 +201,7 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config,
 
 def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, config,
                       nuisances: NuisancePredictions | None = None, models=None,
-                      differentiate=None) -> PipelineOutput:
+                      stacked: bool = True) -> PipelineOutput:
     """Runs every estimator of spec §6 on one dataset.
 
     Args:
@@ -209,13 +213,13 @@ def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, con
       config: ``MediationConfig``.
       nuisances: injected ``NuisancePredictions`` (then no nuisance model is fit).
       models: ``NuisanceModels`` (default: from ``config``).
-      differentiate: ``None``, or the names of the estimators (``ESTIMATORS``) whose rows carry
-        derivatives; the other rows' values are the same but held fixed (``stop_gradient``):
-        the IJ SE of some rows then does not run the reverse passes of the others.
+      stacked: ``True``: ``rows`` is one ``(n, 7, 5)`` array; ``False``: the tuple of the 7
+        ``(n, 5)`` estimator rows (same values), for the IJ SE's reverse passes one row group
+        at a time (``estimator_rows``).
 
     Returns:
       ``PipelineOutput``.
     """
     target_policy = as_policy(target_policy, data.state.shape[-1])  # text spelling too
     fit = fit_policy_free(key, data, trajectory_weights, config, nuisances, models)
-    return policy_stage(fit, target_policy, a0, config, differentiate)
+    return policy_stage(fit, target_policy, a0, config, stacked)
