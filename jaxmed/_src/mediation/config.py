@@ -114,12 +114,12 @@ class MediationConfig:
         (nuisances, Q-functions and ratios treated as known; for DM the bootstrap SE, NaN
         without ``n_boot``). ``"ij"``: the infinitesimal-jackknife sandwich SE through the whole
         pipeline, for every estimator, DM included (``jaxmed._src.mediation.influence``; one
-        reverse-mode product per defined cell, 20 in all: measured 10.0x / 9.8x the point
-        estimate's run time (57 / 557 ms against 5.7 / 57 ms) and 2.0x its compile time at
-        N = 200 / 1500, T = 25 (``benchmarks/results/ij-se-cost-20261201T193559Z.json``);
-        MR alone, ``ij_estimators=("MR",)``, whose other rows are then held fixed: 2.9x /
-        2.6x (``…195938Z.json``; the issue's bound is 3x for every estimator, which is why it
-        is not the default). On the command line:
+        linearisation, then one transposed product per defined cell, 20 in all, each pruned to
+        what its estimator row depends on: measured 5.3x / 4.6x the point estimate's run time
+        (31 / 273 ms against 5.8 / 60 ms) and 2.5x / 2.3x its compile time at N = 200 / 1500,
+        T = 25 (``benchmarks/results/ij-se-cost-20261201T212310Z.json``); MR alone,
+        ``ij_estimators=("MR",)``: 2.6x / 2.6x (same file; the issue's bound is 3x for every
+        estimator, which is why it is not the default). On the command line:
         ``--se ij``. Coverage of the MR intervals at N = 500 (400 replications): 0.93–0.94
         with the IJ SE, 0.88–0.94 with the naive one (``experiments/README.md``).
       ij_estimators: with ``se_method="ij"``, the rows (names of ``ESTIMATORS``) whose

@@ -7,8 +7,12 @@ jackknife influence of trajectory i is
 
     IF_i = N · ∂θ̂/∂v_i  at v = 1,
 
-computed here by reverse-mode autodiff through the whole pipeline: one forward pass and one
-vector–Jacobian product per defined (estimator, effect) cell (``lax.map`` over the cotangents).
+computed here by reverse-mode autodiff through the whole pipeline: one linearisation (the
+forward pass, once), then one transposed product per defined (estimator, effect) cell
+(``lax.map`` over the cotangents), for one group of estimator rows at a time (``ROW_GROUPS``):
+``linear_transpose`` of a group's cells keeps only the part of the linear program they depend
+on, so the passes of the baselines (nuisance models only) and of MIS1/MIS2 (no Q-function) do
+not run through the Q-function systems, and DM's not through the state ratios.
 The standard error is
 
     se = sqrt( Σ_i (IF_i − mean IF)² / (N (N − 1)) ),
@@ -45,8 +49,11 @@ Cost. Every linear fit differentiates by a row-wise rule (``normal_solve``, the 
 coefficients in ``state_ratio``): one adjoint solve and one pass over the rows per cotangent
 instead of dense p×p cotangents of the Gram matrices; per-action and per-coordinate slices are
 taken by one split (``unstack``), whose reverse is one concatenation instead of a zero-padded
-copy per slice. Measured (``benchmarks/ij_se_cost.py``) in ``benchmarks/results/``; the
-numbers are in ``MediationConfig``'s doc of ``se_method``.
+copy per slice; the rows are linearised unstacked (``estimate_pipeline(..., stacked=False)``),
+since the tangent of one ``(n, 7, 5)`` array would tie every group's passes to all rows. The
+groups halved the cost (2.0x at N = 1500, T = 25, ``ab-paired-20261201T211025Z.json``).
+Measured (``benchmarks/ij_se_cost.py``) in ``benchmarks/results/``; the numbers are in
+``MediationConfig``'s doc of ``se_method``.
 
 Checked (tests/test_mediation_influence.py, tests/test_row_wise_derivatives.py): IF_i equals N times a central finite difference
 of the whole pipeline in v_i (relative error < 1e-5; smooth configuration); on one fixed
