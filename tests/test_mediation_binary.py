@@ -209,3 +209,25 @@ def test_bernoulli_rho_is_finite_when_the_other_action_gives_probability_zero():
     iw = row_importance_weights(rows, preds, pe_s, 0, 500.0, mediator_law="bernoulli")
     # row 0: (0.2·0.7 + 0.8·0) / 0.7; row 1 (M = 1): (0.2·0.6 + 0.8·1) / 0.6
     np.testing.assert_allclose(iw.rho, [0.2, (0.12 + 0.8) / 0.6], rtol=1e-14)
+
+
+def test_tabular_mediator_sd_is_sqrt_p_one_minus_p_with_finite_derivatives_at_0_and_1():
+    """σ̂ = sqrt(p̂(1 − p̂)) per cell; at p̂ ∈ {0, 1} it is 0 with a zero derivative, not the
+    plain sqrt's infinite one (which turned any reverse pass through it into 0·∞ = NaN)."""
+    import jax
+    from jaxmed._src.mediation.tabular_models import TabularFit, TabularMediatorModel
+    model = TabularMediatorModel()
+    state = jnp.array([[0.0], [1.0], [0.0], [1.0]])
+    action = jnp.array([0.0, 0.0, 1.0, 1.0])
+
+    def sds(table):
+        return model.sd(TabularFit(table, jnp.ones(4)), state, action)[:, 0]
+
+    table = jnp.array([[0.0], [0.3], [1.0], [0.5]])  # cells (s, a) = (0,0), (1,0), (0,1), (1,1)
+    p = np.asarray(model.mean(TabularFit(table, jnp.ones(4)), state, action))[:, 0]
+    np.testing.assert_allclose(np.asarray(sds(table)), np.sqrt(p * (1 - p)), rtol=1e-15)
+    jac = np.asarray(jax.jacrev(sds)(table))
+    assert np.isfinite(jac).all()
+    for row, pr in enumerate(p):
+        want = 0.0 if pr in (0.0, 1.0) else (1 - 2 * pr) / (2 * np.sqrt(pr * (1 - pr)))
+        np.testing.assert_allclose(jac[row].sum(), want, rtol=1e-12, atol=0)

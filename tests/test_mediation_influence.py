@@ -85,6 +85,44 @@ def test_grouped_reverse_passes_equal_one_reverse_program_over_every_cell(fit, n
     assert np.isnan(np.asarray(got)[:, :, :4][:, undefined]).all()
 
 
+def test_ij_influence_of_thin_binary_data_is_finite_and_equals_one_reverse_program():
+    """Toy I at N = 40, T = 8 (saturated tabular models; some cells have P̂(M = 1 | s, a) = 1):
+    every defined cell's influence is finite and equals N times ``jacrev`` of the stacked
+    estimate. Before session 17 the Bernoulli log-pmf (log 0 = −inf) and the tabular
+    mediator sd (sqrt at 0) made every reverse pass 0·∞ = NaN: all IJ SEs NaN with status 0."""
+    from jaxmed._src.mediation.design_config import config_for_design
+    from jaxmed._src.mediation.influence import ij_influence
+    from jaxmed._src.sim.designs import get_design
+    design = get_design("toy1")
+    cfg = config_for_design(design).replace(se_method="ij")
+    n, horizon = 40, 8
+    data = design.simulate(jax.random.key(3), n, horizon)
+    key = jax.random.key(4)
+    cells = defined_effect_cells()
+    defined = np.zeros((len(ESTIMATORS), 5), bool)
+    defined[cells[:, 0], cells[:, 1]] = True
+    fit_ = jax.jit(lambda d: ij_influence(key, d, design.target_policy, 0, cfg))(data)
+    rows = np.asarray(fit_.output.rows)
+    # the data are thin: some fitted mediator probabilities are exactly 0 or 1
+    from jaxmed._src.mediation.pipeline import fit_policy_free
+    probs = np.asarray(fit_policy_free(key, data, jnp.ones(n), cfg).preds.mediator_mean)
+    assert np.isin(probs, (0.0, 1.0)).any()
+    got = np.asarray(fit_.influence)
+    assert np.isfinite(got[:, defined[:, :4].nonzero()[0], defined[:, :4].nonzero()[1]]).all()
+
+    def means(v):
+        out = estimate_pipeline(key, data, v, design.target_policy, 0, cfg).rows
+        w = (jnp.asarray(data.mask) * v[:, None]).reshape(-1)
+        return jnp.sum(w[:, None, None] * jnp.where(defined, out, 0.0), axis=0) / jnp.sum(w)
+
+    want = n * np.moveaxis(np.asarray(jax.jit(jax.jacrev(means))(jnp.ones(n))), -1, 0)
+    for e, k in cells:
+        scale = np.abs(want[:, e, k]).max()
+        assert np.isfinite(scale) and scale > 0
+        np.testing.assert_allclose(got[:, e, k], want[:, e, k], rtol=0, atol=1e-10 * scale)
+    assert np.isfinite(rows[:, cells[:, 0], cells[:, 1]]).all()
+
+
 def test_se_is_the_centred_influence_sandwich_and_cluster_se_stays_naive(fit):
     data, res, point = fit
     infl = np.asarray(res.influence, np.float64)

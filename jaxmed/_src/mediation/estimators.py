@@ -82,7 +82,7 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
     (Gaussian, or Bernoulli probabilities with ``mediator_law="bernoulli"``) are clipped to
     [1e-6, 0.9999] before forming ρ (parity, B5); otherwise ρ is unclipped: for Gaussian
     mediators the density ratios without a logarithm (``_gaussian_density_ratio``), for
-    Bernoulli ones from log-pmf differences. ``soft_clip`` > 0 replaces min(ρ, rho_trunc) by the smooth clip of
+    Bernoulli ones the ratios of the pmfs. ``soft_clip`` > 0 replaces min(ρ, rho_trunc) by the smooth clip of
     ``jaxmed._src.mediation.clipping``.
     """
     a, m = rows["action"], rows["mediator"]
@@ -95,22 +95,18 @@ def row_importance_weights(rows, preds, pe_s, a0: int, rho_trunc, *, clip_densit
         rho = _gaussian_density_ratio(a, m, mean, sd, pe_s, a0, natural)
         return RowWeights(pe_a / pb, p0_a / pb, rho, clip_above(rho, rho_trunc, soft_clip))
     if mediator_law == "bernoulli":
-        logp = [jnp.log(bernoulli_pmf(m, mean[b])) for b in (0, 1)]
-    else:
-        logp = [_log_density(m, mean[b], sd[b]) for b in (0, 1)]
-    if clip_densities:
-        dens = [jnp.clip(jnp.exp(lp), 1e-6, 0.9999) for lp in logp]
-        dens_a = jnp.where(a > 0.5, dens[1], dens[0])
-        num = dens[a0] if natural else (1 - pe_s) * dens[0] + pe_s * dens[1]
-        rho = num / dens_a
-    else:
-        # a select, not a·x + (1 − a)·y: a Bernoulli log-pmf of −inf (P̂(M = m|S, a) = 0 for the
-        # action not taken, e.g. an empty cell of a tabular model) must not give 0·(−inf) = NaN
-        logp_a = jnp.where(a > 0.5, logp[1], logp[0])
-        if natural:
-            rho = jnp.exp(logp[a0] - logp_a)
-        else:
-            rho = (1 - pe_s) * jnp.exp(logp[0] - logp_a) + pe_s * jnp.exp(logp[1] - logp_a)
+        # the pmfs themselves, no logarithm: a pmf of 0 (P̂(M = m|S, a) = 0 for the action not
+        # taken, e.g. a tabular cell where every mediator was 1) has a finite derivative, where
+        # log 0 = −inf made every reverse pass 0·∞ = NaN (the IJ SE of thin binary data)
+        dens = [bernoulli_pmf(m, mean[b]) for b in (0, 1)]
+        if clip_densities:
+            dens = [jnp.clip(d, 1e-6, 0.9999) for d in dens]
+    elif clip_densities:
+        dens = [jnp.clip(jnp.exp(_log_density(m, mean[b], sd[b])), 1e-6, 0.9999) for b in (0, 1)]
+    # a select, not a·x + (1 − a)·y, for the density of the action taken
+    dens_a = jnp.where(a > 0.5, dens[1], dens[0])
+    num = dens[a0] if natural else (1 - pe_s) * dens[0] + pe_s * dens[1]
+    rho = num / dens_a
     return RowWeights(pe_a / pb, p0_a / pb, rho, clip_above(rho, rho_trunc, soft_clip))
 
 

@@ -97,7 +97,10 @@ class TabularMediatorModel:
 
     def sd(self, params: TabularFit, state, action):
         p = self.mean(params, state, action)
-        return jnp.sqrt(p * (1.0 - p))
+        # sqrt(p(1 − p)), 0 at p ∈ {0, 1} with a zero derivative there (a plain sqrt's infinite
+        # one made every reverse pass 0·∞ = NaN, although the Bernoulli law does not use sd)
+        q = p * (1.0 - p)
+        return jnp.where(q > 0, jnp.sqrt(jnp.where(q > 0, q, 1.0)), 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
