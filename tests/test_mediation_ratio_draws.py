@@ -56,6 +56,12 @@ def test_estimates_are_the_mean_of_the_single_draw_estimates(data):
     np.testing.assert_allclose(out.estimate, mean, rtol=1e-10, atol=1e-12)
     spread = np.std([np.asarray(s.estimate)[0] for s in singles], axis=0)
     assert np.nanmax(spread) > 1e-4  # the draws differ, so the check above is not vacuous
+    # the single-draw estimates are kept (for the draws' variance in the IJ SE)
+    assert out.draw_estimates.shape == (M, 7, 5)
+    for m in range(M):
+        np.testing.assert_allclose(out.draw_estimates[m], singles[m].estimate, rtol=1e-10,
+                                   atol=1e-12)
+    assert singles[0].draw_estimates is None
     np.testing.assert_allclose(out.diagnostics.ratio_cond,
                                np.max([s.diagnostics.ratio_cond for s in singles], axis=0), rtol=1e-10)
     np.testing.assert_allclose(out.diagnostics.ratio_ess,
@@ -84,6 +90,29 @@ def test_ij_influence_through_averaged_ratios_equals_finite_differences(data):
         scale = np.abs(infl[:, rows]).max(axis=0)
         err = np.abs(fd[rows, :4] - infl[i, rows]) / scale
         assert err.max() < 1e-5, (i, err.max())
+
+
+def test_ij_se_adds_the_variance_of_the_draws():
+    """With M draws the IJ SE holds the draws fixed, so ``se`` adds their own variance:
+    se² = (IJ SE)² + s²/M, s² the sample variance of the M single-draw estimates (computed
+    here from M one-draw pipelines on the same features)."""
+    from jaxmed._src.mediation.influence import influence_se
+    data_ = jaxmed.Trajectories(*(jnp.asarray(x) for x in
+                                  simulate_semi_synthetic(jax.random.key(2), 60, 10)))
+    key = jax.random.key(9)
+    cfg = MediationConfig(ratio_draws=M, se_method="ij", ij_estimators=("MR", "DM"))
+    res = mediation_effects(data_, POL, key=key, config=cfg)
+    k_fit = jax.random.split(key)[0]
+    fit = fit_policy_free(k_fit, data_, jnp.ones(60), cfg)
+    singles = np.array([np.asarray(policy_stage(
+        fit._replace(psi=fit.psi[m], psi_next=fit.psi_next[m]), POL, 0, MediationConfig()).estimate)
+        for m in range(M)])
+    ij = np.asarray(influence_se(res.influence))
+    want = np.sqrt(ij ** 2 + singles.var(axis=0, ddof=1) / M)
+    for e in (0, 1):  # MR, DM (DM's estimate does not use the ratios: no draw variance)
+        np.testing.assert_allclose(res.se[e], want[e], rtol=1e-9)
+    assert (np.asarray(res.se[0]) > ij[0] * (1 + 1e-6)).all()  # the draws add to MR's SE
+    np.testing.assert_allclose(res.se[1], ij[1], rtol=1e-9)
 
 
 def test_ratio_draws_refused_where_it_means_nothing():

@@ -50,7 +50,9 @@ class MediationResult(NamedTuple):
         sqrt(Σ_i (IF_i − mean IF)² / (N (N − 1))), IF_i = N ∂θ̂/∂v_i by reverse-mode autodiff
         through the whole pipeline (nuisances, Q-functions, ratios; knots, Fourier draws and
         hard clips held fixed; see ``jaxmed._src.mediation.influence``), for every
-        estimator, DM included.
+        estimator, DM included. With ``ratio_draws = M > 1`` it adds the draws' own
+        variance: se² = (IJ SE)² + s²/M, s² the sample variance of the M single-draw
+        estimates.
       ci_low, ci_high: ``(7, 5)`` normal 95% intervals estimate ∓ 1.96 se.
       cluster_se: ``(7, 5)`` naive trajectory-cluster SEs (§6.7, ddof = 1; nuisances, Q and
         ratios treated as known; NaN for DM), for comparison.
@@ -177,6 +179,11 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
         bse = jnp.full_like(cse, jnp.nan)
     estimate, diagnostics = guard_estimates(out.estimate, out.diagnostics, data)
     se = influence_se(infl, real) if config.se_method == "ij" else cse.at[dm].set(bse[dm])
+    if config.se_method == "ij" and out.draw_estimates is not None:
+        # M > 1 ratio draws: the IJ SE holds the draws fixed; add their own variance,
+        # estimated from the M single-draw estimates, divided by M (the estimate is their mean)
+        m_draws = out.draw_estimates.shape[0]
+        se = jnp.sqrt(se ** 2 + jnp.var(out.draw_estimates, axis=0, ddof=1) / m_draws)
     se = jnp.where(jnp.isnan(estimate), jnp.nan, se)
     return MediationResult(estimate, se, estimate - Z95 * se, estimate + Z95 * se,
                            cse, bse, boot, out.eta, infl, diagnostics)

@@ -43,7 +43,8 @@ D = 15 features) MR DDE / DME vary over the estimation key on one fixed dataset 
 fixed datasets the IJ SE of DME (0.0176, 0.0174) is within 15% of both bootstraps with the
 key held (multinomial weights 0.0207, 0.0166; resampled trajectories, everything refit
 0.0161, 0.0156; 100 resamples each). ``MediationConfig(ratio_draws=M)`` averages the ratios over M draws, dividing
-that variance by M (``experiments/README.md``).
+that variance by M (``experiments/README.md``), and ``mediation_core`` then adds the draws'
+variance, estimated from the M single-draw estimates, to the IJ SE: se² = (IJ SE)² + s²/M.
 
 Cost. Every linear fit differentiates by a row-wise rule (``normal_solve``, the state-ratio
 coefficients in ``state_ratio``): one adjoint solve and one pass over the rows per cotangent

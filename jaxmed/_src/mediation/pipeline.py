@@ -65,6 +65,10 @@ class PipelineOutput(NamedTuple):
     ``value_rows`` ``(n, 2)``: per-row MR values of the policy values η^{π_e} and η^{π_0}
     (η̂1 + ω̂^{π_e}κ_e(R + Δ1 − η̂1) and η̂5 + ω̂^{π_0}κ_0(R + Δ5 − η̂5)); their difference is
     the MR ATE row, and the second column does not depend on π_e.
+
+    ``draw_estimates`` ``(M, 7, 5)``: with ``config.ratio_draws = M > 1``, the estimates of each
+    single draw of the ratio features (their mean is ``estimate``; held fixed in derivatives);
+    ``None`` with one draw.
     """
 
     estimate: jax.Array
@@ -72,6 +76,7 @@ class PipelineOutput(NamedTuple):
     eta: jax.Array
     diagnostics: PipelineDiagnostics
     value_rows: jax.Array | None = None
+    draw_estimates: jax.Array | None = None
 
 
 def policy_probs(policy, states):
@@ -168,12 +173,23 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config,
         ratio_clipped = jnp.stack([f.n_clipped for f in fits])
     else:  # config.ratio_draws > 1: the ratios averaged over the draws; worst diagnostics
         fits = jax.vmap(ratio_fits)(psi, psi_next)
-        ratios = jnp.mean(jnp.stack([f.values for f in fits], axis=-1), axis=0)
+        draw_ratios = jnp.stack([f.values for f in fits], axis=-1)  # (M, n, 3)
+        ratios = jnp.mean(draw_ratios, axis=0)
         ratio_cond = jnp.max(jnp.stack([f.cond for f in fits], axis=-1), axis=0)
         ratio_ess = jnp.min(jnp.stack([f.ess for f in fits], axis=-1), axis=0)
         ratio_clipped = jnp.max(jnp.stack([f.n_clipped for f in fits], axis=-1), axis=0)
     values = estimator_rows(rows, preds, pe_s, a0, iw, ratios, q.eta, q.delta, natural=natural,
                             stacked=stacked)
+    draw_est = None
+    if psi.ndim == 3:  # each draw's estimates (every estimator is linear in the ratios)
+        held = jax.lax.stop_gradient((preds, pe_s, iw, draw_ratios, q.eta, q.delta, w))
+
+        def one_draw(r, held=held):
+            p_, pe_, iw_, _, eta_, delta_, w_ = held
+            v = estimator_rows(rows, p_, pe_, a0, iw_, r, eta_, delta_, natural=natural)
+            return jnp.sum(w_[:, None, None] * v, axis=0) / jnp.sum(w_)
+
+        draw_est = jax.lax.map(one_draw, held[3])
     r = rows["reward"]
     value_rows = jnp.stack(
         [q.eta[0] + ratios[:, 0] * iw.kappa_e * (r + q.delta[:, 0] - q.eta[0]),
@@ -196,7 +212,7 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config,
         behaviour_prob_max=jnp.max(jnp.where(observed, pb, -jnp.inf)),
         mediator_sd_min=jnp.min(jnp.where(observed[:, None, None], preds.mediator_sd, jnp.inf)),
         status=status.astype(jnp.int32))
-    return PipelineOutput(est, values, q.eta, diag, value_rows)
+    return PipelineOutput(est, values, q.eta, diag, value_rows, draw_est)
 
 
 def estimate_pipeline(key, data, trajectory_weights, target_policy, a0: int, config,
