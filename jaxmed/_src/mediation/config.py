@@ -80,7 +80,9 @@ class MediationConfig:
         the estimate is the mean of the M single-draw estimates). The cluster SE and the
         bootstrap hold the draws fixed, so the draws' own variance is not in them; averaging
         divides it by M. The IJ SE (``se_method="ij"``) adds it: se² = (IJ SE)² + s²/M,
-        s² the sample variance of the M single-draw estimates (``PipelineOutput.draw_estimates``). Measured (multidim, N = 1500, T = 100, one dataset, 30 keys, D = 15):
+        s² the sample variance of the M single-draw estimates
+        (``PipelineOutput.draw_estimates``). Measured (multidim, N = 1500, T = 100, one
+        dataset, 30 keys, D = 15):
         SD over the draws of MR DDE / DME 0.011 / 0.013, about the gap between the sampling
         SD (0.025 / 0.021 over 400 replications) and the mean IJ SE (0.023 / 0.018)
         (``experiments/README.md``). ``"rff"`` basis only; the cost of the ratio fits and of
