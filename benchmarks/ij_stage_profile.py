@@ -70,7 +70,7 @@ def main(argv=None):
 
     def ratios_fn(w, psi, psi_next, cs):
         fits = fit_state_ratios(psi, psi_next, cs, w, cfg.ratio_ridge, cfg.ratio_trunc,
-                                cfg.ratio_normalize, cfg.soft_clip)
+                                cfg.ratio_normalize, cfg.soft_clip, feature_major=True)
         return jnp.stack([f.values for f in fits], axis=1)
 
     ratios = jax.jit(ratios_fn)(w, psi, psi_next, cs)
