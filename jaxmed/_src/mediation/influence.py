@@ -84,6 +84,7 @@ __all__ = ["defined_effect_cells", "InfluenceFit", "ij_influence", "influence_se
 # ratios and nuisances, no Q-function), the three baselines (nuisances only). Fewer groups
 # compile faster; each group's passes run through what its rows depend on.
 ROW_GROUPS = (("MR",), ("DM",), ("MIS1", "MIS2"), ("Baseline_DM", "Baseline_IPW", "Baseline_MR"))
+assert sorted(e for g in ROW_GROUPS for e in g) == sorted(ESTIMATORS)  # each row in one group
 
 
 def defined_effect_cells(natural: bool = False, estimators=None) -> np.ndarray:
@@ -156,7 +157,6 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     # not run through the Q-function systems (see ``ROW_GROUPS``)
     _, linear, out = jax.linearize(row_means, ones, has_aux=True)
     jac = jnp.zeros((len(cells), n), ones.dtype)
-    assert sorted(e for g in ROW_GROUPS for e in g) == sorted(ESTIMATORS)
     for group in ROW_GROUPS:
         sel = np.flatnonzero(np.isin(cells[:, 0], [ESTIMATORS.index(e) for e in group]))
         if len(sel) == 0:

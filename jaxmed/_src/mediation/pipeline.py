@@ -182,14 +182,15 @@ def policy_stage(fit: PolicyFreeFit, target_policy, a0: int, config,
                             stacked=stacked)
     draw_est = None
     if psi.ndim == 3:  # each draw's estimates (every estimator is linear in the ratios)
-        held = jax.lax.stop_gradient((preds, pe_s, iw, draw_ratios, q.eta, q.delta, w))
+        # held fixed in derivatives: only the IJ SE's draw-variance term reads them
+        p_, pe_, iw_, eta_, delta_, w_ = jax.lax.stop_gradient(
+            (preds, pe_s, iw, q.eta, q.delta, w))
 
-        def one_draw(r, held=held):
-            p_, pe_, iw_, _, eta_, delta_, w_ = held
+        def one_draw(r):
             v = estimator_rows(rows, p_, pe_, a0, iw_, r, eta_, delta_, natural=natural)
             return jnp.sum(w_[:, None, None] * v, axis=0) / jnp.sum(w_)
 
-        draw_est = jax.lax.map(one_draw, held[3])
+        draw_est = jax.lax.map(one_draw, jax.lax.stop_gradient(draw_ratios))
     r = rows["reward"]
     value_rows = jnp.stack(
         [q.eta[0] + ratios[:, 0] * iw.kappa_e * (r + q.delta[:, 0] - q.eta[0]),
