@@ -10,7 +10,7 @@ import pytest
 import jaxmed
 from jaxmed._src.longterm import values as longterm_values
 from jaxmed._src.mediation import pipeline
-from jaxmed._src.mediation.effects import guard_estimates
+from jaxmed._src.mediation.effects import guard_estimates, guard_se, se_rows
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic
 from jaxmed.longterm import panel_from_arrays, panel_from_dataframe, panel_to_dataframe
 from jaxmed.mediation import MediationConfig, PipelineDiagnostics, mediation_effects
@@ -40,6 +40,7 @@ def test_status_bits_have_names_and_match_the_codes_the_estimators_set():
     assert int(LongtermStatus.NONFINITE) == longterm_values.STATUS_NONFINITE
     assert describe(0) == ["ok"] and describe(-1) == ["missing"]
     assert describe(1 | 8 | 32) == ["nonfinite", "poor_overlap", "huge_estimate"]
+    assert describe(64 | 16) == ["low_ratio_ess", "se_nonfinite"]
     assert describe(np.int32(6)) == ["q_ill_conditioned", "ratio_ill_conditioned"]
     assert describe(3, kind="longterm") == ["unstable", "nonfinite"]
     assert describe(128) == ["bit_128"]
@@ -192,6 +193,52 @@ def test_no_overlap_raises_by_default_and_is_nan_with_a_named_status_otherwise(d
     ok = mediation_effects(data, POL, key=KEY)
     assert int(ok.status) == 0 and np.isfinite(ok.estimate[0]).all()
     assert set(ok.to_frame().status) == {"ok"}
+
+
+def test_a_finite_estimate_with_a_nonfinite_asked_se_is_flagged_and_its_se_is_nan():
+    est = np.arange(35.0).reshape(7, 5) / 10
+    est[3, 2:] = np.nan  # undefined by design
+    se = np.full((7, 5), 0.1)
+    se[3, 2:] = np.nan
+    rows = se_rows(MediationConfig())  # cluster: every row but DM
+    assert rows.tolist() == [True, False, True, True, True, True, True]
+    guard = jax.jit(guard_se, static_argnums=2)
+    base = se.copy()
+    base[1] = np.nan  # DM without a bootstrap: no SE asked for, nothing flagged
+    out, d = guard(jnp.asarray(est), jnp.asarray(base), tuple(rows), _diag())
+    np.testing.assert_array_equal(np.asarray(out), base)
+    assert int(d.status) == 0
+    for cell, value in (((0, 2), np.nan), ((5, 0), np.inf), ((2, 4), -np.inf)):
+        bad = base.copy()
+        bad[cell] = value
+        out, d = guard(jnp.asarray(est), jnp.asarray(bad), tuple(rows), _diag(status=2))
+        want = base.copy()
+        want[cell] = np.nan
+        np.testing.assert_array_equal(np.asarray(out), want)
+        assert describe(d.status) == ["q_ill_conditioned", "se_nonfinite"]
+    # DM's SE is asked for with a bootstrap of > 1 replicates, and IJ rows are those asked
+    assert se_rows(MediationConfig(n_boot=2)).all() and not se_rows(MediationConfig(n_boot=1))[1]
+    ij = se_rows(MediationConfig(se_method="ij", ij_estimators=("MR", "MIS2")))
+    assert ij.tolist() == [True, False, False, True, False, False, False]
+    bad = base.copy()
+    bad[1, 0] = np.nan  # DM not among the IJ rows: not flagged; MR is
+    _, d = guard(jnp.asarray(est), jnp.asarray(bad), tuple(ij), _diag())
+    assert int(d.status) == 0
+    bad[0, 1] = np.nan
+    _, d = guard(jnp.asarray(est), jnp.asarray(bad), tuple(ij), _diag())
+    assert describe(d.status) == ["se_nonfinite"]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(natural_decomposition=True), dict(se_method="ij"),
+                                dict(se_method="ij", ij_estimators=("MR",))])
+def test_se_guard_flags_nothing_where_ses_are_nan_by_design(data, kw):
+    """DM without a bootstrap, undefined cells, rows left out of ``ij_estimators``: NaN SEs by
+    design, status 0; every asked-for SE of a finite estimate is finite."""
+    res = mediation_effects(data, POL, key=KEY, config=MediationConfig(**kw))
+    assert int(res.status) == 0
+    asked = np.isfinite(res.estimate) & se_rows(MediationConfig(**kw))[:, None]
+    assert asked[0].all() and np.all(np.asarray(res.se)[asked] > 0)
+    assert np.isnan(np.asarray(res.se)[~asked]).all()
 
 
 # ---- long-term DataFrame path: a day missing for everyone -------------------------------------

@@ -37,6 +37,11 @@ class MediationStatus(enum.IntFlag):
         max(10, 1% of the observed steps): a handful of steps carry the weighted estimators.
       HUGE_ESTIMATE: an estimate exceeds 1e6 · max|R| (observed rewards) in magnitude or is
         infinite; such entries are NaN (an average-reward effect is at most 2 max|R|).
+      SE_NONFINITE: an estimate is finite but the standard error asked for it (``se``: the
+        cluster SE, DM's bootstrap SE with ``n_boot > 1``, or the IJ SE of the rows in
+        ``ij_estimators``) is not: the estimate is kept, its SE and CI are NaN, and it has no
+        usable uncertainty. SEs not asked for (DM without a bootstrap, rows left out of
+        ``ij_estimators``) flag nothing.
     """
 
     OK = 0
@@ -46,6 +51,7 @@ class MediationStatus(enum.IntFlag):
     POOR_OVERLAP = 8
     LOW_RATIO_ESS = 16
     HUGE_ESTIMATE = 32
+    SE_NONFINITE = 64
 
 
 class LongtermStatus(enum.IntFlag):
@@ -117,6 +123,8 @@ MEDIATION_STATUS_BITS = {
         "(below max(10, 1% of the steps))",
     MediationStatus.HUGE_ESTIMATE:
         "an estimate exceeded 1e6 x max|reward| and was set to NaN",
+    MediationStatus.SE_NONFINITE:
+        "a finite estimate has a non-finite standard error (its SE and CI are NaN)",
 }
 
 

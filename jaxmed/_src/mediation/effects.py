@@ -145,6 +145,44 @@ def guard_estimates(estimate, diagnostics, data: Trajectories):
     return estimate, d._replace(status=status.astype(jnp.int32))
 
 
+def se_rows(config: MediationConfig) -> np.ndarray:
+    """``(7,)`` bool (static): the estimator rows whose ``se`` the configuration asks for.
+
+    Cluster SE: every row but DM, and DM with a bootstrap (``n_boot > 1``); IJ SE: the rows of
+    ``config.ij_estimators`` (all when ``None``).
+
+    >>> se_rows(MediationConfig()).astype(int).tolist()
+    [1, 0, 1, 1, 1, 1, 1]
+    >>> se_rows(MediationConfig(se_method="ij", ij_estimators=("DM",))).astype(int).tolist()
+    [0, 1, 0, 0, 0, 0, 0]
+    """
+    if config.se_method == "ij":
+        names = ESTIMATORS if config.ij_estimators is None else config.ij_estimators
+        return np.isin(np.asarray(ESTIMATORS), np.asarray(names))
+    rows = np.ones(len(ESTIMATORS), bool)
+    rows[ESTIMATORS.index("DM")] = config.n_boot > 1
+    return rows
+
+
+def guard_se(estimate, se, rows, diagnostics):
+    """SE_NONFINITE for a finite estimate whose asked-for SE is not finite (in jit).
+
+    Args:
+      estimate: ``(7, 5)`` estimates after :func:`guard_estimates`.
+      se: ``(7, 5)`` standard errors.
+      rows: ``(7,)`` static bool, the rows whose SE is asked for (:func:`se_rows`).
+      diagnostics: ``PipelineDiagnostics``.
+
+    Returns:
+      ``(se, diagnostics)``: such SEs set to NaN (an infinite SE too), the bit added. SEs of
+      rows not asked for, and of NaN estimates, are left as they are and flag nothing.
+    """
+    bad = jnp.isfinite(estimate) & ~jnp.isfinite(se) & jnp.asarray(rows)[:, None]
+    status = diagnostics.status | jnp.where(jnp.any(bad), int(MediationStatus.SE_NONFINITE), 0)
+    return (jnp.where(bad, jnp.nan, se),
+            diagnostics._replace(status=status.astype(jnp.int32)))
+
+
 def mediation_core(key, data: Trajectories, target_policy, a0: int, config: MediationConfig,
                    nuisances: NuisancePredictions | None = None) -> MediationResult:
     """Pure, unbatched core of :func:`mediation_effects` (no validation; jit/vmap/grad-able).
@@ -185,6 +223,7 @@ def mediation_core(key, data: Trajectories, target_policy, a0: int, config: Medi
         m_draws = out.draw_estimates.shape[0]
         se = jnp.sqrt(se ** 2 + jnp.var(out.draw_estimates, axis=0, ddof=1) / m_draws)
     se = jnp.where(jnp.isnan(estimate), jnp.nan, se)
+    se, diagnostics = guard_se(estimate, se, se_rows(config), diagnostics)
     return MediationResult(estimate, se, estimate - Z95 * se, estimate + Z95 * se,
                            cse, bse, boot, out.eta, infl, diagnostics)
 
