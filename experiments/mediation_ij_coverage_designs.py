@@ -74,11 +74,14 @@ def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, store
 def summarise(res) -> pd.DataFrame:
     table = study.summarize(res)
     table = table.assign(se_over_sd=table["mean_se"] / table["sd"],
+                         se_over_sd_se=table["se_sd_ratio_se"],
+                         rms_se_over_sd=table["rms_se_sd_ratio"],
+                         rms_se_over_sd_se=table["rms_se_sd_ratio_se"],
                          bias_over_mcse=table["bias"].abs() / table["bias_se"],
                          design=res.design, reps_done=int(np.sum(res.status[0] >= 0)))
     cols = ["design", "n", "horizon", "estimator", "effect", "truth", "n_used", "n_failed",
-            "bias", "bias_se", "bias_over_mcse", "sd", "mean_se", "se_over_sd", "coverage",
-            "coverage_se", "reps_done"]
+            "bias", "bias_se", "bias_over_mcse", "sd", "mean_se", "se_over_sd", "se_over_sd_se",
+            "rms_se_over_sd", "rms_se_over_sd_se", "coverage", "coverage_se", "reps_done"]
     return table[[c for c in cols if c in table.columns]]
 
 
@@ -121,8 +124,8 @@ def main():
         json.dump(dict(args=vars(args), cells=info, jax=jax.__version__,
                        device=str(jax.devices()[0]), python=platform.python_version(),
                        rows=table.to_dict(orient="records")), f, indent=1, default=float)
-    show = ["design", "estimator", "effect", "bias", "bias_se", "sd", "se_over_sd", "coverage",
-            "coverage_se"]
+    show = ["design", "estimator", "effect", "bias", "bias_se", "sd", "se_over_sd",
+            "se_over_sd_se", "rms_se_over_sd", "coverage", "coverage_se"]
     print(table[show].round(4).to_string(index=False))
 
 
