@@ -241,6 +241,24 @@ def test_se_guard_flags_nothing_where_ses_are_nan_by_design(data, kw):
     assert np.isnan(np.asarray(res.se)[~asked]).all()
 
 
+def test_report_says_why_an_se_is_missing(data):
+    """``jaxmed estimate``'s table notes: a finite MR estimate whose SE is NaN under
+    SE_NONFINITE reads as a non-finite SE; DM without a bootstrap as not asked for."""
+    from jaxmed._src.effect_report import NO_SE_DM, NO_SE_NONFINITE, mediation_report
+
+    res = mediation_effects(data, POL, key=KEY)
+    frame, status, _ = mediation_report(res)
+    assert status == 0 and (frame[frame.estimator == "DM"].note == NO_SE_DM).all()
+    assert (frame[frame.estimator == "MR"].note == "").all()
+    se = np.asarray(res.se).copy()
+    se[0, 2] = np.nan
+    d = res.diagnostics._replace(status=jnp.asarray(int(MediationStatus.SE_NONFINITE)))
+    frame, status, words = mediation_report(res._replace(se=jnp.asarray(se), diagnostics=d))
+    mr = frame[frame.estimator == "MR"].set_index("effect").note
+    assert mr["DDE"] == NO_SE_NONFINITE and (mr.drop("DDE") == "").all()
+    assert status == 64 and "non-finite standard error" in words
+
+
 # ---- long-term DataFrame path: a day missing for everyone -------------------------------------
 
 def test_dataframe_day_missing_for_everyone_is_a_masked_time_point_as_in_the_array_path():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxmed._src.status import mediation_status_text
+from jaxmed._src.status import MediationStatus, mediation_status_text
 
 __all__ = ["EFFECTS_MEANING", "SE_MEANING", "mediation_report", "undefined_cells"]
 
@@ -21,6 +21,7 @@ EFFECTS_MEANING = (
 NO_SE_DM = ("no SE: DM has no naive cluster SE; `--se ij` (MediationConfig(se_method='ij')) "
             "gives its sandwich SE, MediationConfig(n_boot=B) a bootstrap SE")
 NO_SE = "no SE: not available for this estimator and effect"
+NO_SE_NONFINITE = "no SE: the standard error is not finite here (status se_nonfinite)"
 NO_SE_IJ = "no SE: the sandwich SE is not finite here (see the status)"
 NO_SE_IJ_SKIPPED = ("no SE: not computed (MediationConfig.ij_estimators leaves this row out; "
                     "its reverse passes were skipped)")
@@ -61,15 +62,19 @@ def mediation_report(result, se_method: str = "cluster", ij_estimators=None):
       ci_high, note; only the defined cells), the status int and the status in words.
     """
     frame = result.to_frame()
+    status = int(np.asarray(result.diagnostics.status))
+    se_nonfinite = bool(status & MediationStatus.SE_NONFINITE)
     notes = []
-    for est, se in zip(frame["estimator"], frame["se"].to_numpy(dtype=float)):
+    for est, value, se in zip(frame["estimator"], frame["estimate"].to_numpy(dtype=float),
+                              frame["se"].to_numpy(dtype=float)):
         if np.isfinite(se):
             notes.append("")
         elif se_method == "ij":
             skipped = ij_estimators is not None and est not in ij_estimators
             notes.append(NO_SE_IJ_SKIPPED if skipped else NO_SE_IJ)
-        else:
-            notes.append(NO_SE_DM if est == "DM" else NO_SE)
+        elif est == "DM":
+            notes.append(NO_SE_DM)
+        else:  # a finite estimate without its cluster SE sets SE_NONFINITE (guard_se)
+            notes.append(NO_SE_NONFINITE if se_nonfinite and np.isfinite(value) else NO_SE)
     frame = frame.assign(note=notes)
-    status = int(np.asarray(result.diagnostics.status))
     return frame, status, mediation_status_text(status)
