@@ -285,6 +285,8 @@ def test_se_sd_ratio_errors_match_their_spread_over_simulated_studies():
     assert flat[0] == pytest.approx(flat[2], rel=1e-12) and flat[0] < got[0, 0]
     assert all(math.isnan(x) for x in se_sd_ratio_errors(err[0, :2], se[0, :2]))
     assert all(math.isnan(x) for x in se_sd_ratio_errors(np.ones(5), np.ones(5)))
+    zero = se_sd_ratio_errors(err[0], np.zeros(m))
+    assert math.isnan(zero[0]) and zero[1] == 0.0 and math.isnan(zero[2])
     row = _summary_row(err[0], se[0])
     assert (row["se_sd_ratio_se"], row["rms_se_sd_ratio"], row["rms_se_sd_ratio_se"]) == \
         pytest.approx(tuple(got[0]), rel=1e-12)

@@ -110,7 +110,7 @@ def summarize_cell(estimate, se, ci_low, ci_high, status, truth: float) -> dict:
 def se_sd_ratio_errors(estimate, se) -> tuple[float, float, float]:
     """(Monte Carlo SE of mean(se) / sd(estimate), sqrt(mean se²) / sd(estimate), its Monte
     Carlo SE), by the delta method (module docstring) over paired 1-D replications; NaN with
-    fewer than 3 replications or a zero SD.
+    fewer than 3 replications or a zero SD (SEs all zero: RMS ratio 0, the SEs NaN).
 
     With a constant SE and normal estimates the error is that of the SD alone, about
     1 / sqrt(2 m) = 0.035 at m = 400:
@@ -130,6 +130,8 @@ def se_sd_ratio_errors(estimate, se) -> tuple[float, float, float]:
         return math.nan, math.nan, math.nan
     sd_part = (dev2 - var) / (2.0 * var)
     mean_se, mean_sq = float(se.mean()), float((se ** 2).mean())
+    if not mean_sq > 0:  # every SE zero: the ratios are 0, their delta-method SE undefined
+        return math.nan, 0.0, math.nan
     ratio, rms = mean_se / math.sqrt(var), math.sqrt(mean_sq / var)
     infl = (se - mean_se) / mean_se - sd_part
     infl_rms = 0.5 * (se ** 2 - mean_sq) / mean_sq - sd_part
