@@ -38,13 +38,17 @@ _time_interactions = QF._time_interactions
 
 
 def time_interactions(h, g, ds, dm, config, axis=-1, blocks=False):
+    """``q_function._time_interactions`` with ``VARIANT["sm"] = K`` products appended; in the
+    calendar-time pipeline (``q_time_interactions`` not "none") τ's block, the last, is left
+    out (``drift_gap_diagnosis/centered_ratio.py`` imports this)."""
     out = _time_interactions(h, g, ds, dm, config, axis=axis, blocks=blocks)
     kk = VARIANT["sm"]
-    if not kk or config.q_time_interactions != "none":
+    if not kk:
         return out
     k = config.state_knots + 4
+    n_state = ds - (config.q_time_interactions != "none")
     cols = (lambda x, sl: x[:, sl]) if axis == -1 else (lambda x, sl: x[sl])  # noqa: E731
-    sb = jnp.concatenate([cols(h, slice(j * k, j * k + kk)) for j in range(ds)], axis=axis)
+    sb = jnp.concatenate([cols(h, slice(j * k, j * k + kk)) for j in range(n_state)], axis=axis)
     m = cols(g, slice(0, dm))
     if axis == -1:
         inter = (sb[:, :, None] * m[:, None, :]).reshape(h.shape[0], -1)

@@ -32,9 +32,9 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
+from experiments.q_basis_screen import VARIANT as Q_VARIANT  # noqa: E402  (patches the Q basis)
 from jaxmed._src import policies as P  # noqa: E402
 from jaxmed._src.mediation import pipeline as PL  # noqa: E402
-from jaxmed._src.mediation import q_function as QF  # noqa: E402
 from jaxmed._src.mediation import state_ratio as SR  # noqa: E402
 from jaxmed._src.mediation.time_effects import augment_with_time, time_config  # noqa: E402
 from jaxmed._src.sim import drift as D  # noqa: E402
@@ -43,27 +43,7 @@ from jaxmed._src.trajectories import Trajectories  # noqa: E402
 
 n, T, reps, kappa = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 modes = sys.argv[5:]
-VARIANT = {"ctr": None, "sm": 0}
-_time_interactions = QF._time_interactions
-
-
-def time_interactions(h, g, ds, dm, config, axis=-1, blocks=False):
-    out = _time_interactions(h, g, ds, dm, config, axis=axis, blocks=blocks)
-    kk = VARIANT["sm"]
-    if not kk:
-        return out
-    k = config.state_knots + 4
-    cols = (lambda x, sl: x[:, sl]) if axis == -1 else (lambda x, sl: x[sl])  # noqa: E731
-    sb = jnp.concatenate([cols(h, slice(j * k, j * k + kk)) for j in range(ds - 1)], axis=axis)
-    m = cols(g, slice(0, dm))
-    if axis == -1:
-        inter = (sb[:, :, None] * m[:, None, :]).reshape(h.shape[0], -1)
-    else:
-        inter = (sb[:, None, :] * m[None, :, :]).reshape(-1, h.shape[1])
-    return tuple(out) + (inter,) if blocks else jnp.concatenate([out, inter], axis=axis)
-
-
-QF._time_interactions = time_interactions
+VARIANT = {"ctr": None}
 
 
 class Centred(NamedTuple):
@@ -103,7 +83,7 @@ pol = P.semi_synthetic_target_policy()
 def timed(key, d, mode):
     tokens = mode.split("_")
     VARIANT["ctr"] = next((t for t in ("ctr", "ctr3") if t in tokens), None)
-    VARIANT["sm"] = next((int(t[2:]) for t in tokens if t.startswith("sm") and t[2:].isdigit()), 0)
+    Q_VARIANT["sm"] = next((int(t[2:]) for t in tokens if t.startswith("sm") and t[2:].isdigit()), 0)
     cfg = time_config(None, "spline")
     for t in tokens:
         if t.startswith("rf") and t[2:].isdigit():
