@@ -83,7 +83,8 @@ pol = P.semi_synthetic_target_policy()
 def timed(key, d, mode):
     tokens = mode.split("_")
     VARIANT["ctr"] = next((t for t in ("ctr", "ctr3") if t in tokens), None)
-    Q_VARIANT["sm"] = next((int(t[2:]) for t in tokens if t.startswith("sm") and t[2:].isdigit()), 0)
+    Q_VARIANT["sm"] = next((int(t[2:]) for t in tokens
+                            if t.startswith("sm") and t[2:].isdigit()), 0)
     cfg = time_config(None, "spline")
     for t in tokens:
         if t.startswith("rf") and t[2:].isdigit():
@@ -106,13 +107,16 @@ for r in range(reps):
     print(r, f"{time.time() - t0:.1f}s", flush=True)
 tr = D.cached_drift_truth(kappa, T).effects
 truth = np.array([tr[e] for e in ("IDE", "IME", "DDE", "DME", "ATE")])
+
+
+def mean_se(x):
+    return " ".join(f"{a:+.4f}±{b:.4f}" for a, b in
+                    zip(x.mean(0), x.std(0, ddof=1) / np.sqrt(reps)))
+
+
 for m in modes:
     for i, e in ((0, "MR"), (1, "DM"), (2, "MIS1")):
-        err = np.array(res[m])[:, i] - truth
-        print(f"{m:14s} {e:4s} bias", " ".join(f"{a:+.4f}±{b:.4f}" for a, b in
-                                               zip(err.mean(0), err.std(0, ddof=1) / np.sqrt(reps))))
+        print(f"{m:14s} {e:4s} bias", mean_se(np.array(res[m])[:, i] - truth))
 base = np.array(res[modes[0]])[:, 0]
 for m in modes[1:]:
-    diff = np.array(res[m])[:, 0] - base
-    print(f"{m:14s} MR -{modes[0]}", " ".join(f"{a:+.4f}±{b:.4f}" for a, b in
-                                              zip(diff.mean(0), diff.std(0, ddof=1) / np.sqrt(reps))))
+    print(f"{m:14s} MR -{modes[0]}", mean_se(np.array(res[m])[:, 0] - base))
