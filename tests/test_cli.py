@@ -260,7 +260,9 @@ def test_status_in_words_covers_every_pipeline_bit():
         assert text.startswith("problem: ") and words in text and text.count(";") == 0
     both = mediation_status_text(pipeline.STATUS_NONFINITE | pipeline.STATUS_RATIO_ILL_CONDITIONED)
     assert both.count(";") == 1 and "non-finite" in both and "state-ratio" in both
-    assert mediation_status_text(64 | 1).endswith("; unknown status bits 64")
+    assert mediation_status_text(128 | 1).endswith("; unknown status bits 128")
+    se_text = mediation_status_text(64)  # SE_NONFINITE
+    assert se_text.startswith("problem: ") and "non-finite standard error" in se_text
 
 
 def test_gaps_ignore_takes_consecutive_rows_as_steps(tmp_path):
