@@ -73,7 +73,7 @@ def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, store
 
 def summarise(res) -> pd.DataFrame:
     table = study.summarize(res)
-    table = table.assign(se_over_sd=table["mean_se"] / table["sd"],
+    table = table.assign(se_over_sd=table["se_sd_ratio"],
                          se_over_sd_se=table["se_sd_ratio_se"],
                          rms_se_over_sd=table["rms_se_sd_ratio"],
                          rms_se_over_sd_se=table["rms_se_sd_ratio_se"],
