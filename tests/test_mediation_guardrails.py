@@ -257,6 +257,13 @@ def test_report_says_why_an_se_is_missing(data):
     mr = frame[frame.estimator == "MR"].set_index("effect").note
     assert mr["DDE"] == NO_SE_NONFINITE and (mr.drop("DDE") == "").all()
     assert status == 64 and "non-finite standard error" in words
+    # DM's SE is asked for with a bootstrap (n_boot > 1): a NaN one is non-finite, not "no SE"
+    se[1, 0] = np.nan
+    frame, _, _ = mediation_report(res._replace(se=jnp.asarray(se), diagnostics=d), n_boot=20)
+    dm = frame[frame.estimator == "DM"].set_index("effect").note
+    assert dm["IDE"] == NO_SE_NONFINITE
+    frame, _, _ = mediation_report(res._replace(se=jnp.asarray(se), diagnostics=d))
+    assert (frame[frame.estimator == "DM"].note == NO_SE_DM).all()
 
 
 # ---- long-term DataFrame path: a day missing for everyone -------------------------------------

@@ -52,10 +52,11 @@ def undefined_cells(result) -> dict[str, list[str]]:
     return out
 
 
-def mediation_report(result, se_method: str = "cluster", ij_estimators=None):
+def mediation_report(result, se_method: str = "cluster", ij_estimators=None, n_boot: int = 0):
     """``result.to_frame()`` with a ``note`` column saying why an SE or CI is NaN
-    (``se_method`` and ``ij_estimators``: the ``MediationConfig`` fields that produced
-    ``result``; with ``se_method="ij"`` the rows outside ``ij_estimators`` have no SE).
+    (``se_method``, ``ij_estimators`` and ``n_boot``: the ``MediationConfig`` fields that
+    produced ``result``; with ``se_method="ij"`` the rows outside ``ij_estimators`` have no
+    SE; with the cluster SE, DM's SE is the bootstrap's when ``n_boot > 1``).
 
     Returns:
       (frame, status, status_text): the DataFrame (estimator, effect, estimate, se, ci_low,
@@ -72,7 +73,7 @@ def mediation_report(result, se_method: str = "cluster", ij_estimators=None):
         elif se_method == "ij":
             skipped = ij_estimators is not None and est not in ij_estimators
             notes.append(NO_SE_IJ_SKIPPED if skipped else NO_SE_IJ)
-        elif est == "DM":
+        elif est == "DM" and n_boot <= 1:
             notes.append(NO_SE_DM)
         else:  # a finite estimate without its cluster SE sets SE_NONFINITE (guard_se)
             notes.append(NO_SE_NONFINITE if se_nonfinite and np.isfinite(value) else NO_SE)
