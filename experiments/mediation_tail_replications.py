@@ -3,9 +3,10 @@
 On the replications of a study cell (the keys of ``jaxmed study DESIGN --seed SEED``: cell 0,
 replication r uses ``fold_in(fold_in(key(SEED), 0), r)`` split into data and estimation keys),
 the point estimates of MR and DM (the design's default configuration, naive SE) under several
-variants on the same data: ``kK`` = K interior state knots, fixed (``state_knots_rule="fixed"``),
-``rX`` = ``q_ridge=X``. Per variant: MSE ± its Monte Carlo SE against the committed truth, the
-largest |error| of MR over IDE, IME, DDE, DME and the number of replications where it exceeds 1;
+variants on the same data (``screen_common.VARIANT_HELP``: e.g. ``kK`` = K interior state knots,
+fixed, ``rX`` = ``q_ridge=X``). Per variant: MSE ± its Monte Carlo SE against the committed
+truth, the largest |error| of MR over IDE, IME, DDE, DME and the number of replications where
+it exceeds 1;
 for the first two variants the replications where MR moves most between them.
 
 Usage:
@@ -15,7 +16,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -29,27 +29,14 @@ from jaxmed._src.mediation.design_config import config_for_design  # noqa: E402
 from jaxmed._src.mediation.effects import mediation_core  # noqa: E402
 from jaxmed._src.sim.designs import truth  # noqa: E402
 
+from experiments.screen_common import screen_parser, variant_config  # noqa: E402
+
 EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 
 
-def variant_config(base, text: str):
-    """``kK`` -> K fixed state knots; ``rX`` -> ``q_ridge=X``."""
-    if text.startswith("k"):
-        return base.replace(state_knots=int(text[1:]), state_knots_rule="fixed")
-    if text.startswith("r"):
-        return base.replace(q_ridge=float(text[1:]))
-    raise ValueError(f"variant {text!r}: expected kK or rX")
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("design")
-    ap.add_argument("n", type=int)
-    ap.add_argument("horizon", type=int)
-    ap.add_argument("reps", type=int)
-    ap.add_argument("variants", help="comma-separated kK / rX")
+    ap = screen_parser(__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     design = study.get_design(args.design)
     tr = truth(args.design).effects

@@ -2,10 +2,11 @@
 
 Replication r: ``fold_in(key(777), r)`` split into data and estimation keys; every variant
 runs on the same data and key with the design's configuration, the IJ SE of the MR row
-(``ij_estimators=("MR",)``) and M draws of the ratio features (``ratio_draws``). Variants:
-``base``; ``kK`` = K interior state knots; ``DD`` = D random Fourier ratio features;
-``rrX`` = ratio ridge X. Prints and writes (``--out``) MR's bias ± MC SE, SE/SD and coverage
-per variant and the paired differences of each variant from the first.
+(``ij_estimators=("MR",)``) and M draws of the ratio features (``ratio_draws``). Variants
+(``screen_common.VARIANT_HELP``): ``base``; ``kK`` = K interior state knots (fixed rule);
+``DD`` = D random Fourier ratio features; ``rX`` / ``rrX`` = Q / ratio ridge X. Prints and
+writes (``--out``) MR's bias ± MC SE, SE/SD and coverage per variant and the paired
+differences of each variant from the first.
 
 Usage:
   PYTHONPATH=. python3 experiments/mediation_variant_screen.py variance-1 1500 50 100 \\
@@ -14,7 +15,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -28,31 +28,14 @@ from jaxmed._src.mediation.design_config import config_for_design  # noqa: E402
 from jaxmed._src.mediation.effects import mediation_core  # noqa: E402
 from jaxmed._src.sim.designs import truth  # noqa: E402
 
+from experiments.screen_common import screen_parser, variant_config  # noqa: E402
+
 EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 
 
-def variant_config(base, text: str):
-    """``base``, ``kK``, ``DD`` or ``rrX`` -> a ``MediationConfig``."""
-    if text == "base":
-        return base
-    if text.startswith("k"):
-        return base.replace(state_knots=int(text[1:]))
-    if text.startswith("D"):
-        return base.replace(ratio_features=int(text[1:]))
-    if text.startswith("rr"):
-        return base.replace(ratio_ridge=float(text[2:]))
-    raise ValueError(f"variant {text!r}: expected base, kK, DD or rrX")
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("design")
-    ap.add_argument("n", type=int)
-    ap.add_argument("horizon", type=int)
-    ap.add_argument("reps", type=int)
-    ap.add_argument("variants", help="comma-separated: base, kK, DD, rrX")
+    ap = screen_parser(__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=1, help="ratio_draws M")
-    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     design = study.get_design(args.design)
     tr = truth(args.design).effects

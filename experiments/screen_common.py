@@ -1,0 +1,38 @@
+"""What the paired variant screens share: the variant spellings and the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["variant_config", "screen_parser", "VARIANT_HELP"]
+
+VARIANT_HELP = ("comma-separated variants: base; kK = K interior state knots (fixed rule); "
+                "DD = D random Fourier ratio features; rX = q_ridge X; rrX = ratio_ridge X")
+
+
+def variant_config(base, text: str):
+    """``base``, ``kK``, ``DD``, ``rX`` or ``rrX`` (see ``VARIANT_HELP``) -> a
+    ``MediationConfig`` derived from ``base``."""
+    if text == "base":
+        return base
+    if text.startswith("k"):
+        return base.replace(state_knots=int(text[1:]), state_knots_rule="fixed")
+    if text.startswith("D"):
+        return base.replace(ratio_features=int(text[1:]))
+    if text.startswith("rr"):
+        return base.replace(ratio_ridge=float(text[2:]))
+    if text.startswith("r"):
+        return base.replace(q_ridge=float(text[1:]))
+    raise ValueError(f"variant {text!r}: expected base, kK, DD, rX or rrX")
+
+
+def screen_parser(description: str) -> argparse.ArgumentParser:
+    """design, n, horizon, reps, variants and ``--out``."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("design")
+    ap.add_argument("n", type=int)
+    ap.add_argument("horizon", type=int)
+    ap.add_argument("reps", type=int)
+    ap.add_argument("variants", help=VARIANT_HELP)
+    ap.add_argument("--out", default=None, help="JSON file for the results")
+    return ap
