@@ -28,6 +28,7 @@ from jaxmed import study  # noqa: E402
 from jaxmed._src.mediation.design_config import config_for_design  # noqa: E402
 from jaxmed._src.mediation.effects import mediation_core  # noqa: E402
 from jaxmed._src.sim.designs import truth  # noqa: E402
+from jaxmed._src.study.runner import replication_key  # noqa: E402
 
 from experiments.screen_common import screen_parser, variant_config  # noqa: E402
 
@@ -46,11 +47,11 @@ def main():
     fns = {v: jax.jit(lambda key, d, c=variant_config(base, v): mediation_core(
         key, d, design.target_policy, 0, c).estimate[:2]) for v in variants}
     sim = jax.jit(lambda k: design.simulate(k, args.n, args.horizon))
-    cell_key = jax.random.fold_in(jax.random.key(args.seed), 0)
+    study_key = jax.random.key(args.seed)
     est = {v: [] for v in variants}
     t0 = time.time()
     for r in range(args.reps):
-        ks, ke = jax.random.split(jax.random.fold_in(cell_key, r))
+        ks, ke = jax.random.split(replication_key(study_key, 0, r))  # the study's keys
         data = sim(ks)
         for v in variants:
             est[v].append(np.asarray(fns[v](ke, data)))

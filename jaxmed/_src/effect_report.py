@@ -62,6 +62,13 @@ def mediation_report(result, se_method: str = "cluster", ij_estimators=None, n_b
       (frame, status, status_text): the DataFrame (estimator, effect, estimate, se, ci_low,
       ci_high, note; only the defined cells), the status int and the status in words.
     """
+    from jaxmed._src.mediation.config import MediationConfig
+    from jaxmed._src.mediation.effects import se_rows
+    from jaxmed._src.mediation.estimators import ESTIMATORS
+
+    # the rows whose SE was asked for: the same rule as the SE_NONFINITE guard (``se_rows``)
+    asked = dict(zip(ESTIMATORS, se_rows(MediationConfig(
+        se_method=se_method, ij_estimators=ij_estimators, n_boot=n_boot))))
     frame = result.to_frame()
     status = int(np.asarray(result.diagnostics.status))
     se_nonfinite = bool(status & MediationStatus.SE_NONFINITE)
@@ -71,9 +78,8 @@ def mediation_report(result, se_method: str = "cluster", ij_estimators=None, n_b
         if np.isfinite(se):
             notes.append("")
         elif se_method == "ij":
-            skipped = ij_estimators is not None and est not in ij_estimators
-            notes.append(NO_SE_IJ_SKIPPED if skipped else NO_SE_IJ)
-        elif est == "DM" and n_boot <= 1:
+            notes.append(NO_SE_IJ if asked[est] else NO_SE_IJ_SKIPPED)
+        elif not asked[est]:  # DM without a bootstrap
             notes.append(NO_SE_DM)
         else:  # a finite estimate without its cluster SE sets SE_NONFINITE (guard_se)
             notes.append(NO_SE_NONFINITE if se_nonfinite and np.isfinite(value) else NO_SE)
