@@ -34,7 +34,8 @@ EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 
 DEFAULTS = dict(state_knots=5, reward_degree=3, q_degree=3, ratio_features=15,
                 behaviour_iterations=25, q_ridge=1e-4, ratio_ridge=1e-4, reward_ridge=1e-6,
-                mediator_ridge=1e-6, behaviour_ridge=1e-4, rho_trunc=500.0, ratio_trunc=500.0)
+                mediator_ridge=1e-6, behaviour_ridge=1e-4, rho_trunc=500.0, ratio_trunc=500.0,
+                nuisance_boundary_quantile=0.0025)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -84,13 +85,15 @@ def monomial_expectations(mu, sd, ex):
 
 
 class StateBasis:
-    """h(s) = per coordinate [z_j, B_2(z_j), ..., B_K(z_j)] (cubic, clamped quantile knots)."""
+    """h(s) = per coordinate [z_j, B_2(z_j), ..., B_K(z_j)] (cubic, clamped quantile knots;
+    boundary knots at the quantiles ``boundary`` and 1 − ``boundary``, 0: the range)."""
 
-    def __init__(self, state, w, n_knots):
+    def __init__(self, state, w, n_knots, boundary=0.0):
         self.center, self.scale = standardizer(state, w)
         z = (state - self.center) / self.scale
         keep = w > 0
         probs = np.linspace(0.0, 1.0, n_knots + 2)
+        probs[0], probs[-1] = boundary, 1.0 - boundary
         self.knots = []
         for j in range(state.shape[1]):
             q = np.quantile(z[keep, j], probs)  # unit weights: the plain linear-rule quantile
@@ -133,8 +136,10 @@ def fit_nuisances(s, a, m, r, s_next, w, p):
     p1 = expit(xb @ beta)
     pb = a * p1 + (1 - a) * (1 - p1)
     # mediator: mean linear in [1, h, a, a h], constant sd
-    basis = StateBasis(s, w, p["state_knots"])
+    # the nuisance models' h(s): boundary knots at quantiles; the Q basis keeps the range
+    basis = StateBasis(s, w, p["state_knots"], p["nuisance_boundary_quantile"])
     h, h_next = basis(s), basis(s_next)
+    q_basis = StateBasis(s, w, p["state_knots"])
 
     def xm(hh, act):
         act = np.broadcast_to(act, hh.shape[:1])[:, None]
@@ -163,7 +168,7 @@ def fit_nuisances(s, a, m, r, s_next, w, p):
         for ar in (0, 1):
             r_e[:, ar, am] = xr(float(ar), eg) @ coef_r
     return dict(pb=pb, mean=mean, sd=sd, mean_next=mean_next, sd_next=sd, r_m=r_m, r_e=r_e,
-                basis=basis, h=h, h_next=h_next)
+                basis=basis, h=h, h_next=h_next, h_q=q_basis(s), h_q_next=q_basis(s_next))
 
 
 # ---------------------------------------------------------------------------------- pipeline
@@ -231,13 +236,13 @@ def mediation_numpy(state, action, mediator, reward, next_state, mask, target_we
     # Q features φ = [h(s), g(m)], g monomials (degree ≤ 3) of standardised m
     mc, msd = standardizer(m, w)
     ex = exponents(m.shape[1], p["q_degree"])
-    phi = np.concatenate([nz["h"], monomial_values((m - mc) / msd, ex)], axis=1)
+    phi = np.concatenate([nz["h_q"], monomial_values((m - mc) / msd, ex)], axis=1)
 
     def ephi(hh, mean, sd):
         return np.concatenate([hh, monomial_expectations((mean - mc) / msd, sd / msd, ex)], axis=1)
 
-    e0, e1 = (ephi(nz["h"], nz["mean"][:, b], nz["sd"][:, b]) for b in (0, 1))
-    n0, n1 = (ephi(nz["h_next"], nz["mean_next"][:, b], nz["sd_next"][:, b]) for b in (0, 1))
+    e0, e1 = (ephi(nz["h_q"], nz["mean"][:, b], nz["sd"][:, b]) for b in (0, 1))
+    n0, n1 = (ephi(nz["h_q_next"], nz["mean_next"][:, b], nz["sd_next"][:, b]) for b in (0, 1))
     ea = np.where(a[:, None] == 1, e1, e0)
     U = _app(_u(phi, a), 1.0)
     ubar = _app(_u(ea, a), 0.0)

@@ -9,9 +9,14 @@ truth, the largest |error| of MR over IDE, IME, DDE, DME and the number of repli
 it exceeds 1;
 for the first two variants the replications where MR moves most between them.
 
+Per variant also the MR and DM bias ± Monte Carlo SE, and for every variant after the first
+the paired differences from the first (same data and key).
+
 Usage:
   PYTHONPATH=. python3 experiments/mediation_tail_replications.py semi-synthetic 200 25 1000 \\
       k5,k4 --seed 13 --out experiments/results/mediation_tail_replications_n200_s13.json
+  PYTHONPATH=. python3 experiments/mediation_tail_replications.py semi-synthetic 200 25 1000 \\
+      base,nb0 --seed 13 --out experiments/results/mediation_boundary_knots_n200_s13.json
 """
 
 from __future__ import annotations
@@ -64,6 +69,10 @@ def main():
         rec = {"mse_mr": sq[:, 0].mean(0).tolist(),
                "mse_mr_se": (sq[:, 0].std(0, ddof=1) / np.sqrt(args.reps)).tolist(),
                "mse_dm": sq[:, 1].mean(0).tolist(),
+               "mse_dm_se": (sq[:, 1].std(0, ddof=1) / np.sqrt(args.reps)).tolist(),
+               "bias_mr": err[:, 0].mean(0).tolist(), "bias_dm": err[:, 1].mean(0).tolist(),
+               "bias_mr_se": (err[:, 0].std(0, ddof=1) / np.sqrt(args.reps)).tolist(),
+               "bias_dm_se": (err[:, 1].std(0, ddof=1) / np.sqrt(args.reps)).tolist(),
                "max_abs_error_mr": float(worst.max()),
                "worst_replication": int(worst.argmax()),
                "n_abs_error_above_1": int((worst > 1).sum())}
@@ -71,6 +80,19 @@ def main():
         print(f"{v}: MR MSE {np.round(rec['mse_mr'], 4)} ± {np.round(rec['mse_mr_se'], 4)}; "
               f"max |error| {rec['max_abs_error_mr']:.3f} (replication "
               f"{rec['worst_replication']}); |error| > 1 in {rec['n_abs_error_above_1']}")
+        for name in ("mr", "dm"):
+            print(f"   {name.upper()} bias " + " ".join(
+                f"{b:+.4f}±{s:.4f}" for b, s in zip(rec[f"bias_{name}"], rec[f"bias_{name}_se"])))
+        if v != variants[0]:  # paired with the first variant (same data and key)
+            d = np.array(est[v]) - np.array(est[variants[0]])
+            rec["paired_minus_first"] = {
+                name: {"mean": d[:, i].mean(0).tolist(),
+                       "se": (d[:, i].std(0, ddof=1) / np.sqrt(args.reps)).tolist()}
+                for i, name in enumerate(("mr", "dm"))}
+            for name in ("mr", "dm"):
+                pm = rec["paired_minus_first"][name]
+                print(f"   paired {v} − {variants[0]} {name.upper()} " + " ".join(
+                    f"{m:+.4f}±{s:.4f}" for m, s in zip(pm["mean"], pm["se"])))
     if len(variants) > 1:
         a, b = (np.array(est[v])[:, 0, :4] for v in variants[:2])
         moved = np.abs(a - b).max(axis=1)

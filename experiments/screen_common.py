@@ -7,11 +7,12 @@ import argparse
 __all__ = ["variant_config", "screen_parser", "VARIANT_HELP"]
 
 VARIANT_HELP = ("comma-separated variants: base; kK = K interior state knots (fixed rule); "
-                "DD = D random Fourier ratio features; rX = q_ridge X; rrX = ratio_ridge X")
+                "DD = D random Fourier ratio features; rX = q_ridge X; rrX = ratio_ridge X; "
+                "nbX = nuisance_boundary_quantile X")
 
 
 def variant_config(base, text: str):
-    """``base``, ``kK``, ``DD``, ``rX`` or ``rrX`` (see ``VARIANT_HELP``) -> a
+    """``base``, ``kK``, ``DD``, ``rX``, ``rrX`` or ``nbX`` (see ``VARIANT_HELP``) -> a
     ``MediationConfig`` derived from ``base``."""
     if text == "base":
         return base
@@ -19,11 +20,13 @@ def variant_config(base, text: str):
         return base.replace(state_knots=int(text[1:]), state_knots_rule="fixed")
     if text.startswith("D"):
         return base.replace(ratio_features=int(text[1:]))
+    if text.startswith("nb"):
+        return base.replace(nuisance_boundary_quantile=float(text[2:]))
     if text.startswith("rr"):
         return base.replace(ratio_ridge=float(text[2:]))
     if text.startswith("r"):
         return base.replace(q_ridge=float(text[1:]))
-    raise ValueError(f"variant {text!r}: expected base, kK, DD, rX or rrX")
+    raise ValueError(f"variant {text!r}: expected base, kK, DD, rX, rrX or nbX")
 
 
 def screen_parser(description: str) -> argparse.ArgumentParser:

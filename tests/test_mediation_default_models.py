@@ -14,10 +14,30 @@ from jaxmed._src.mediation.nuisance_models import (GaussianMediatorModel, Logist
 def test_default_models_carry_the_config_values():
     cfg = MediationConfig(state_knots=3, reward_degree=2, behaviour_iterations=7,
                           behaviour_basis="spline", reward_ridge=0.25, mediator_ridge=0.5,
-                          behaviour_ridge=0.125, weighted_knots=False)
+                          behaviour_ridge=0.125, weighted_knots=False,
+                          nuisance_boundary_quantile=0.03)
     models = default_nuisance_models(cfg)
-    assert models.behaviour == LogisticBehaviourModel("spline", 3, 7, 0.125, False)
-    assert models.mediator == GaussianMediatorModel(3, 0.5, False)
-    assert models.reward == PolynomialRewardModel(3, 2, 0.25, False)
+    assert models.behaviour == LogisticBehaviourModel("spline", 3, 7, 0.125, False, 0.03)
+    assert models.mediator == GaussianMediatorModel(3, 0.5, False, 0.03)
+    assert models.reward == PolynomialRewardModel(3, 2, 0.25, False, 0.03)
     r = models.reward
     assert (r.n_knots, r.degree, r.ridge, r.weighted_knots) == (3, 2, 0.25, False)
+
+
+def test_nuisance_boundary_quantile_defaults():
+    """None: 0.01 in the stationary pipeline, 0 (the range) in the calendar-time one and in
+    ``parity``; the Q basis is not configured by it."""
+    from jaxmed._src.mediation.time_effects import time_config
+
+    models = default_nuisance_models(MediationConfig())
+    assert {m.boundary_quantile for m in models} == {0.0025}
+    assert time_config(None).nuisance_boundary_quantile == 0.0
+    assert time_config(MediationConfig(nuisance_boundary_quantile=0.02)).nuisance_boundary_quantile == 0.02
+    assert MediationConfig.parity().resolved_nuisance_boundary_quantile() == 0.0
+    for bad in (-0.01, 0.2, "0.01"):
+        try:
+            MediationConfig(nuisance_boundary_quantile=bad)
+        except ValueError as e:
+            assert "nuisance_boundary_quantile" in str(e)
+        else:
+            raise AssertionError(bad)

@@ -127,8 +127,14 @@ class StateBasis(NamedTuple):
     knots: jax.Array  # (dS, n_knots + 8), standardised units
 
 
-def fit_state_basis(state, w, n_knots: int, weighted_knots: bool = True) -> StateBasis:
+def fit_state_basis(state, w, n_knots: int, weighted_knots: bool = True,
+                    boundary_quantile: float = 0.0) -> StateBasis:
     """Fits h(s) on weighted rows ``state`` ``(n, dS)``; ``n_knots`` interior quantile knots.
+
+    The boundary knots are the quantiles ``boundary_quantile`` and ``1 − boundary_quantile``
+    (0: the range of the data); the B-splines are constant beyond them (``bspline_basis``
+    clamps), so h extrapolates linearly through its linear term. The interior knots are the
+    quantiles j/(n_knots + 1) either way.
 
     The standardiser is constant in ``w`` (``fit_standardizer``). ``weighted_knots`` (default):
     the knots are ``w``-weighted quantiles of the standardised states, held fixed under
@@ -137,7 +143,13 @@ def fit_state_basis(state, w, n_knots: int, weighted_knots: bool = True) -> Stat
     """
     std = fit_standardizer(state, w)
     z = std(state)
+    b = float(boundary_quantile)
+    if not 0.0 <= b < 1.0 / (n_knots + 1):
+        raise ValueError(f"boundary_quantile: expected 0 <= b < 1/(n_knots + 1) = "
+                         f"{1.0 / (n_knots + 1):.3g} (inside the first interior knot), got {b}")
     probs = jnp.linspace(0.0, 1.0, n_knots + 2, dtype=z.dtype)
+    if b > 0.0:
+        probs = probs.at[0].set(b).at[-1].set(1.0 - b)
     knots = []
     for j in range(state.shape[1]):
         if weighted_knots:

@@ -70,7 +70,9 @@ def default_nuisance_models(config) -> NuisanceModels:
                                                        LogisticBehaviourModel,
                                                        PolynomialRewardModel)
 
-    mediator = GaussianMediatorModel(config.state_knots, config.mediator_ridge, config.weighted_knots)
+    b = config.resolved_nuisance_boundary_quantile()
+    mediator = GaussianMediatorModel(config.state_knots, config.mediator_ridge, config.weighted_knots,
+                                     b)
     if not config.mediator_time:  # calendar time left out of the mediator model (issue 15)
         from jaxmed._src.mediation.time_free_mediator import TimeFreeMediatorModel
 
@@ -78,10 +80,10 @@ def default_nuisance_models(config) -> NuisanceModels:
     return NuisanceModels(
         LogisticBehaviourModel(config.behaviour_basis, config.state_knots,
                                config.behaviour_iterations, config.behaviour_ridge,
-                               config.weighted_knots),
+                               config.weighted_knots, b),
         mediator,
         PolynomialRewardModel(config.state_knots, config.reward_degree, config.reward_ridge,
-                              config.weighted_knots))
+                              config.weighted_knots, b))
 
 
 def _both_actions(fn, state):

@@ -62,6 +62,7 @@ class LogisticBehaviourModel:
     iterations: int = 25
     ridge: float = 1e-4
     weighted_knots: bool = True
+    boundary_quantile: float = 0.0  # of h(s)'s boundary knots (``basis.fit_state_basis``)
 
     def _design(self, basis, state):
         if self.basis == "linear":
@@ -74,7 +75,8 @@ class LogisticBehaviourModel:
         del key
         state, y = rows["state"], rows["action"]
         basis = (fit_standardizer(state, w) if self.basis == "linear"
-                 else fit_state_basis(state, w, self.n_knots, self.weighted_knots))
+                 else fit_state_basis(state, w, self.n_knots, self.weighted_knots,
+                                      self.boundary_quantile))
         x = self._design(basis, state)
         total = jnp.sum(w)
         pen = jnp.ones(x.shape[1], x.dtype).at[0].set(0.0)
@@ -133,10 +135,12 @@ class GaussianMediatorModel:
     n_knots: int = 5
     ridge: float = 1e-6
     weighted_knots: bool = True
+    boundary_quantile: float = 0.0  # of h(s)'s boundary knots (``basis.fit_state_basis``)
 
     def fit(self, key, rows, w) -> GaussianMediatorFit:
         del key
-        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
+        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots,
+                                self.boundary_quantile)
         h = state_basis(basis, rows["state"])
         # the design [1, h, a, a·h] = [z, a·z] is never built: its normal matrix comes by blocks
         z = jnp.concatenate([jnp.ones((1, h.shape[0]), h.dtype), h.T], axis=0)
@@ -181,6 +185,7 @@ class PolynomialRewardModel:
     degree: int = 3
     ridge: float = 1e-6
     weighted_knots: bool = True
+    boundary_quantile: float = 0.0  # of h(s)'s boundary knots (``basis.fit_state_basis``)
 
     def _monomials(self, params, mediator):
         return monomials(params.mediator_scale(mediator),
@@ -188,7 +193,8 @@ class PolynomialRewardModel:
 
     def fit(self, key, rows, w) -> PolynomialRewardFit:
         del key
-        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots)
+        basis = fit_state_basis(rows["state"], w, self.n_knots, self.weighted_knots,
+                                self.boundary_quantile)
         scale = fit_standardizer(rows["mediator"], w)
         params = PolynomialRewardFit(basis, scale, None, None)
         h = state_basis(basis, rows["state"])
