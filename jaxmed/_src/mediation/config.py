@@ -35,7 +35,8 @@ class MediationConfig:
     Static choices:
       state_knots: interior quantile knots of the cubic B-spline state basis h(s)
         (h has ``state_knots + 4`` columns per state coordinate: a linear term and
-        ``state_knots + 3`` B-splines; the B-splines are constant outside the data range).
+        ``state_knots + 3`` B-splines; the B-splines are constant outside the data range, in
+        the nuisance models outside the quantiles of ``nuisance_boundary_quantile``).
         With ``state_knots_rule="rate"`` (default) this is the largest number: the pipeline
         uses min(state_knots, ⌊(N·T)^{1/5}⌋) (``jaxmed._src.mediation.knot_rule``).
       state_knots_rule: ``"rate"`` (default: knots grow with the rows as n^{1/5}, capped at
