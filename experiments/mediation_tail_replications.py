@@ -10,7 +10,8 @@ it exceeds 1;
 for the first two variants the replications where MR moves most between them.
 
 Per variant also the MR and DM bias ± Monte Carlo SE, and for every variant after the first
-the paired differences from the first (same data and key).
+the paired differences from the first (same data and key). ``--keys coverage`` takes the
+replications of ``mediation_ij_coverage.py`` instead (same seed, other keys).
 
 Usage:
   PYTHONPATH=. python3 experiments/mediation_tail_replications.py semi-synthetic 200 25 1000 \\
@@ -43,6 +44,10 @@ EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 def main():
     ap = screen_parser(__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--keys", choices=("study", "coverage"), default="study",
+                    help="study: the keys of `jaxmed study` (default); coverage: those of "
+                         "mediation_ij_coverage.py (replication r: fold_in(key(SEED), r), split "
+                         "into data and estimation keys)")
     args = ap.parse_args()
     design = study.get_design(args.design)
     tr = truth(args.design).effects
@@ -56,7 +61,9 @@ def main():
     est = {v: [] for v in variants}
     t0 = time.time()
     for r in range(args.reps):
-        ks, ke = jax.random.split(replication_key(study_key, 0, r))  # the study's keys
+        rkey = (replication_key(study_key, 0, r) if args.keys == "study"
+                else jax.random.fold_in(study_key, r))
+        ks, ke = jax.random.split(rkey)
         data = sim(ks)
         for v in variants:
             est[v].append(np.asarray(fns[v](ke, data)))

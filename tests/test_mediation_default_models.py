@@ -24,17 +24,15 @@ def test_default_models_carry_the_config_values():
     assert (r.n_knots, r.degree, r.ridge, r.weighted_knots) == (3, 2, 0.25, False)
 
 
-def test_nuisance_boundary_quantile_defaults():
-    """None: 0.01 in the stationary pipeline, 0 (the range) in the calendar-time one and in
-    ``parity``; the Q basis is not configured by it."""
+def test_nuisance_boundary_quantile_default_and_range():
+    """0 (the data's range) by default, in every model and in the calendar-time pipeline's
+    configuration; out-of-range values are refused."""
     from jaxmed._src.mediation.time_effects import time_config
 
     models = default_nuisance_models(MediationConfig())
-    assert {m.boundary_quantile for m in models} == {0.0025}
-    assert time_config(None).nuisance_boundary_quantile == 0.0
+    assert {m.boundary_quantile for m in models} == {0.0}
     assert time_config(MediationConfig(nuisance_boundary_quantile=0.02)).nuisance_boundary_quantile == 0.02
-    assert MediationConfig.parity().resolved_nuisance_boundary_quantile() == 0.0
-    for bad in (-0.01, 0.2, "0.01"):
+    for bad in (-0.01, 0.2, "0.01", None, True):
         try:
             MediationConfig(nuisance_boundary_quantile=bad)
         except ValueError as e:

@@ -64,10 +64,7 @@ def test_calendar_time_pipeline_mediator_predictions_are_the_stationary_ones():
     d = Trajectories(*(jnp.asarray(x, jnp.float64) for x in d))
     tau = jnp.broadcast_to(jnp.arange(10.0), d.mask.shape)
     aug = augment_with_time(d, tau, 10)
-    # the calendar-time pipeline keeps the range as the splines' boundary knots
-    # (MediationConfig.nuisance_boundary_quantile); the stationary one is compared at the same
-    cfg_t = time_config(None, mediator_time=False)
-    cfg_s = MediationConfig(nuisance_boundary_quantile=0.0)
+    cfg_t, cfg_s = time_config(None, mediator_time=False), MediationConfig()
     assert cfg_t.mediator_time is False and cfg_s.mediator_time is True
     assert time_config(None).mediator_time is True  # the default keeps τ in the mediator model
     w = jnp.ones(d.mask.size)

@@ -20,9 +20,6 @@ __all__ = ["MediationConfig", "RATIO_FEATURES"]
 # random Fourier ratio features of the stationary pipeline (``MediationConfig.ratio_features``
 # None); the calendar-time pipeline's own default is ``time_effects.TIME_RATIO_FEATURES``
 RATIO_FEATURES = 15
-# boundary knots of the nuisance models' state splines: the weighted 0.25% and 99.75%
-# quantiles (``MediationConfig.nuisance_boundary_quantile`` None, stationary pipeline)
-NUISANCE_BOUNDARY_QUANTILE = 0.0025
 
 _TRACED = ("q_ridge", "ratio_ridge", "reward_ridge", "mediator_ridge", "behaviour_ridge",
            "rho_trunc", "ratio_trunc")
@@ -114,19 +111,15 @@ class MediationConfig:
       nuisance_boundary_quantile: b: the boundary knots of the state splines h(s) of the
         nuisance models (mediator mean, reward, and a spline behaviour model) are the
         weighted quantiles b and 1 − b of each state coordinate, with the B-splines constant
-        beyond them (h then extrapolates linearly through its linear term); 0: the range of
-        the data. ``None`` (default): 0.0025 (``NUISANCE_BOUNDARY_QUANTILE``) in the stationary
-        pipeline, 0 in the calendar-time one (``time_config``: calendar time is bounded and
-        evenly spread, and its studies were run so) and in ``parity``. The Q basis keeps the
-        range. Why: with range knots, one extreme state (31.3 against a 99% quantile of 18.7
-        at semi-synthetic N = 200) leaves the outermost B-spline of the mediator and reward
-        models resting on a few rows, and the nuisance predictions there carried MR's DDE /
-        DME 3–5 off with status 0. With b = 0.0025, over the same 1,000 replications: no
-        replication off by more than 1 (largest 0.93), MR MSE of DDE / DME 0.0126 / 0.0055
-        against 0.028 / 0.025 (the original's 0.023 / 0.0084); at N = 100 two replications
-        off by more than 1 instead of five. At N·T ≥ 37,500 (semi-synthetic N = 1500,
-        variance-1, multidim) it moves MR's estimates by at most 0.0023 on average (paired,
-        same data), a tenth of their SD (``experiments/README.md``, "Boundary knots").
+        beyond them (h then extrapolates linearly through its linear term). 0 (default): the
+        range of the data. The Q basis always keeps the range. An option, not the default:
+        with range knots one extreme state (31.3 against a 99% quantile of 18.7 at
+        semi-synthetic N = 200) left the outermost B-spline of the mediator and reward models
+        resting on a few rows and put MR's DDE / DME 3–5 off with status 0, which b = 0.0025
+        or 0.01 removes; but on other replications the estimate moves erratically with b
+        (one IDE error 0.66 with range knots, 1.77 / 2.57 / 0.76 with b = 0.0025 / 0.005 /
+        0.01), and no b was better on every small-sample cell screened
+        (``experiments/README.md``, "Boundary knots of the nuisance splines").
       soft_clip: temperature τ of a smooth clip (0, default: hard clips). With τ > 0,
         ρ̃ = softmin(ρ, rho_trunc) and ω̂ = softclip(ψᵀβ, 1/ratio_trunc, ratio_trunc), where
         softmin(x, c) = c − τc·softplus((c − x)/(τc)) and softmax(x, l) = l + τl·softplus((x − l)/(τl))
@@ -188,7 +181,7 @@ class MediationConfig:
     behaviour_iterations: int = 25
     behaviour_basis: str = "linear"
     weighted_knots: bool = True
-    nuisance_boundary_quantile: float | None = None
+    nuisance_boundary_quantile: float = 0.0
     soft_clip: float = 0.0
     se_method: str = "cluster"
     ij_estimators: tuple[str, ...] | None = None
@@ -244,8 +237,9 @@ class MediationConfig:
                                  f"{list(ESTIMATORS)}")
             object.__setattr__(self, "ij_estimators", names)  # hashable, static
         b = self.nuisance_boundary_quantile
-        if b is not None and not (isinstance(b, (int, float, np.floating)) and 0.0 <= float(b) < 0.1):
-            raise ValueError(f"config.nuisance_boundary_quantile: expected None or a quantile "
+        if isinstance(b, bool) or not (isinstance(b, (int, float, np.floating))
+                                       and 0.0 <= float(b) < 0.1):
+            raise ValueError(f"config.nuisance_boundary_quantile: expected a quantile "
                              f"0 <= b < 0.1, got {b!r}")
         if not float(self.soft_clip) >= 0.0:
             raise ValueError(f"config.soft_clip: expected a temperature >= 0, got {self.soft_clip}")
@@ -290,13 +284,11 @@ class MediationConfig:
         """The original's choices where they are not trees or Monte Carlo (spec §4.1, §5.1, B2, B5).
 
         Fixed-span de Boor Q basis, ridge on η, raw states with the original's W, b in the
-        ratio features, clipped mediator densities, ``state_knots`` fixed at any sample size,
-        nuisance splines with boundary knots at the range of the data.
+        ratio features, clipped mediator densities, ``state_knots`` fixed at any sample size.
         Expectations stay exact (closed form).
         """
         base = dict(q_basis="parity", q_ridge_eta=True, ratio_standardize=False,
-                    ratio_fixed_features=True, clip_densities=True, state_knots_rule="fixed",
-                    nuisance_boundary_quantile=0.0)
+                    ratio_fixed_features=True, clip_densities=True, state_knots_rule="fixed")
         base.update(overrides)
         return cls(**base)
 
@@ -313,11 +305,6 @@ class MediationConfig:
                     ratio_basis="binary", ratio_ridge=1e-9)
         base.update(overrides)
         return cls(**base)
-
-    def resolved_nuisance_boundary_quantile(self) -> float:
-        """``nuisance_boundary_quantile``, ``None`` resolved to the stationary default."""
-        b = self.nuisance_boundary_quantile
-        return NUISANCE_BOUNDARY_QUANTILE if b is None else float(b)
 
     def replace(self, **changes) -> "MediationConfig":
         """A copy with ``changes`` applied."""

@@ -70,7 +70,7 @@ def default_nuisance_models(config) -> NuisanceModels:
                                                        LogisticBehaviourModel,
                                                        PolynomialRewardModel)
 
-    b = config.resolved_nuisance_boundary_quantile()
+    b = float(config.nuisance_boundary_quantile)
     mediator = GaussianMediatorModel(config.state_knots, config.mediator_ridge, config.weighted_knots,
                                      b)
     if not config.mediator_time:  # calendar time left out of the mediator model (issue 15)

@@ -188,8 +188,6 @@ def time_config(config: MediationConfig | None, time_effects: str = "spline",
                    mediator_time=bool(mediator_time))
     if config.ratio_features is None and config.ratio_basis == "rff":
         changes["ratio_features"] = TIME_RATIO_FEATURES
-    if config.nuisance_boundary_quantile is None:  # range knots (see MediationConfig)
-        changes["nuisance_boundary_quantile"] = 0.0
     return config.replace(**changes)
 
 
