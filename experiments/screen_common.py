@@ -8,25 +8,31 @@ __all__ = ["variant_config", "screen_parser", "VARIANT_HELP"]
 
 VARIANT_HELP = ("comma-separated variants: base; kK = K interior state knots (fixed rule); "
                 "DD = D random Fourier ratio features; rX = q_ridge X; rrX = ratio_ridge X; "
-                "nbX = nuisance_boundary_quantile X")
+                "nbX = nuisance_boundary_quantile X; rhoX = rho_trunc X; A+B = both")
 
 
 def variant_config(base, text: str):
-    """``base``, ``kK``, ``DD``, ``rX``, ``rrX`` or ``nbX`` (see ``VARIANT_HELP``) -> a
+    """``base``, ``kK``, ``DD``, ``rX``, ``rrX``, ``nbX`` or ``rhoX`` (see ``VARIANT_HELP``) -> a
     ``MediationConfig`` derived from ``base``."""
+    if "+" in text:  # several changes at once, e.g. nb0.01+rho50
+        for part in text.split("+"):
+            base = variant_config(base, part)
+        return base
     if text == "base":
         return base
     if text.startswith("k"):
         return base.replace(state_knots=int(text[1:]), state_knots_rule="fixed")
     if text.startswith("D"):
         return base.replace(ratio_features=int(text[1:]))
+    if text.startswith("rho"):
+        return base.replace(rho_trunc=float(text[3:]))
     if text.startswith("nb"):
         return base.replace(nuisance_boundary_quantile=float(text[2:]))
     if text.startswith("rr"):
         return base.replace(ratio_ridge=float(text[2:]))
     if text.startswith("r"):
         return base.replace(q_ridge=float(text[1:]))
-    raise ValueError(f"variant {text!r}: expected base, kK, DD, rX, rrX or nbX")
+    raise ValueError(f"variant {text!r}: expected base, kK, DD, rX, rrX, nbX or rhoX")
 
 
 def screen_parser(description: str) -> argparse.ArgumentParser:
