@@ -136,10 +136,13 @@ def fit_nuisances(s, a, m, r, s_next, w, p):
     p1 = expit(xb @ beta)
     pb = a * p1 + (1 - a) * (1 - p1)
     # mediator: mean linear in [1, h, a, a h], constant sd
-    # the nuisance models' h(s): boundary knots at quantiles; the Q basis keeps the range
-    basis = StateBasis(s, w, p["state_knots"], p["nuisance_boundary_quantile"])
+    # the nuisance models' h(s) (boundary knots at quantiles with nuisance_boundary_quantile > 0);
+    # the Q basis keeps the range: the same basis and rows unless the option is set
+    b = p["nuisance_boundary_quantile"]
+    basis = StateBasis(s, w, p["state_knots"], b)
     h, h_next = basis(s), basis(s_next)
-    q_basis = StateBasis(s, w, p["state_knots"])
+    h_q, h_q_next = (h, h_next) if b == 0 else (lambda qb: (qb(s), qb(s_next)))(
+        StateBasis(s, w, p["state_knots"]))
 
     def xm(hh, act):
         act = np.broadcast_to(act, hh.shape[:1])[:, None]
@@ -168,7 +171,7 @@ def fit_nuisances(s, a, m, r, s_next, w, p):
         for ar in (0, 1):
             r_e[:, ar, am] = xr(float(ar), eg) @ coef_r
     return dict(pb=pb, mean=mean, sd=sd, mean_next=mean_next, sd_next=sd, r_m=r_m, r_e=r_e,
-                basis=basis, h=h, h_next=h_next, h_q=q_basis(s), h_q_next=q_basis(s_next))
+                basis=basis, h=h, h_next=h_next, h_q=h_q, h_q_next=h_q_next)
 
 
 # ---------------------------------------------------------------------------------- pipeline
