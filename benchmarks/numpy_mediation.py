@@ -34,8 +34,8 @@ EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 
 DEFAULTS = dict(state_knots=5, reward_degree=3, q_degree=3, ratio_features=15,
                 behaviour_iterations=25, q_ridge=1e-4, ratio_ridge=1e-4, reward_ridge=1e-6,
-                mediator_ridge=1e-6, behaviour_ridge=1e-4, rho_trunc=500.0, ratio_trunc=500.0,
-                nuisance_boundary_quantile=0.0)
+                mediator_ridge=1e-6, behaviour_ridge=1e-4, rho_trunc=50.0, ratio_trunc=500.0,
+                nuisance_boundary_quantile=0.0025)
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -25,12 +25,18 @@ def test_default_models_carry_the_config_values():
 
 
 def test_nuisance_boundary_quantile_default_and_range():
-    """0 (the data's range) by default, in every model and in the calendar-time pipeline's
-    configuration; out-of-range values are refused."""
+    """0.0025 by default (since session 21; 0 = the data's range before), in every model and
+    in the calendar-time pipeline's configuration; out-of-range values are refused."""
     from jaxmed._src.mediation.time_effects import time_config
 
     models = default_nuisance_models(MediationConfig())
-    assert {m.boundary_quantile for m in models} == {0.0}
+    assert {m.boundary_quantile for m in models} == {0.0025}
+    assert time_config(None).nuisance_boundary_quantile == 0.0025
+    assert time_config(None).rho_trunc == MediationConfig().rho_trunc == 50.0
+    assert {m.boundary_quantile for m in default_nuisance_models(
+        MediationConfig(nuisance_boundary_quantile=0.0))} == {0.0}
+    # parity() keeps the original's choices (ρ̃ ≤ 500, B5; range knots)
+    assert (MediationConfig.parity().rho_trunc, MediationConfig.parity().nuisance_boundary_quantile) == (500.0, 0.0)
     assert time_config(MediationConfig(nuisance_boundary_quantile=0.02)).nuisance_boundary_quantile == 0.02
     for bad in (-0.01, 0.2, "0.01", None, True):
         try:

@@ -169,7 +169,7 @@ def test_arrays_keys_and_jax_functions_are_described_by_value_and_name():
     assert describe(jnp.tanh) != describe(jnp.sin)
     assert describe(jnp.tanh) is not None
     assert describe(MediationConfig()) == describe(MediationConfig())
-    assert describe(MediationConfig()) != describe(MediationConfig(rho_trunc=50.0))
+    assert describe(MediationConfig()) != describe(MediationConfig(rho_trunc=60.0))
 
 
 def test_every_registered_design_with_its_default_estimator_is_described():

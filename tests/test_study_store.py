@@ -255,37 +255,68 @@ def test_mediation_specs_carry_the_settings_their_names_do_not_say():
     def settings(config):
         return mediation_estimator_spec("logistic:0.7", "constant:0", config).settings
 
-    # the presets behind the names: no settings (their stores keep their fingerprints)
-    for config in (MediationConfig(), MediationConfig(se_method="ij"), MediationConfig.binary(),
-                   MediationConfig(natural_decomposition=True),
-                   MediationConfig(se_method="ij", ij_estimators=("MR",))):
+    # the presets behind the names with the defaults before session 21 (ρ̃ ≤ 500, range
+    # knots): no settings (their stores keep their fingerprints); the current defaults say
+    # what changed, so an old store refuses to resume rather than mix numbers
+    old = dict(rho_trunc=500.0, nuisance_boundary_quantile=0.0)
+    for config in (MediationConfig(**old), MediationConfig(se_method="ij", **old),
+                   MediationConfig.binary(**old),
+                   MediationConfig(natural_decomposition=True, **old),
+                   MediationConfig(se_method="ij", ij_estimators=("MR",), **old)):
         assert settings(config) is None, config
-    assert settings(MediationConfig(ratio_draws=4, se_method="ij")) == (("ratio_draws", 4),)
-    assert settings(MediationConfig.binary(q_ridge=1e-3)) == (("q_ridge", 1e-3),)
+    new = (("nuisance_boundary_quantile", 0.0025), ("rho_trunc", 50.0))
+    for config in (MediationConfig(), MediationConfig(se_method="ij"), MediationConfig.binary(),
+                   MediationConfig(natural_decomposition=True)):
+        assert settings(config) == new, config
+    assert settings(MediationConfig(ratio_draws=4, se_method="ij")) == (
+        new[0], ("ratio_draws", 4), new[1])
+    assert settings(MediationConfig.binary(q_ridge=1e-3, **old)) == (("q_ridge", 1e-3),)
     multidim = config_for_design(get_design("multidim"))
-    assert settings(multidim) == (("q_state_interactions", 1), ("ratio_draws", 4))
+    assert settings(multidim) == (new[0], ("q_state_interactions", 1), ("ratio_draws", 4), new[1])
     # restricting the IJ rows keeps the settings (same study, fewer rows)
     spec = mediation_estimator_spec("logistic:0.7", "constant:0",
                                     multidim.replace(se_method="ij", ratio_draws=3))
     assert spec.restrict(("MR",)).settings == spec.settings == (
-        ("q_state_interactions", 1), ("ratio_draws", 3))
+        new[0], ("q_state_interactions", 1), ("ratio_draws", 3), new[1])
     # the calendar-time comparison: the default time terms say only that the time pipeline
     # has its own ratio-feature count (40, not the stationary 15 of stores made before it);
     # other time terms say what they change
-    assert time_effects_estimator_spec("logistic:0.7", "constant:0").settings == (
+    assert time_effects_estimator_spec("logistic:0.7", "constant:0").settings == new + (
         ("time_ratio_features", 40),)
     assert time_effects_estimator_spec("logistic:0.7", "constant:0",
-                                       mediator_time=False).settings == (
+                                       mediator_time=False).settings == new + (
         ("time", [["mediator_time", False]]), ("time_ratio_features", 40))
     assert time_effects_estimator_spec("logistic:0.7", "constant:0", MediationConfig(ratio_draws=2),
                                        time_effects="additive").settings == (
-        ("ratio_draws", 2), ("time", [["q_time_interactions", "none"]]),
+        new[0], ("ratio_draws", 2), new[1], ("time", [["q_time_interactions", "none"]]),
         ("time_ratio_features", 40))
     # a user's own ratio-feature count is the time pipeline's too, and the name says it all
     assert time_effects_estimator_spec("logistic:0.7", "constant:0",
-                                       MediationConfig(ratio_features=20)).settings == (
+                                       MediationConfig(ratio_features=20, **old)).settings == (
         ("ratio_features", 20),)
     # 15 set by hand is the user's own count too (the default is None, not 15)
     assert time_effects_estimator_spec("logistic:0.7", "constant:0",
-                                       MediationConfig(ratio_features=15)).settings == (
+                                       MediationConfig(ratio_features=15, **old)).settings == (
         ("ratio_features", 15),)
+
+
+def test_a_store_made_with_the_defaults_before_session_21_refuses_to_resume_with_the_new(tmp_path):
+    # ρ̃ ≤ 50 and quantile boundary knots changed the default numbers; a store made before
+    # (settings None) must not take chunks computed with the new defaults
+    from jaxmed._src.mediation.config import MediationConfig
+    from jaxmed._src.mediation.effects import mediation_estimator_spec
+    from jaxmed._src.sim.designs import get_design
+    from jaxmed._src.study.runner import _manifest
+
+    design = get_design("semi-synthetic")
+
+    def manifest(config):
+        spec = mediation_estimator_spec(design.target_policy, "constant:0", config)
+        return _manifest(design, spec, [(100, 25)], 4, 0, [0, 0], 1, np.float64)
+
+    before = MediationConfig(rho_trunc=500.0, nuisance_boundary_quantile=0.0)
+    ChunkStore(str(tmp_path)).open(manifest(before))
+    with pytest.raises(ValueError, match="settings: stored None, requested"):
+        ChunkStore(str(tmp_path)).open(manifest(MediationConfig()))
+    ChunkStore(str(tmp_path)).open(manifest(before))  # the old settings still resume
+    assert study_fingerprint(manifest(before)) != study_fingerprint(manifest(MediationConfig()))

@@ -111,15 +111,15 @@ class MediationConfig:
       nuisance_boundary_quantile: b: the boundary knots of the state splines h(s) of the
         nuisance models (mediator mean, reward, and a spline behaviour model) are the
         weighted quantiles b and 1 − b of each state coordinate, with the B-splines constant
-        beyond them (h then extrapolates linearly through its linear term). 0 (default): the
-        range of the data. The Q basis always keeps the range. An option, not the default:
-        with range knots one extreme state (31.3 against a 99% quantile of 18.7 at
-        semi-synthetic N = 200) left the outermost B-spline of the mediator and reward models
-        resting on a few rows and put MR's DDE / DME 3–5 off with status 0, which b = 0.0025
-        or 0.01 removes; but on other replications the estimate moves erratically with b
-        (one IDE error 0.66 with range knots, 1.77 / 2.57 / 0.76 with b = 0.0025 / 0.005 /
-        0.01), and no b was better on every small-sample cell screened
-        (``experiments/README.md``, "Boundary knots of the nuisance splines").
+        beyond them (h then extrapolates linearly through its linear term); 0: the range of
+        the data. Default 0.0025 (with ``rho_trunc = 50``, since session 21). The Q basis
+        always keeps the range. With range knots one extreme state (31.3 against a 99%
+        quantile of 18.7 at semi-synthetic N = 200) left the outermost B-spline of the
+        mediator and reward models resting on a few rows and put MR's DDE / DME 3–5 off with
+        status 0; b = 0.0025 removes it. Alone, b can make the second small-sample failure
+        (a large mediator density ratio, see ``rho_trunc``) worse; the pair was as good as or
+        better than range knots with ρ̃ ≤ 500 on every cell screened, and moves MR by at most
+        0.004 at N·T ≥ 7,500 (``experiments/README.md``, "Small-sample defaults").
       soft_clip: temperature τ of a smooth clip (0, default: hard clips). With τ > 0,
         ρ̃ = softmin(ρ, rho_trunc) and ω̂ = softclip(ψᵀβ, 1/ratio_trunc, ratio_trunc), where
         softmin(x, c) = c − τc·softplus((c − x)/(τc)) and softmax(x, l) = l + τl·softplus((x − l)/(τl))
@@ -156,7 +156,11 @@ class MediationConfig:
       q_ridge: λ_Q of the LSTD systems (§4.2).
       ratio_ridge: λ_ω of the ratio least squares (§5.2).
       reward_ridge, mediator_ridge, behaviour_ridge: ridges of the nuisance fits.
-      rho_trunc: ρ̃ = min(ρ, rho_trunc) (§3.4, B5).
+      rho_trunc: ρ̃ = min(ρ, rho_trunc) (§3.4). Default 50 (since session 21; the original
+        and ``parity()`` use 500, B5): a few rows with ρ in the hundreds, from the fitted
+        mediator law's tails, put MR's IDE and IME 1–2 off in opposite directions at
+        N = 100–200; at 50 no replication screened had them, and no truncation bias was
+        measurable (paired shifts ≤ 0.005 on every design, ``experiments/README.md``).
       ratio_trunc: ω̂ clipped to [1/ratio_trunc, ratio_trunc] (§5.3).
     """
 
@@ -181,7 +185,7 @@ class MediationConfig:
     behaviour_iterations: int = 25
     behaviour_basis: str = "linear"
     weighted_knots: bool = True
-    nuisance_boundary_quantile: float = 0.0
+    nuisance_boundary_quantile: float = 0.0025
     soft_clip: float = 0.0
     se_method: str = "cluster"
     ij_estimators: tuple[str, ...] | None = None
@@ -192,7 +196,7 @@ class MediationConfig:
     reward_ridge: float = 1e-6
     mediator_ridge: float = 1e-6
     behaviour_ridge: float = 1e-4
-    rho_trunc: float = 500.0
+    rho_trunc: float = 50.0
     ratio_trunc: float = 500.0
     q_time_interactions: str = "none"
     mediator_time: bool = True
@@ -284,11 +288,13 @@ class MediationConfig:
         """The original's choices where they are not trees or Monte Carlo (spec §4.1, §5.1, B2, B5).
 
         Fixed-span de Boor Q basis, ridge on η, raw states with the original's W, b in the
-        ratio features, clipped mediator densities, ``state_knots`` fixed at any sample size.
+        ratio features, clipped mediator densities, ``state_knots`` fixed at any sample size,
+        ρ̃ = min(ρ, 500) and the nuisance splines' boundary knots at the data's range.
         Expectations stay exact (closed form).
         """
         base = dict(q_basis="parity", q_ridge_eta=True, ratio_standardize=False,
-                    ratio_fixed_features=True, clip_densities=True, state_knots_rule="fixed")
+                    ratio_fixed_features=True, clip_densities=True, state_knots_rule="fixed",
+                    rho_trunc=500.0, nuisance_boundary_quantile=0.0)
         base.update(overrides)
         return cls(**base)
 

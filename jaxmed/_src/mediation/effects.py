@@ -260,23 +260,32 @@ def se_suffix(config: MediationConfig) -> str:
     return "+ij" if config.se_method == "ij" else ""
 
 
+# the defaults before session 21 (ρ̃ ≤ 500, the nuisance splines' boundary knots at the range):
+# spec settings are measured from them, so a store made with the old defaults (settings None)
+# refuses to resume under the new ones instead of mixing their numbers
+_LEGACY_DEFAULTS = dict(rho_trunc=500.0, nuisance_boundary_quantile=0.0)
+
+
 def spec_settings(config: MediationConfig) -> tuple | None:
     """``EstimatorSpec.settings`` of a mediation spec: the fields of ``config`` that differ from
     the preset its name stands for (``mediation-default``: ``MediationConfig()``,
     ``-binary``: ``MediationConfig.binary()``, ``-natural``: ``natural_decomposition=True``;
-    ``se_method`` as the name's ``+ij`` says); ``ij_estimators`` (which rows get an IJ SE) is
-    left out. ``None`` when the name says everything (studies made before keep their
-    fingerprints).
+    ``se_method`` as the name's ``+ij`` says), with the presets' ``rho_trunc`` and
+    ``nuisance_boundary_quantile`` as they were before session 21 (500 and 0), so that the
+    current defaults are recorded and a study store made before the change refuses to resume
+    rather than mix numbers; ``ij_estimators`` (which rows get an IJ SE) is left out. ``None``
+    when the name says everything.
 
-    >>> spec_settings(MediationConfig(se_method="ij")) is None
+    >>> spec_settings(MediationConfig(se_method="ij", rho_trunc=500.0,
+    ...                               nuisance_boundary_quantile=0.0)) is None
     True
     >>> spec_settings(MediationConfig(ratio_draws=4))
-    (('ratio_draws', 4),)
+    (('nuisance_boundary_quantile', 0.0025), ('ratio_draws', 4), ('rho_trunc', 50.0))
     """
     base = (MediationConfig.binary() if config.mediator_law == "bernoulli"
             and not config.natural_decomposition else MediationConfig())
     base = base.replace(natural_decomposition=config.natural_decomposition,
-                        se_method=config.se_method)
+                        se_method=config.se_method, **_LEGACY_DEFAULTS)
     return config.differences(base, ignore=("ij_estimators",)) or None
 
 
