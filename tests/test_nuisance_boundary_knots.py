@@ -51,7 +51,7 @@ def test_boundary_quantile_out_of_range_is_refused():
 
 def test_quantile_boundary_knots_fix_the_far_off_semi_synthetic_replication():
     """Replication 21 of ``jaxmed study semi-synthetic --n 200 --seed 13`` (cell 0): an extreme
-    state of 31.3 (99% quantile 18.7). With range knots (the default) MR's DDE / DME errors are
+    state of 31.3 (99% quantile 18.7). With range knots (the default before session 21) MR's DDE / DME errors are
     −3.9 / +4.4 (status 0): the nuisance models' outermost B-spline rests on a few rows. With
     boundary knots at the 1% / 99% quantiles every MR effect is within 0.3 of the truth."""
     from jaxmed import study
