@@ -136,8 +136,8 @@ def fit_nuisances(s, a, m, r, s_next, w, p):
     p1 = expit(xb @ beta)
     pb = a * p1 + (1 - a) * (1 - p1)
     # mediator: mean linear in [1, h, a, a h], constant sd
-    # the nuisance models' h(s) (boundary knots at quantiles with nuisance_boundary_quantile > 0);
-    # the Q basis keeps the range: the same basis and rows unless the option is set
+    # the nuisance models' h(s) (boundary knots at the quantiles nuisance_boundary_quantile and
+    # 1 − it; default 0.0025); the Q basis keeps the range: one basis for both only when it is 0
     b = p["nuisance_boundary_quantile"]
     basis = StateBasis(s, w, p["state_knots"], b)
     h, h_next = basis(s), basis(s_next)

@@ -54,27 +54,30 @@ def _masked(data, seed):
 
 
 @pytest.mark.parametrize("n,t,a0,masked,boundary", [
-    (40, 10, 0, False, 0.0), pytest.param(60, 8, 1, True, 0.0, marks=pytest.mark.slow),
-    (40, 10, 0, False, 0.02)])  # nuisance_boundary_quantile: quantile boundary knots
+    (40, 10, 0, False, None), pytest.param(60, 8, 1, True, None, marks=pytest.mark.slow),
+    (40, 10, 0, False, 0.0), (40, 10, 0, False, 0.02)])
 def test_numpy_mediation_agrees(core, n, t, a0, masked, boundary):
+    """Both sides' defaults (``boundary=None``: quantile boundary knots 0.0025, ρ̃ ≤ 50), the
+    range knots of the defaults before session 21 (0.0) and another boundary quantile."""
     data = simulate_semi_synthetic(jax.random.key(n), n, t)
     if masked:
         data = _masked(data, n)
     pol = jaxmed.policies.semi_synthetic_target_policy()
     key = jax.random.key(7)
-    res = core(key, data, pol, a0, MediationConfig(nuisance_boundary_quantile=boundary))
+    config = MediationConfig() if boundary is None else MediationConfig(
+        nuisance_boundary_quantile=boundary)
+    params = None if boundary is None else dict(nuisance_boundary_quantile=boundary)
+    res = core(key, data, pol, a0, config)
     w, b = nm.jaxmed_rff(key, data.state.shape[-1], RATIO_FEATURES)
     out = nm.mediation_numpy(*(np.asarray(x) for x in data), np.asarray(pol.weights),
-                             float(pol.intercept), w, b, a0=a0,
-                             params=dict(nuisance_boundary_quantile=boundary))
+                             float(pol.intercept), w, b, a0=a0, params=params)
     assert int(res.diagnostics.status) == 0
     _close(res.estimate, out["estimate"])
     _close(res.cluster_se, out["se"])
-    _close(res.se, out["se"])  # n_boot = 0: DM's se is NaN on both sides
     _close(res.eta, out["eta"])
     # every estimator × effect that the spec defines is finite (4 NaN blocks: MIS2, baselines DDE/DME/ATE)
     assert np.isfinite(out["estimate"]).sum() == 3 * 5 + 4 * 2
-    if boundary > 0:  # the option changes the numbers: the agreement is not the default's
+    if boundary is not None:  # the boundary quantile changes the numbers: not the default's
         plain = nm.mediation_numpy(*(np.asarray(x) for x in data), np.asarray(pol.weights),
                                    float(pol.intercept), w, b, a0=a0)
         assert np.nanmax(np.abs(out["estimate"] - plain["estimate"])) > 1e-4
