@@ -146,15 +146,25 @@ def test_pad_trajectories_appends_absent_trajectories():
         pad_trajectories(data, 10)
 
 
+# The estimates, η and the cluster SE to 1e-12; the other fields to 1e-11: the SEs and intervals
+# (DM's come from the bootstrap), the bootstrap replicates (each refits every system with
+# multinomial weights) and the per-trajectory influence values are sums of larger terms, whose
+# rounding the fitted systems' conditioning amplifies. Measured on the semi-synthetic case
+# (N = 40, T = 10, LSTD condition number 1.3e6): estimate 1.6e-13, η 7.2e-14, cluster SE
+# 5.5e-14; influence 3.9e-12, bootstrap replicates 2.8e-12, intervals 1.9e-12.
+_TIGHT = ("estimate", "eta", "cluster_se")
+
+
 def _assert_fields_equal(r1, r2, n):
     for name, a, b in zip(r1._fields, r1, r2):
+        tol = 1e-12 if name in _TIGHT or name == "diagnostics" else 1e-11
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
             x, y = np.asarray(x), np.asarray(y)
             if name == "influence":
                 assert np.all(np.nan_to_num(y[n:]) == 0.0)
                 y = y[:n]
             assert x.shape == y.shape, name
-            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(y, x, rtol=tol, atol=tol, err_msg=name)
 
 
 @pytest.mark.parametrize("name,n,t,n_pad", [
@@ -162,8 +172,9 @@ def _assert_fields_equal(r1, r2, n):
     ("toy1", 24, 8, 32)])
 def test_mediation_core_on_padded_data_equals_unpadded_in_every_field(name, n, t, n_pad):
     # Sizes where the fits are well conditioned: rounding differences of the longer sums are
-    # ~1e-16 and stay below 1e-12 (at N = 30, T = 8 the semi-synthetic LSTD/bootstrap systems
-    # amplified them to 7e-12 in the estimate and 2e-9 in a bootstrap replicate).
+    # ~1e-16 and stay within the tolerances of ``_assert_fields_equal`` (at N = 30, T = 8 the
+    # semi-synthetic LSTD/bootstrap systems amplified them to 7e-12 in the estimate and 2e-9
+    # in a bootstrap replicate).
     design = get_design(name)
     config = dataclasses.replace(config_for_design(design), n_boot=3)
     data = jax.jit(design.simulate, static_argnums=(1, 2))(jax.random.key(5), n, t)
@@ -201,15 +212,19 @@ def test_study_on_an_n_grid_compiles_one_estimation_program_per_bucket():
     logger = logging.getLogger("jax")
     logger.addHandler(log)
     results, programs = {}, {}
+    # the global flag, not the ``jax.log_compiles`` context: that one is thread-local, and the
+    # study compiles its programs in a background pool (``per_device.deferred_compilation``)
+    log_compiles = jax.config.jax_log_compiles
+    jax.config.update("jax_log_compiles", True)
     try:
         for n_buckets in ("auto", None):
             chunk_compute._COMPILED.clear()  # count this run's programs, not earlier tests'
             log.names.clear()
-            with jax.log_compiles(True):
-                results[n_buckets] = study.run(design, spec, grid, reps=2, key=3, batch_size=2,
-                                               progress=False, n_buckets=n_buckets)
+            results[n_buckets] = study.run(design, spec, grid, reps=2, key=3, batch_size=2,
+                                           progress=False, n_buckets=n_buckets)
             programs[n_buckets] = list(log.names)
     finally:
+        jax.config.update("jax_log_compiles", log_compiles)
         logger.removeHandler(log)
     estimation = {k: sum(p in ("jit(estimate_chunk)", "jit(local)") for p in v)
                   for k, v in programs.items()}
