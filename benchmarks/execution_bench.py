@@ -10,7 +10,8 @@ cold/warm command wall times, the paper's N-grid as a whole. Registered in ``run
   ``BASE_COMMIT`` (checked out by the benchmark with ``git worktree add`` into a temporary
   directory, removed afterwards); the numpy comparator runs in this process on the same data.
   Five rounds alternate the sides (base, new, new with huge pages, in reversed order every
-  other round, then numpy); each round takes the median of a few calls per side; reported:
+  other round, then numpy); each round takes the median of 40 / 20 / 4 calls per side (N·T up
+  to 2,500 / 10,000 / more), after one untimed call that wakes the side's threads; reported:
   per-side medians over rounds and the medians of the per-round
   ratios. The estimates of base and new are compared (max abs difference).
 * ``widths``: replications per second through ``jaxmed.study.run`` at N=500, T=25 for
@@ -57,6 +58,7 @@ for line in sys.stdin:
         t0 = time.perf_counter(); res = jax.block_until_ready(f(key, data))
         cache[(n, t)] = (data, time.perf_counter() - t0, res)
     data, first, res = cache[(n, t)]
+    jax.block_until_ready(f(key, data))  # untimed: wakes the thread pool after the other sides ran
     ts, cs = [], []
     for _ in range(reps):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -132,7 +134,10 @@ def bench_base(quick, numpy_call):
             ratios = {"base_over_new": [], "numpy_over_new": [], "base_over_new_hugepages": [],
                       "numpy_over_new_hugepages": []}
             est = {}
-            reps = 3 if n * t <= 10_000 else 2
+            # calls per side and round (their median is the round's time): about 0.2-0.4 s of
+            # calls, after one untimed call; with 3 calls of 4-8 ms at N = 100, T = 25 the
+            # per-round ratio to the base varied 1.5-2.6x within one run (session 22)
+            reps = 40 if n * t <= 2_500 else 20 if n * t <= 10_000 else 4
             for k in range(rounds):
                 sides = ("base", "new", "new_hugepages")
                 for side in (sides if k % 2 == 0 else sides[::-1]):
