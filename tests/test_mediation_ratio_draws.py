@@ -72,19 +72,10 @@ def test_estimates_are_the_mean_of_the_single_draw_estimates(data):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("vmap_min_rows", [None, 0])  # cotangents by lax.map (the default
-# at these N·T) or batched by vmap (the default from 12,000 rows)
-def test_ij_influence_through_averaged_ratios_equals_finite_differences(data, vmap_min_rows,
-                                                                         monkeypatch):
-    from jaxmed._src.mediation import influence
-    from jaxmed.mediation import mediation_core
+def test_ij_influence_through_averaged_ratios_equals_finite_differences(data):
     key = jax.random.key(5)
     cfg = MediationConfig(**SMOOTH, ratio_draws=2, se_method="ij", ij_estimators=("MR", "MIS1"))
     res = mediation_effects(data, POL, key=key, config=cfg)
-    if vmap_min_rows is not None:  # traced afresh (a new jit) with the knob set
-        monkeypatch.setattr(influence, "_VMAP_MIN_ROWS", vmap_min_rows)
-        res = jax.jit(lambda k, d: mediation_core(k, d, POL, 0, cfg))(
-            key, jaxmed.Trajectories(*(jnp.asarray(x) for x in data)))
     k_fit = jax.random.split(key)[0]
     point = jax.jit(lambda v: estimate_pipeline(k_fit, data, v, POL, 0, cfg).estimate)
     ones = np.ones(N)
