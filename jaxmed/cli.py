@@ -157,8 +157,8 @@ SE_CHOICES = ("cluster", "ij")
 SE_HELP = ("standard errors: 'cluster' (default; the naive trajectory-cluster SE, fitted "
            "nuisances, Q-functions and ratios treated as known; DM has none) or 'ij' (the infinitesimal-"
            "jackknife sandwich through the whole pipeline, every estimator, DM included; about "
-           "4.6-4.8x the point estimate's run time at N = 200-1500, T = 25; a study with "
-           "--estimators MR: 2.4-2.9x)")
+           "4.6-5x the point estimate's run time at N = 1500, T = 25; a study with --estimators "
+           "MR: 2.6-2.9x)")
 
 
 def _add_no_cache(p) -> None:

@@ -132,13 +132,11 @@ class MediationConfig:
         without ``n_boot``). ``"ij"``: the infinitesimal-jackknife sandwich SE through the whole
         pipeline, for every estimator, DM included (``jaxmed._src.mediation.influence``; one
         linearisation, then one transposed product per defined cell, 20 in all, each pruned to
-        what its estimator row depends on, batched by ``vmap`` from 12,000 rows N·T: measured
-        4.6x / 4.8x the point estimate's run time (39 / 337 ms against 8.6 / 72 ms) and
-        2.5x / 2.7x its compile time at N = 200 / 1500, T = 25
-        (``benchmarks/results/ij-se-cost-20261202T141530Z.json``; at N = 1500 the passes one
-        after another would take 1.09x longer); MR alone, ``ij_estimators=("MR",)``: 2.4x /
-        2.9x (same file; the issue's bound is 3x for every estimator, which is why it is not
-        the default). On the command line:
+        what its estimator row depends on: measured 5.3x / 4.6x the point estimate's run time
+        (31 / 273 ms against 5.8 / 60 ms) and 2.5x / 2.3x its compile time at N = 200 / 1500,
+        T = 25 (``benchmarks/results/ij-se-cost-20261201T212310Z.json``); MR alone,
+        ``ij_estimators=("MR",)``: 2.6x / 2.6x (same file; the issue's bound is 3x for every
+        estimator, which is why it is not the default). On the command line:
         ``--se ij``. Coverage of the MR intervals at N = 500 (400 replications): 0.93–0.94
         with the IJ SE, 0.88–0.94 with the naive one; over 1,000 other replications at
         N = 500 and 1500, MR's and DM's consistent effects 0.941–0.961 with the IJ SE
