@@ -31,8 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jaxmed import study  # noqa: E402
 from jaxmed._src.mediation.design_config import config_for_design  # noqa: E402
 from jaxmed._src.mediation.effects import mediation_core  # noqa: E402
-
-EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
+from jaxmed._src.mediation.estimators import EFFECTS  # noqa: E402
 
 
 def main(argv=None):

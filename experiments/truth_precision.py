@@ -26,8 +26,7 @@ import jax
 import numpy as np
 
 from jaxmed._src.sim.designs import get_design, load_cached_truths, truth
-
-EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
+from jaxmed._src.sim.truth import EFFECT_NAMES as EFFECTS  # the truths' effect keys
 
 
 def pool(a: dict, b: dict, na: int, nb: int) -> dict:
