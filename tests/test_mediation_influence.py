@@ -52,14 +52,19 @@ def test_influence_equals_central_finite_differences_of_the_whole_pipeline(fit):
         assert err.max() < 1e-5, (i, err.max())
 
 
-@pytest.mark.parametrize("natural", [False, True])
-def test_grouped_reverse_passes_equal_one_reverse_program_over_every_cell(fit, natural):
-    """``ij_influence`` linearises once and transposes one row group at a time
-    (``ROW_GROUPS``); its influence equals N times ``jacrev`` of the whole (7, 5) estimate,
-    one reverse program through the stacked rows, on every defined cell."""
+@pytest.mark.parametrize("natural,defaults", [(False, False), (True, False), (False, True)])
+def test_grouped_reverse_passes_equal_one_reverse_program_over_every_cell(fit, natural,
+                                                                           defaults):
+    """``ij_influence`` linearises the nuisance fits apart, the rest once, and transposes one
+    row group at a time (``ROW_GROUPS``), stopping each cell at the fitted coefficients and
+    batching the fits' passes over the cells; its influence equals N times ``jacrev`` of the
+    whole (7, 5) estimate, one reverse program through the stacked rows and the fits, on
+    every defined cell. ``defaults``: the library's configuration (weighted knots, hard clips),
+    whose held pieces (``influence.HELD_FIELDS``) the one program differentiates as it comes."""
     from jaxmed._src.mediation.influence import ij_influence
     data = fit[0]
-    cfg = CFG.replace(n_boot=0, natural_decomposition=natural)
+    base = MediationConfig(se_method="ij") if defaults else CFG
+    cfg = base.replace(n_boot=0, natural_decomposition=natural)
     k_fit = jax.random.split(KEY)[0]
     arrays = jaxmed.Trajectories(*(jnp.asarray(x) for x in data))
     got = jax.jit(lambda d: ij_influence(k_fit, d, POL, 0, cfg).influence)(arrays)

@@ -104,10 +104,20 @@ def fit_nuisances(key, rows, w, models: NuisanceModels):
     Returns:
       ``(NuisancePredictions, (behaviour, mediator, reward) fitted params)``.
     """
+    params = fit_nuisance_params(key, rows, w, models)
+    return predict_nuisances(params, rows, models), params
+
+
+def fit_nuisance_params(key, rows, w, models: NuisanceModels):
+    """The fitted params ``(behaviour, mediator, reward)`` of :func:`fit_nuisances`."""
     kb, km, kr = jax.random.split(key, 3)
-    pb_params = models.behaviour.fit(kb, rows, w)
-    pm_params = models.mediator.fit(km, rows, w)
-    r_params = models.reward.fit(kr, rows, w)
+    return (models.behaviour.fit(kb, rows, w), models.mediator.fit(km, rows, w),
+            models.reward.fit(kr, rows, w))
+
+
+def predict_nuisances(params, rows, models: NuisanceModels) -> NuisancePredictions:
+    """The predictions of :func:`fit_nuisances` on every row from fitted ``params``."""
+    pb_params, pm_params, r_params = params
     s, s_next, a, m = rows["state"], rows["next_state"], rows["action"], rows["mediator"]
     p1 = models.behaviour.prob_one(pb_params, s)
     mean = _both_actions(lambda x, b: models.mediator.mean(pm_params, x, b), s)
@@ -123,9 +133,8 @@ def fit_nuisances(key, rows, w, models: NuisanceModels):
                                                        mean[am], sd[am]) for am in (0, 1)],
                                axis=1) for ar in (0, 1)], axis=1)
     stack = lambda pair: jnp.stack(pair, axis=1)  # noqa: E731
-    preds = NuisancePredictions(a * p1 + (1 - a) * (1 - p1), stack(mean), stack(sd),
-                                stack(mean_next), stack(sd_next), r_m, r_e)
-    return preds, (pb_params, pm_params, r_params)
+    return NuisancePredictions(a * p1 + (1 - a) * (1 - p1), stack(mean), stack(sd),
+                               stack(mean_next), stack(sd_next), r_m, r_e)
 
 
 def nuisance_predictions_from_functions(data, *, behaviour_prob_one: Callable,

@@ -16,14 +16,15 @@ import jax.numpy as jnp
 from jaxmed._src.policies import as_policy
 from jaxmed._src.mediation.estimators import estimator_rows, row_importance_weights
 from jaxmed._src.mediation.knot_rule import resolve_state_knots
-from jaxmed._src.mediation.nuisance import NuisancePredictions, default_nuisance_models, fit_nuisances
+from jaxmed._src.mediation.nuisance import (NuisancePredictions, default_nuisance_models,
+                                            fit_nuisance_params, predict_nuisances)
 from jaxmed._src.mediation.q_function import fit_q_basis, fit_q_functions, q_feature_rows
 from jaxmed._src.mediation.state_ratio import (binary_ratio_features, fit_ratio_features,
                                                fit_state_ratios, ratio_features)
 from jaxmed._src.mediation.weighted_stats import row_weights
 
 __all__ = ["PipelineDiagnostics", "PipelineOutput", "PolicyFreeFit", "estimate_pipeline",
-           "fit_policy_free", "policy_probs", "policy_stage"]
+           "fit_policy_free", "nuisance_stage", "policy_probs", "policy_stage"]
 
 # status bits
 STATUS_NONFINITE = 1
@@ -110,6 +111,26 @@ class PolicyFreeFit(NamedTuple):
     psi_next: jax.Array
 
 
+def nuisance_stage(key, data, trajectory_weights, config, models=None):
+    """The nuisance fits of :func:`fit_policy_free` (the same key: the first half of
+    ``split(key)``) as two functions: ``fit(v) -> params`` (the fits on the rows weighted by
+    v) and ``predict(params) -> NuisancePredictions`` on every row. Everything after them
+    depends on the nuisance models only through the predictions (the IJ SE's reverse passes
+    stop there, ``influence``)."""
+    config = resolve_state_knots(config, data.mask.size)
+    models = default_nuisance_models(config) if models is None else models
+    k_nuis, _ = jax.random.split(key)
+    rows = data.flat()
+
+    def fit(v):
+        return fit_nuisance_params(k_nuis, rows, row_weights(data.mask, v), models)
+
+    def predict(params):
+        return predict_nuisances(params, rows, models)
+
+    return fit, predict
+
+
 def fit_policy_free(key, data, trajectory_weights, config,
                     nuisances: NuisancePredictions | None = None, models=None) -> PolicyFreeFit:
     """The target-policy-free stage of :func:`estimate_pipeline` (nuisances, bases, ψ).
@@ -120,10 +141,10 @@ def fit_policy_free(key, data, trajectory_weights, config,
     config = resolve_state_knots(config, data.mask.size)  # knots grow with N·T (knot_rule)
     rows = data.flat()
     w = row_weights(data.mask, trajectory_weights)
-    k_nuis, k_ratio = jax.random.split(key)
+    _, k_ratio = jax.random.split(key)
     if nuisances is None:
-        models = default_nuisance_models(config) if models is None else models
-        preds, _ = fit_nuisances(k_nuis, rows, w, models)
+        fit, predict = nuisance_stage(key, data, trajectory_weights, config, models)
+        preds = predict(fit(trajectory_weights))
     else:
         preds = nuisances
     basis = fit_q_basis(rows, w, config)
