@@ -46,15 +46,17 @@ def parse_cell(text: str, estimators=None):
 
 def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, stores: str,
              compute: bool, estimators=None, ratio_features: int | None = None,
-             ratio_draws: int = 1):
+             ratio_draws: int = 1, reward_degree: int | None = None):
     design = study.get_design(design_name)
     out = os.path.join(stores, f"{design_name}_N{n}_T{horizon}"
                        + ("_" + "-".join(estimators) if estimators else "")
                        + (f"_D{ratio_features}" if ratio_features else "")
-                       + (f"_M{ratio_draws}" if ratio_draws is not None else ""))
+                       + (f"_M{ratio_draws}" if ratio_draws is not None else "")
+                       + (f"_RD{reward_degree}" if reward_degree else ""))
     if compute:
-        if ratio_features or ratio_draws is not None:  # the design's configuration with D random
-            # Fourier ratio features and M draws of them
+        if ratio_features or ratio_draws is not None or reward_degree:  # the design's
+            # configuration with D random Fourier ratio features, M draws of them, and reward
+            # monomials of degree K
             from jaxmed._src.mediation.design_config import config_for_design
             from jaxmed._src.mediation.effects import mediation_estimator_spec
 
@@ -63,6 +65,8 @@ def run_cell(design_name: str, n: int, horizon: int, reps: int, seed: int, store
                 config = config.replace(ratio_draws=ratio_draws)
             if ratio_features:
                 config = config.replace(ratio_features=ratio_features)
+            if reward_degree:
+                config = config.replace(reward_degree=reward_degree)
             full = mediation_estimator_spec(design.target_policy, design.control_policy, config)
         else:
             full = study.default_estimator(design, se_method="ij")
@@ -102,6 +106,10 @@ def main():
                     help="M draws of the ratio features, ratios averaged (MediationConfig."
                          "ratio_draws; default: the design's, 4 on multidim since session 10, "
                          "else 1); stores get the suffix _M<M>")
+    ap.add_argument("--reward-degree", type=int, default=None,
+                    help="total degree K of the reward model's mediator monomials "
+                         "(MediationConfig.reward_degree; default: the config's 3); stores get "
+                         "the suffix _RD<K>")
     ap.add_argument("--summarise-only", action="store_true",
                     help="build the table from the stores without computing")
     ap.add_argument("--out", default="experiments/results/mediation_ij_coverage_designs")
@@ -111,7 +119,8 @@ def main():
     for text in args.cells:
         design, n, horizon, rows = parse_cell(text, estimators)
         res = run_cell(design, n, horizon, args.reps, args.seed, args.stores,
-                       not args.summarise_only, rows, args.ratio_features, args.ratio_draws)
+                       not args.summarise_only, rows, args.ratio_features, args.ratio_draws,
+                       args.reward_degree)
         frames.append(summarise(res))
         info[text] = dict(wall_s=res.wall_s, compile_s=res.compile_s, n_computed=res.n_computed,
                           estimator=res.estimator, reps=res.reps,

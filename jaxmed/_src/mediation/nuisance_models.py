@@ -177,8 +177,9 @@ class PolynomialRewardFit(NamedTuple):
 class PolynomialRewardModel:
     """r̂(s, a, m) = x(s, a, m)ᵀβ, x = [1, h(s), g(m), a, a·h(s), a·g(m)], ridge fit.
 
-    g(m) holds the monomials of standardised m of total degree 1..``degree`` (≤ 3), so
-    E_{m ~ N(μ, diag σ²)} r̂(s, a, m) is exact with two Gauss–Hermite nodes per coordinate.
+    g(m) holds the monomials of standardised m of total degree 1..``degree`` (≤ 5; default 3),
+    so E_{m ~ N(μ, diag σ²)} r̂(s, a, m) is exact (products of univariate Gaussian moments,
+    ``expected_monomials``).
     """
 
     n_knots: int = 5
