@@ -43,7 +43,7 @@ from jaxmed._src.mediation.weighted_stats import row_weights  # noqa: E402
 from jaxmed._src.sim import semi_synthetic as ss  # noqa: E402
 from jaxmed._src.sim.designs import truth  # noqa: E402
 
-from experiments.screen_common import VARIANT_HELP, variant_config  # noqa: E402
+from experiments.screen_common import VARIANT_HELP, paired_runs, variant_config  # noqa: E402
 from jaxmed._src.sim.truth import EFFECT_NAMES as EFFECTS  # noqa: E402  (the truths' keys)
 
 TOKENS = ("ob", "om", "or")
@@ -120,14 +120,9 @@ def main():
         return mediation_core(key, data, design.target_policy, 0, c, nuisances=preds).estimate
 
     fns = {m: jax.jit(lambda k, d, m=m: run(k, d, m)) for m in modes}
-    sim = jax.jit(lambda k: design.simulate(k, args.n, args.horizon))
-    est = {m: [] for m in modes}
     t0 = time.time()
-    for r in range(args.reps):
-        kd, ke = jax.random.split(jax.random.fold_in(jax.random.key(777), r))
-        data = sim(kd)
-        for m in modes:
-            est[m].append(np.asarray(fns[m](ke, data))[:2])  # MR, DM rows
+    outs = paired_runs(design, args.n, args.horizon, args.reps, fns)
+    est = {m: [np.asarray(o)[:2] for o in outs[m]] for m in modes}  # MR, DM rows
     out = {"args": vars(args), "wall_s": time.time() - t0, "truth": true.tolist(), "modes": {},
            "paired": {}}
     for m in modes:

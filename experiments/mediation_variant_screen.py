@@ -28,7 +28,7 @@ from jaxmed._src.mediation.design_config import config_for_design  # noqa: E402
 from jaxmed._src.mediation.effects import mediation_core  # noqa: E402
 from jaxmed._src.sim.designs import truth  # noqa: E402
 
-from experiments.screen_common import screen_parser, variant_config  # noqa: E402
+from experiments.screen_common import paired_runs, screen_parser, variant_config  # noqa: E402
 
 EFFECTS = ("IDE", "IME", "DDE", "DME", "ATE")
 
@@ -45,17 +45,10 @@ def main():
     variants = args.variants.split(",")
     fns = {v: jax.jit(lambda key, d, c=variant_config(base, v): mediation_core(
         key, d, design.target_policy, 0, c)) for v in variants}
-    sim = jax.jit(lambda k: design.simulate(k, args.n, args.horizon))
-    est = {v: [] for v in variants}
-    se = {v: [] for v in variants}
     t0 = time.time()
-    for r in range(args.reps):
-        kd, ke = jax.random.split(jax.random.fold_in(jax.random.key(777), r))
-        data = sim(kd)
-        for v in variants:
-            o = fns[v](ke, data)
-            est[v].append(np.asarray(o.estimate)[0])
-            se[v].append(np.asarray(o.se)[0])
+    outs = paired_runs(design, args.n, args.horizon, args.reps, fns)
+    est = {v: [np.asarray(o.estimate)[0] for o in outs[v]] for v in variants}
+    se = {v: [np.asarray(o.se)[0] for o in outs[v]] for v in variants}
     out = {"args": vars(args), "wall_s": time.time() - t0, "variants": {}, "paired": {}}
     for v in variants:
         e, s = np.array(est[v]), np.array(se[v])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["variant_config", "screen_parser", "VARIANT_HELP"]
+import jax
+
+__all__ = ["variant_config", "screen_parser", "paired_runs", "VARIANT_HELP"]
 
 VARIANT_HELP = ("comma-separated variants: base; kK = K interior state knots (fixed rule); "
                 "DD = D random Fourier ratio features; rX = q_ridge X; rrX = ratio_ridge X; "
@@ -48,3 +50,17 @@ def screen_parser(description: str) -> argparse.ArgumentParser:
     ap.add_argument("variants", help=VARIANT_HELP)
     ap.add_argument("--out", default=None, help="JSON file for the results")
     return ap
+
+
+def paired_runs(design, n: int, horizon: int, reps: int, fns: dict) -> dict:
+    """Replication r: ``fold_in(key(777), r)`` split into data and estimation keys, the design's
+    dataset of N trajectories of T steps, and every ``fns[name](key, data)`` on the same data
+    and key. Returns ``{name: [its output (on the host) per replication]}``."""
+    sim = jax.jit(lambda k: design.simulate(k, n, horizon))
+    out = {name: [] for name in fns}
+    for r in range(reps):
+        kd, ke = jax.random.split(jax.random.fold_in(jax.random.key(777), r))
+        data = sim(kd)
+        for name, fn in fns.items():
+            out[name].append(jax.device_get(fn(ke, data)))
+    return out
