@@ -150,7 +150,7 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
         # linearisation, so each cell's reverse pass stops at the params (small), and the fits'
         # part of every cell's influence comes from one batched transposed pass of the fits
         # (``vmap`` over the cells' cotangents of the params) instead of one pass per cell
-        fit, predict = nuisance_stage(key, data, ones, config)
+        fit, predict = nuisance_stage(key, data, config)  # the default models (HELD_FIELDS)
         params, fit_linear, predict_free = _linearize_fits(fit, predict, ones)
         fit_transpose = jax.linear_transpose(fit_linear, ones)
 
@@ -207,8 +207,10 @@ def ij_influence(key, data, target_policy, a0: int, config, nuisances=None) -> I
     return InfluenceFit(out, infl)
 
 
-# fields of the fitted nuisance params that the fits hold fixed (``stop_gradient``: the spline
-# knots, the standardisers) or that are diagnostics: not differentiated through the predictions
+# fields of the default nuisance models' fitted params (``nuisance_models``, ``tabular_models``)
+# that their fits hold fixed (the spline knots, the standardisers: see the module doc) or that
+# are diagnostics: not differentiated through the predictions (the IJ SE uses the default
+# models only; the tests compare its influence with one reverse program through the fits)
 HELD_FIELDS = ("basis", "mediator_scale", "cond")
 
 

@@ -111,7 +111,7 @@ class PolicyFreeFit(NamedTuple):
     psi_next: jax.Array
 
 
-def nuisance_stage(key, data, trajectory_weights, config, models=None):
+def nuisance_stage(key, data, config, models=None):
     """The nuisance fits of :func:`fit_policy_free` (the same key: the first half of
     ``split(key)``) as two functions: ``fit(v) -> params`` (the fits on the rows weighted by
     v) and ``predict(params) -> NuisancePredictions`` on every row. Everything after them
@@ -143,7 +143,7 @@ def fit_policy_free(key, data, trajectory_weights, config,
     w = row_weights(data.mask, trajectory_weights)
     _, k_ratio = jax.random.split(key)
     if nuisances is None:
-        fit, predict = nuisance_stage(key, data, trajectory_weights, config, models)
+        fit, predict = nuisance_stage(key, data, config, models)
         preds = predict(fit(trajectory_weights))
     else:
         preds = nuisances
