@@ -1,12 +1,13 @@
 """Paired screen: the stationary MR with true nuisances injected, on a semi-synthetic design (issue 13).
 
-Which fitted piece carries MR's bias on ``semi-synthetic`` / ``variance-K``? (Configuration
-variants alone run on any mediation design.) Replication r:
+Which fitted piece carries MR's bias? Replication r:
 ``fold_in(key(777), r)`` split into data and estimation keys (as in
 ``mediation_variant_screen.py``); on the same data and key, the design's configuration with
-some of the fitted nuisance predictions replaced by the design's true ones:
+some of the fitted nuisance predictions replaced by the design's true ones (``Design.nuisances``,
+``Design.behaviour_policy``; the oracle tokens need a Gaussian mediator law: semi-synthetic,
+variance-K, multidim; configuration variants alone run on any mediation design):
 
-- ``ob``: the behaviour policy (Bernoulli(0.5));
+- ``ob``: the behaviour policy;
 - ``om``: the mediator law N(μ(s, a), σ² I) at the rows' states and next states;
 - ``or``: the reward mean r(s, a, m) and its exact expectation over the true mediator law;
 
@@ -37,50 +38,53 @@ jax.config.update("jax_enable_x64", True)
 from jaxmed import study  # noqa: E402
 from jaxmed._src.mediation.design_config import config_for_design  # noqa: E402
 from jaxmed._src.mediation.effects import mediation_core  # noqa: E402
-from jaxmed._src.mediation.nuisance import fit_nuisances, default_nuisance_models  # noqa: E402
-from jaxmed._src.mediation.knot_rule import resolve_state_knots  # noqa: E402
-from jaxmed._src.mediation.weighted_stats import row_weights  # noqa: E402
-from jaxmed._src.sim import semi_synthetic as ss  # noqa: E402
+from jaxmed._src.mediation.pipeline import nuisance_stage  # noqa: E402
 from jaxmed._src.sim.designs import truth  # noqa: E402
 
 from experiments.screen_common import VARIANT_HELP, paired_runs, variant_config  # noqa: E402
 from jaxmed._src.sim.truth import EFFECT_NAMES as EFFECTS  # noqa: E402  (the truths' keys)
 
 TOKENS = ("ob", "om", "or")
-SIGMA = {"semi-synthetic": 2.0, "variance-1": 1.0, "variance-2": 2.0, "variance-3": 3.0}
 
 
-def true_predictions(rows, sigma, which):
-    """The fields of ``NuisancePredictions`` that ``which`` (subset of ``TOKENS``) replaces."""
+def true_predictions(design, rows, which):
+    """The fields of ``NuisancePredictions`` that ``which`` (subset of ``TOKENS``) replaces, from
+    the design's true behaviour policy and nuisance functions (``Design.nuisances``: a
+    Gaussian mediator law and the reward mean with its expectation over that law)."""
     s, s_next = rows["state"], rows["next_state"]
     a, m = rows["action"], rows["mediator"]
+    nu = design.nuisances
     acts = (0.0, 1.0)
-
-    def means(st):  # (n, 2 actions, 2 coordinates)
-        return jnp.stack([jax.vmap(lambda x: ss.semi_synthetic_mediator_mean(x, b))(st)
-                          for b in acts], axis=1)
-
     out = {}
     if "ob" in which:
-        out["behaviour_prob"] = jnp.full_like(a, 0.5)
+        p1 = jnp.broadcast_to(design.behaviour_policy.prob_one(s), a.shape)
+        out["behaviour_prob"] = a * p1 + (1 - a) * (1 - p1)
+    if ("om" in which or "or" in which) and "mediator_mean" not in nu:
+        raise SystemExit(f"{design.name}: no Gaussian mediator law among its true nuisances")
+
+    def means(st):  # (n, 2 actions, dM)
+        return jnp.stack([jax.vmap(lambda x: nu["mediator_mean"](x, b))(st) for b in acts],
+                         axis=1)
+
     if "om" in which:
-        sd = jnp.full(s.shape[:1] + (2, 2), sigma, s.dtype)
-        out.update(mediator_mean=means(s), mediator_sd=sd, mediator_mean_next=means(s_next),
+        mu = means(s)
+        sd = jnp.broadcast_to(jnp.asarray(nu["mediator_sd"], s.dtype), mu.shape)
+        out.update(mediator_mean=mu, mediator_sd=sd, mediator_mean_next=means(s_next),
                    mediator_sd_next=sd)
     if "or" in which:
         out["reward_at_mediator"] = jnp.stack(
-            [jax.vmap(lambda x, mm: ss.semi_synthetic_reward_mean(x, b, mm))(s, m)
-             for b in acts], axis=1)
+            [jax.vmap(lambda x, mm: nu["reward_mean"](x, b, mm))(s, m) for b in acts], axis=1)
         out["reward_expected"] = jnp.stack([jnp.stack(
-            [jax.vmap(lambda x: ss.semi_synthetic_expected_reward(x, am, ar, sigma))(s)
-             for am in acts], axis=1) for ar in acts], axis=1)
+            [jax.vmap(lambda x: nu["expected_reward"](x, am, ar))(s) for am in acts], axis=1)
+            for ar in acts], axis=1)
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("design", help="a mediation design; the oracle tokens need one of "
-                    + ", ".join(sorted(SIGMA)))
+    ap.add_argument("design", help="a mediation design (the oracle tokens need a Gaussian "
+                    "mediator law among its true nuisances: semi-synthetic, variance-K, "
+                    "multidim)")
     ap.add_argument("n", type=int)
     ap.add_argument("horizon", type=int)
     ap.add_argument("reps", type=int)
@@ -96,14 +100,11 @@ def main():
     cfg = config_for_design(design).replace(se_method="cluster")
     if args.draws:
         cfg = cfg.replace(ratio_draws=args.draws)
-    sigma = SIGMA.get(args.design)
 
     def split_mode(mode):  # (oracle tokens, the mode's configuration)
         parts = [] if mode == "base" else mode.split("+")
         oracle = [t for t in parts if t in TOKENS]
         rest = [t for t in parts if t not in TOKENS]
-        if oracle and sigma is None:
-            raise SystemExit(f"mode {mode!r}: true nuisances only for {sorted(SIGMA)}")
         return oracle, variant_config(cfg, "+".join(rest) or "base")
 
     for mode in modes:
@@ -111,12 +112,10 @@ def main():
 
     def run(key, data, mode):
         oracle, c = split_mode(mode)
-        k_nuis = jax.random.split(key)[0]
-        rows = data.flat()
-        models = default_nuisance_models(resolve_state_knots(c, args.n * args.horizon))
-        preds, _ = fit_nuisances(k_nuis, rows, row_weights(data.mask), models)
+        fit, predict = nuisance_stage(key, data, c)  # the pipeline's own fits, same key
+        preds = predict(fit(None))
         if oracle:
-            preds = preds._replace(**true_predictions(rows, sigma, oracle))
+            preds = preds._replace(**true_predictions(design, data.flat(), oracle))
         return mediation_core(key, data, design.target_policy, 0, c, nuisances=preds).estimate
 
     fns = {m: jax.jit(lambda k, d, m=m: run(k, d, m)) for m in modes}

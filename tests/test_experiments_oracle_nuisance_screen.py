@@ -16,6 +16,7 @@ sys.path.insert(0, ROOT)
 
 from experiments.mediation_oracle_nuisance_screen import true_predictions  # noqa: E402
 from jaxmed._src.mediation.nuisance_models import PolynomialRewardModel  # noqa: E402
+from jaxmed._src.sim.designs import get_design  # noqa: E402
 from jaxmed._src.sim.semi_synthetic import simulate_semi_synthetic  # noqa: E402
 from jaxmed.mediation import MediationConfig  # noqa: E402
 
@@ -26,7 +27,7 @@ def test_true_reward_expectation_matches_monte_carlo_over_the_true_mediator_law(
     sigma = 1.0
     data = simulate_semi_synthetic(jax.random.key(3), 2, 3, sigma=sigma)
     rows = data.flat()
-    got = true_predictions(rows, sigma, ["om", "or"])
+    got = true_predictions(get_design("variance-1"), rows, ["ob", "om", "or"])
     z = jax.random.normal(jax.random.key(4), (400_000, 2), jnp.float64)
     for k in range(rows["state"].shape[0]):
         s = float(rows["state"][k, 0])
@@ -40,6 +41,7 @@ def test_true_reward_expectation_matches_monte_carlo_over_the_true_mediator_law(
                 se = r.std() / np.sqrt(len(r))
                 assert abs(float(got["reward_expected"][k, ar, am]) - r.mean()) < 5 * se
     assert np.all(np.asarray(got["mediator_sd"]) == sigma)
+    assert np.all(np.asarray(got["behaviour_prob"]) == 0.5)  # Bernoulli(0.5) behaviour
 
 
 @pytest.mark.parametrize("degree", [4, 5])
